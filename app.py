@@ -1,0 +1,295 @@
+"""dxdesk's composition root: settings, `create_app` (the Flask factory) and `main` (the `dxdesk` command)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from flask import Flask
+
+from bot.config import Config, ConfigError, load_config
+from bot.triage import Triager
+from handlers.conversations import ConversationService
+from handlers.delivery import Delivery
+from handlers.inbox import InboxWorker
+from handlers.line_api import LINE_API_BASE_URL, LineMessenger
+from scheduling.clock import SystemClock
+from storage.db import Database
+from storage.models import InboxEvent
+
+log = logging.getLogger("dxdesk")
+
+MAX_BODY = 1024 * 1024  # LINE's own bodies are far smaller; anything over this is refused with 413
+
+
+@dataclass
+class Settings:
+    database_url: str = "sqlite:///var/dxdesk.sqlite3"
+    config_path: str | None = None
+    secret_key: str | None = None
+    line_channel_secret: str | None = None
+    line_channel_access_token: str | None = None
+    line_api_base_url: str = LINE_API_BASE_URL
+    google_service_account_file: str | None = None
+    google_impersonate_user: str | None = None
+    google_calendar_api_base_url: str | None = None
+    public_base_url: str = ""  # how users reach this service, for links in LINE messages
+    var_dir: Path = field(default_factory=lambda: Path("var"))
+    start_workers: bool = True
+    inbox_threads: int = 2
+    migrate: bool = True
+
+    @classmethod
+    def from_env(cls, env=os.environ) -> Settings:
+        get = lambda name: env.get(name) or None  # noqa: E731 - an empty variable counts as unset
+        return cls(
+            database_url=get("DXDESK_DATABASE_URL") or cls.database_url,
+            config_path=get("DXDESK_CONFIG"),
+            secret_key=get("DXDESK_SECRET_KEY"),
+            line_channel_secret=get("LINE_CHANNEL_SECRET"),
+            line_channel_access_token=get("LINE_CHANNEL_ACCESS_TOKEN"),
+            line_api_base_url=get("LINE_API_BASE_URL") or LINE_API_BASE_URL,
+            google_service_account_file=get("GOOGLE_SERVICE_ACCOUNT_FILE"),
+            google_impersonate_user=get("GOOGLE_IMPERSONATE_USER"),
+            google_calendar_api_base_url=get("GOOGLE_CALENDAR_API_BASE_URL"),
+            public_base_url=get("DXDESK_PUBLIC_URL") or "",
+        )
+
+    @property
+    def line_configured(self) -> bool:
+        return bool(self.line_channel_secret and self.line_channel_access_token)
+
+
+@dataclass
+class Services:
+    """Everything built once per app and shared by its requests and workers."""
+
+    settings: Settings
+    config: Config
+    db: Database
+    clock: object
+    triager: Triager
+    line: LineMessenger | None
+    delivery: Delivery
+    conversations: ConversationService
+    inbox: InboxWorker | None = None
+
+    def process(self, event: InboxEvent) -> None:
+        """Run one inbox event through the bot in one transaction, then send what it queued."""
+        now = self.clock.now()
+        if self.line and event.source == "line" and now - event.received_at > timedelta(seconds=2):
+            self.line.show_loading(event.user_key)  # a backlog: let the user see we are on it
+        with self.db.unit_of_work() as s:
+            row = s.get(InboxEvent, event.id)
+            ids = self.conversations.handle_event(s, row, now)
+            row.status, row.processed_at, row.lease_until, row.error = "done", now, None, None
+            s.commit()
+        self.delivery.send(ids)
+
+
+def build_services(settings: Settings, clock=None) -> Services:
+    config = load_config(settings.config_path)
+    db = Database(settings.database_url)
+    if settings.migrate:
+        db.upgrade()
+    clock = clock or SystemClock()
+    line = (LineMessenger(settings.line_channel_access_token, settings.line_api_base_url)
+            if settings.line_configured else None)
+    policy_url = f"{settings.public_base_url.rstrip('/')}/privacy" if settings.public_base_url else "/privacy"
+    triager = Triager(config)
+    services = Services(settings, config, db, clock, triager, line, Delivery(db, clock, line),
+                        ConversationService(config, triager, policy_url))
+    services.inbox = InboxWorker(db, services.process, clock, threads=settings.inbox_threads,
+                                 on_idle=services.delivery.send_due)
+    return services
+
+
+def _secret_key(settings: Settings) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.var_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(settings: Settings | None = None, clock=None) -> Flask:
+    """The Flask app: webhook, simulator, staff console and health check over one set of services."""
+    from handlers import console, pages, simulator, webhook
+
+    settings = settings or Settings.from_env()
+    services = build_services(settings, clock)
+    app = Flask("dxdesk", template_folder=str(Path(__file__).parent / "handlers" / "templates"),
+                static_folder=str(Path(__file__).parent / "handlers" / "static"))
+    app.config.update(SECRET_KEY=_secret_key(settings), MAX_CONTENT_LENGTH=MAX_BODY,
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", JSON_AS_ASCII=False)
+    app.json.ensure_ascii = False
+    app.extensions["dxdesk"] = services
+    for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp):
+        app.register_blueprint(blueprint)
+
+    @app.get("/")
+    def index():
+        """Newcomers land on the simulator when there is no LINE channel, else on the console."""
+        from flask import redirect
+        return redirect("/admin" if services.line else "/simulator")
+
+    if settings.start_workers:
+        services.inbox.start()
+    return app
+
+
+# --- the dxdesk command -------------------------------------------------------------------------------
+
+def _serve(args) -> int:
+    from werkzeug.serving import make_server
+
+    settings = Settings.from_env()
+    app = create_app(settings)
+    server = make_server(args.host, args.port, app, threaded=True)
+    base = f"http://{args.host}:{server.server_port}"
+    print(f"dxdesk を起動しました: {base}")
+    print(f"  シミュレーター   {base}/simulator")
+    print(f"  スタッフ画面     {base}/admin")
+    print(f"  LINE Webhook     {base}/callback" + ("" if settings.line_configured else "（LINE未設定: 503を返します）"))
+    print(f"  ヘルスチェック   {base}/healthz", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.extensions["dxdesk"].inbox.stop()
+    return 0
+
+
+def _db_upgrade(args) -> int:
+    settings = Settings.from_env()
+    Database(settings.database_url).upgrade()
+    print("データベースを最新の状態にしました。")
+    return 0
+
+
+def _consultations(args) -> int:
+    from storage.queries import consultations_as_json
+
+    settings = Settings.from_env()
+    db = Database(settings.database_url)
+    db.upgrade()
+    items = consultations_as_json(db, since=args.since)
+    if args.json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        return 0
+    if not items:
+        print("記録された相談はありません。")
+    for c in items:
+        print(f"{c['receipt_no']}  {c['received_at'][:16].replace('T', ' ')}  {c['category']:<10} "
+              f"{c['method']:<7} {c['status']:<10} {c['company']}")
+    return 0
+
+
+def _triage(args) -> int:
+    triager = Triager(load_config(os.environ.get("DXDESK_CONFIG") or None))
+    texts = [args.text] if args.text is not None else (line.rstrip("\n") for line in sys.stdin)
+    for text in texts:
+        result = triager.classify(text)
+        if args.json:
+            print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
+        else:
+            print(f"{result.category}\t{result.confidence:.2f}\t{' '.join(result.keywords)}", flush=True)
+    return 0
+
+
+def _users_add(args) -> int:
+    import getpass
+
+    from storage.staff import add_user
+
+    password = getpass.getpass("パスワード: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        print("パスワードは8文字以上にしてください。", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    db = Database(settings.database_url)
+    db.upgrade()
+    try:
+        add_user(db, args.login, password, args.role, datetime.now().astimezone())
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"スタッフ画面のユーザー {args.login}（{args.role}）を追加しました。")
+    return 0
+
+
+def _line_richmenu(args) -> int:
+    from handlers.richmenu import install_rich_menu
+
+    settings = Settings.from_env()
+    if not settings.line_channel_access_token:
+        print("LINE_CHANNEL_ACCESS_TOKEN が設定されていません。", file=sys.stderr)
+        return 2
+    menu_id = install_rich_menu(LineMessenger(settings.line_channel_access_token, settings.line_api_base_url))
+    print(f"リッチメニューを設定しました: {menu_id}")
+    return 0
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"日付は YYYY-MM-DD で指定してください: {text}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dxdesk", description="かごしまDX相談窓口（LINE）")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="Webhook・シミュレーター・スタッフ画面を起動する")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-scheduler", action="store_true", help="スケジューラーを動かさない")
+    serve.set_defaults(run=_serve)
+
+    db = sub.add_parser("db", help="データベース").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="マイグレーションを適用する").set_defaults(run=_db_upgrade)
+
+    cons = sub.add_parser("consultations", help="記録された相談の一覧")
+    cons.add_argument("--json", action="store_true")
+    cons.add_argument("--since", type=_iso_date)
+    cons.set_defaults(run=_consultations)
+
+    triage = sub.add_parser("triage", help="相談文を分野に分類する")
+    triage.add_argument("text", nargs="?")
+    triage.add_argument("--json", action="store_true")
+    triage.set_defaults(run=_triage)
+
+    users = sub.add_parser("users", help="スタッフ画面のユーザー").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="ユーザーを追加する")
+    add.add_argument("login")
+    add.add_argument("--role", required=True, choices=("admin", "coordinator", "viewer"))
+    add.set_defaults(run=_users_add)
+
+    line = sub.add_parser("line", help="LINEチャネルの設定").add_subparsers(dest="line_command", required=True)
+    line.add_parser("richmenu", help="リッチメニューをチャネルに設定する").set_defaults(run=_line_richmenu)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""The program configuration: built-in Kagoshima defaults, replaced section by section from a TOML file."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
+
+WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+METHODS = ("visit", "online", "phone", "email")
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    name: str
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Coordinator:
+    id: str
+    name: str
+    methods: tuple[str, ...] = METHODS
+    regions: tuple[str, ...] = ()
+    hours: dict[str, tuple[tuple[time, time], ...]] = field(default_factory=dict)
+    slot_minutes: int = 60
+    line_user_id: str | None = None
+    email: str | None = None
+    calendar_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Partner:
+    id: str
+    name: str
+    categories: tuple[str, ...]
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Closure:
+    start: date
+    end: date
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Booking:
+    horizon_days: int = 30
+    min_notice_hours: int = 2
+    min_notice_hours_visit: int = 24
+    buffer_minutes: int = 0
+
+
+@dataclass(frozen=True)
+class Subsidy:
+    name: str
+    summary: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Config:
+    program_name: str
+    timezone: str
+    privacy_policy_version: str
+    contact_phone: str
+    categories: tuple[Category, ...]
+    coordinators: tuple[Coordinator, ...]
+    partners: tuple[Partner, ...]
+    closures: tuple[Closure, ...]
+    booking: Booking
+    subsidy: Subsidy
+    handover_hours: dict[str, tuple[tuple[time, time], ...]]
+
+    def category(self, category_id: str) -> Category:
+        for c in self.categories:
+            if c.id == category_id:
+                return c
+        return self.categories[-1]
+
+    def coordinator(self, coordinator_id: str) -> Coordinator | None:
+        return next((c for c in self.coordinators if c.id == coordinator_id), None)
+
+    def is_closed(self, day: date) -> bool:
+        return any(c.start <= day <= c.end for c in self.closures)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read the defaults, then let the file at `path` replace every top-level section it names."""
+    raw = _read_toml(DEFAULT_CONFIG_PATH)
+    if path:
+        raw.update(_read_toml(Path(path)))
+    try:
+        return _build(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"設定ファイルの内容が正しくありません: {exc}") from exc
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"設定ファイルが見つかりません: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"設定ファイル {path} を読めません: {exc}") from exc
+
+
+def parse_hours(spec: dict) -> dict[str, tuple[tuple[time, time], ...]]:
+    """{"mon": ["09:00-12:00"], "holiday": [...]} -> {"mon": ((09:00, 12:00),), ...}."""
+    hours = {}
+    for key, ranges in spec.items():
+        if key not in WEEKDAY_KEYS + ("holiday",):
+            raise ValueError(f"曜日のキー {key!r} は mon..sun または holiday です")
+        parsed = []
+        for r in ranges:
+            start, _, end = r.partition("-")
+            t0, t1 = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+            if t1 <= t0:
+                raise ValueError(f"時間帯 {r!r} の終わりが始まりより前です")
+            parsed.append((t0, t1))
+        hours[key] = tuple(parsed)
+    return hours
+
+
+def _build(raw: dict) -> Config:
+    program = raw.get("program", {})
+    categories = tuple(
+        Category(c["id"], c["name"], tuple(c.get("keywords", ()))) for c in raw.get("categories", ())
+    )
+    if not any(c.id == "other" for c in categories):
+        categories += (Category("other", "その他"),)
+    coordinators = tuple(
+        Coordinator(
+            id=c["id"],
+            name=c["name"],
+            methods=tuple(c.get("methods", METHODS)),
+            regions=tuple(c.get("regions", ())),
+            hours=parse_hours(c.get("hours", {})),
+            slot_minutes=int(c.get("slot_minutes", 60)),
+            line_user_id=c.get("line_user_id"),
+            email=c.get("email"),
+            calendar_id=c.get("calendar_id"),
+        )
+        for c in raw.get("coordinators", ())
+    )
+    subsidy = raw.get("subsidy", {})
+    return Config(
+        program_name=program.get("name", "かごしまDX相談窓口"),
+        timezone=program.get("timezone", "Asia/Tokyo"),
+        privacy_policy_version=str(program.get("privacy_policy_version", "1")),
+        contact_phone=program.get("contact_phone", ""),
+        categories=categories,
+        coordinators=coordinators,
+        partners=tuple(
+            Partner(p["id"], p["name"], tuple(p.get("categories", ())), p.get("url", ""))
+            for p in raw.get("partners", ())
+        ),
+        closures=tuple(
+            Closure(_as_date(c["from"]), _as_date(c.get("to", c["from"])), c.get("name", ""))
+            for c in raw.get("closures", ())
+        ),
+        booking=Booking(**raw.get("booking", {})),
+        subsidy=Subsidy(subsidy.get("name", ""), subsidy.get("summary", ""), subsidy.get("url", "")),
+        handover_hours=parse_hours(raw.get("handover", {})),
+    )
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

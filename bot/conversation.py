@@ -1,0 +1,154 @@
+"""The conversation's data: states, intents, effects, outcomes, and the ports the bot reaches the world by."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Callable, Protocol
+
+from bot.config import Config
+
+
+class State(StrEnum):
+    IDLE = "idle"
+    ASK_CONSENT = "ask_consent"
+    ASK_QUESTION = "ask_question"
+    CONFIRM_CATEGORY = "confirm_category"
+    CHOOSE_CATEGORY = "choose_category"
+    CONFIRM_PROFILE = "confirm_profile"
+    ASK_COMPANY = "ask_company"
+    ASK_INDUSTRY = "ask_industry"
+    ASK_EMPLOYEES = "ask_employees"
+    ASK_MUNICIPALITY = "ask_municipality"
+    ASK_CONTACT_NAME = "ask_contact_name"
+    ASK_PHONE = "ask_phone"
+    ASK_EMAIL = "ask_email"
+    ASK_METHOD = "ask_method"
+    CONFIRM_SUMMARY = "confirm_summary"
+    CHOOSE_EDIT = "choose_edit"
+    WITH_STAFF = "with_staff"
+
+
+# An unfinished intake is kept this long, then ends politely.
+INTAKE_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the user meant: a name from the intent table, with the text or postback data behind it."""
+
+    name: str
+    text: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def value(self) -> str:
+        """The answer given: a tapped choice's value, or the typed text."""
+        return self.data.get("v", self.text).strip()
+
+
+@dataclass
+class Conversation:
+    user_id: str
+    state: State = State.IDLE
+    data: dict[str, Any] = field(default_factory=dict)
+    suspended: dict[str, Any] | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What is on record for a returning user."""
+
+    company: str | None = None
+    industry: str | None = None
+    employees: str | None = None
+    municipality: str | None = None
+    contact_name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    consent_version: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.company and self.industry and self.employees and self.municipality
+                    and self.contact_name and (self.phone or self.email))
+
+
+# Effects: what the bot wants done, carried out by a service in the same transaction as the new state.
+@dataclass(frozen=True)
+class RecordConsent:
+    version: str
+
+
+@dataclass(frozen=True)
+class RecordConsultation:
+    """Record the intake; `receipt` turns the receipt number into the replies that tell the user."""
+
+    fields: dict[str, Any]
+    receipt: Callable[[str], list[dict]]
+
+
+@dataclass(frozen=True)
+class SaveProfile:
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """Put the conversation in the staff's hands."""
+
+
+@dataclass(frozen=True)
+class SetFollowing:
+    following: bool
+
+
+@dataclass(frozen=True)
+class ShowLoading:
+    """Show LINE's loading animation: the work behind this reply takes a moment."""
+
+
+Effect = RecordConsent | RecordConsultation | SaveProfile | HandOver | SetFollowing | ShowLoading
+
+
+@dataclass
+class Outcome:
+    next_state: State
+    replies: list[dict] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    data: dict[str, Any] | None = None  # the conversation's new data; None keeps it
+    suspended: dict[str, Any] | None | bool = False  # False keeps it, None clears it
+    prompt: bool = True  # ask the next state's question after the replies
+
+
+class Triage(Protocol):
+    category: str
+    confidence: float
+    keywords: tuple[str, ...]
+    suggestions: tuple[str, ...]
+
+
+class Classifier(Protocol):
+    def classify(self, text: str) -> Triage: ...
+
+
+@dataclass(frozen=True)
+class ConsultationSummary:
+    receipt_no: str
+    category: str
+    status: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a step may read besides the conversation: never a connection, never a clock call."""
+
+    config: Config
+    triager: Classifier
+    now: datetime
+    profile: Profile = Profile()
+    consultations: tuple[ConsultationSummary, ...] = ()
+    policy_url: str = "/privacy"

@@ -1,0 +1,125 @@
+"""The flow table (state -> intent -> step) and `advance`, the one function that moves a conversation."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from bot import intake as i
+from bot import menu as m
+from bot import replies as r
+from bot.conversation import INTAKE_TTL, Context, Conversation, Intent, Outcome, State
+
+StepFn = Callable[[Conversation, Intent, Context], Outcome]
+PromptFn = Callable[[Conversation, Context], list[dict]]
+
+
+class FlowError(RuntimeError):
+    """A step went to a state its table entry does not declare: a bug, caught by the table's tests."""
+
+
+@dataclass(frozen=True)
+class Step:
+    run: StepFn
+    to: tuple[State, ...] = ()
+    stays: bool = False  # may keep the current state (asking again)
+
+
+@dataclass(frozen=True)
+class Spec:
+    prompt: PromptFn | None
+    on: dict[str, Step] = field(default_factory=dict)
+    intake: bool = True  # part of an unfinished intake: it expires, and can be put aside and resumed
+
+
+S = State
+FIELDS = (S.ASK_COMPANY, S.ASK_INDUSTRY, S.ASK_EMPLOYEES, S.ASK_MUNICIPALITY, S.ASK_CONTACT_NAME,
+          S.ASK_PHONE, S.ASK_EMAIL, S.ASK_METHOD, S.CONFIRM_SUMMARY, S.CONFIRM_PROFILE)
+ANSWERED = (*FIELDS, S.ASK_QUESTION)  # where an answered field leads: the next one missing, or the summary
+
+
+def answer(step: StepFn, *also: str) -> dict[str, Step]:
+    """Typed text and tapped choices go to the same step."""
+    entry = Step(step, ANSWERED, stays=True)
+    return {"text": entry, **{name: entry for name in also}}
+
+
+FLOW: dict[State, Spec] = {
+    S.IDLE: Spec(None, {"text": Step(m.idle_text, stays=True)}, intake=False),
+    S.ASK_CONSENT: Spec(i.privacy_notice_prompt, {
+        "consent": Step(i.take_consent, (S.ASK_QUESTION, S.CONFIRM_CATEGORY)),
+        "decline": Step(i.decline, (S.IDLE,)),
+        "text": Step(i.consent_text, (S.ASK_QUESTION, S.CONFIRM_CATEGORY), stays=True),
+    }),
+    S.ASK_QUESTION: Spec(i.ask_question, {"text": Step(i.take_question, (S.CONFIRM_CATEGORY,), stays=True)}),
+    S.CONFIRM_CATEGORY: Spec(i.ask_category_confirm, {
+        name: Step(i.confirm_category, (*ANSWERED, S.CHOOSE_CATEGORY), stays=True) for name in ("text", "yes", "no")}),
+    S.CHOOSE_CATEGORY: Spec(i.ask_category, answer(i.choose_category, "category")),
+    S.CONFIRM_PROFILE: Spec(i.ask_profile_confirm, {
+        name: Step(i.confirm_profile, ANSWERED, stays=True) for name in ("text", "yes", "no")}),
+    S.ASK_COMPANY: Spec(i.ask_company, answer(i.take_company)),
+    S.ASK_INDUSTRY: Spec(i.ask_industry, answer(i.take_industry, "industry")),
+    S.ASK_EMPLOYEES: Spec(i.ask_employees, answer(i.take_employees, "employees")),
+    S.ASK_MUNICIPALITY: Spec(i.ask_municipality, {
+        **answer(i.take_municipality, "municipality"), "region": Step(i.pick_region, stays=True)}),
+    S.ASK_CONTACT_NAME: Spec(i.ask_contact_name, answer(i.take_contact_name)),
+    S.ASK_PHONE: Spec(i.ask_phone, answer(i.take_phone, "skip")),
+    S.ASK_EMAIL: Spec(i.ask_email, answer(i.take_email, "skip")),
+    S.ASK_METHOD: Spec(i.ask_method, answer(i.take_method, "method")),
+    S.CONFIRM_SUMMARY: Spec(i.ask_summary, {
+        "submit": Step(i.submit, (S.IDLE, *ANSWERED)),
+        "edit": Step(lambda conv, intent, ctx: Outcome(S.CHOOSE_EDIT), (S.CHOOSE_EDIT,)),
+        "text": Step(i.summary_text, (S.IDLE, S.CHOOSE_EDIT, *ANSWERED), stays=True),
+    }),
+    S.CHOOSE_EDIT: Spec(i.ask_edit, {
+        name: Step(i.choose_edit, tuple(i.EDIT_TARGETS.values()), stays=True) for name in ("text", "field")}),
+    S.WITH_STAFF: Spec(None, {"text": Step(m.with_staff_message, stays=True)}, intake=False),
+}
+
+INTAKE_STATES = tuple(s for s, spec in FLOW.items() if spec.intake)
+
+# From any state, unless the state's own table takes the intent first.
+GLOBAL: dict[str, Step] = {
+    "follow": Step(m.follow, (S.IDLE, S.ASK_CONSENT)),
+    "unfollow": Step(m.unfollow, (S.IDLE,)),
+    "menu": Step(m.menu, (S.IDLE,)),
+    "cancel": Step(m.cancel, (S.IDLE,)),
+    "restart": Step(m.restart, (S.ASK_CONSENT, S.ASK_QUESTION)),
+    "resume": Step(m.resume, (S.IDLE, *INTAKE_STATES), stays=True),
+    "handover": Step(m.handover, (S.WITH_STAFF,)),
+    "consult": Step(m.consult, (S.ASK_CONSENT, S.ASK_QUESTION, S.CONFIRM_CATEGORY, S.IDLE), stays=True),
+    "faq": Step(m.faq, (S.IDLE,)),
+    "seminars": Step(m.seminars, (S.IDLE,)),
+    "popup": Step(m.popup, (S.IDLE,)),
+    "bookings": Step(m.bookings, (S.IDLE,)),
+    "media": Step(m.media, stays=True),
+}
+FALLBACK = Step(m.not_understood, stays=True)
+
+
+def step_for(state: State, intent_name: str) -> Step:
+    return FLOW[state].on.get(intent_name) or GLOBAL.get(intent_name) or FALLBACK
+
+
+def advance(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """Run the step for `intent` in the conversation's state; the outcome carries every reply to send."""
+    notice: list[dict] = []
+    if FLOW[conv.state].intake and conv.updated_at and ctx.now - conv.updated_at > INTAKE_TTL and intent.name != "follow":
+        notice.append(r.text("前回のご相談の入力は24時間が過ぎたため、いったん終了しました。"
+                             "お手数ですが、必要でしたらもう一度お願いします。"))
+        conv = Conversation(conv.user_id, S.IDLE, {}, None, conv.updated_at)
+    step = step_for(conv.state, intent.name)
+    outcome = step.run(conv, intent, ctx)
+    if outcome.next_state not in step.to and not (step.stays and outcome.next_state == conv.state):
+        raise FlowError(f"{step.run.__name__} went from {conv.state} to {outcome.next_state}")
+    outcome.replies = notice + outcome.replies
+    if outcome.prompt:
+        prompt = FLOW[outcome.next_state].prompt
+        if prompt:
+            after = Conversation(conv.user_id, outcome.next_state,
+                                 conv.data if outcome.data is None else outcome.data, conv.suspended)
+            outcome.replies += prompt(after, ctx)
+    if notice and outcome.data is None:
+        outcome.data = {}
+    if notice and outcome.suspended is False:
+        outcome.suspended = None
+    return outcome

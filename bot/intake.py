@@ -1,0 +1,420 @@
+"""The consultation intake: each state's question, and the steps that take its answer."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from bot import replies as r
+from bot.conversation import (
+    Context, Conversation, Intent, Outcome, RecordConsent, RecordConsultation, SaveProfile, State,
+)
+from bot.municipalities import REGIONS, candidates, match_municipality, region
+from bot.validation import parse_contact, parse_email, parse_phone
+
+INDUSTRIES = ("製造業", "建設業", "卸売業・小売業", "飲食・宿泊業", "農林水産業", "医療・福祉",
+              "運輸業", "情報通信業", "サービス業", "その他")
+EMPLOYEES = (("1〜5人", 1, 5), ("6〜20人", 6, 20), ("21〜50人", 21, 50), ("51〜100人", 51, 100),
+             ("101〜300人", 101, 300), ("301人以上", 301, 10**9))
+METHODS = {"visit": "対面（訪問・来所）", "online": "オンライン", "phone": "電話", "email": "メール"}
+METHOD_WORDS = {"visit": ("対面", "訪問", "来所", "来て", "会って"), "online": ("オンライン", "zoom", "meet", "web", "ウェブ"),
+                "phone": ("電話", "でんわ", "tel"), "email": ("メール", "mail")}
+YES = ("はい", "ok", "おk", "お願いします", "おねがいします", "それで", "大丈夫", "yes", "うん", "よい", "いいです", "合って")
+NO = ("いいえ", "違う", "ちがう", "別", "no", "変更")
+
+# The fields asked in order; a field already in the conversation's data is not asked again.
+ORDER: tuple[tuple[str, State], ...] = (
+    ("company", State.ASK_COMPANY), ("industry", State.ASK_INDUSTRY), ("employees", State.ASK_EMPLOYEES),
+    ("municipality", State.ASK_MUNICIPALITY), ("contact_name", State.ASK_CONTACT_NAME),
+    ("phone", State.ASK_PHONE), ("email", State.ASK_EMAIL), ("method", State.ASK_METHOD),
+)
+PROFILE_FIELDS = ("company", "industry", "employees", "municipality", "contact_name", "phone", "email")
+FIELD_LABELS = {"question": "ご相談内容", "category": "分野", "company": "会社名・屋号", "industry": "業種",
+                "employees": "従業員数", "municipality": "市町村", "contact_name": "ご担当者名",
+                "phone": "電話番号", "email": "メール", "method": "ご希望の相談方法"}
+EDIT_TARGETS = {"question": State.ASK_QUESTION, "category": State.CHOOSE_CATEGORY, **{f: s for f, s in ORDER}}
+MAX_QUESTION = 2000
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
+
+
+def is_yes(text: str) -> bool:
+    t = norm(text)
+    return any(t.startswith(w) for w in YES)
+
+
+def is_no(text: str) -> bool:
+    t = norm(text)
+    return any(w in t for w in NO)
+
+
+def next_state(data: dict[str, Any], ctx: Context) -> State:
+    """The first field still missing, or the summary when all are there."""
+    if "question" not in data:
+        return State.ASK_QUESTION
+    if ctx.profile.complete and "company" not in data and not data.get("profile_declined"):
+        return State.CONFIRM_PROFILE
+    for field, state in ORDER:
+        if field not in data:
+            return state
+    return State.CONFIRM_SUMMARY
+
+
+def _with(conv: Conversation, **changes) -> dict[str, Any]:
+    return {**conv.data, **changes}
+
+
+def _answer(conv: Conversation, ctx: Context, **changes) -> Outcome:
+    data = _with(conv, **changes)
+    return Outcome(next_state(data, ctx), data=data)
+
+
+def _again(conv: Conversation, *reason: str) -> Outcome:
+    """Stay, say why, and ask the same question again."""
+    return Outcome(conv.state, replies=[r.text(t) for t in reason])
+
+
+def _choices(action: str, values) -> list[dict]:
+    return [r.postback(v, action, v=v) for v in values]
+
+
+# --- consent -------------------------------------------------------------------------------------------
+
+def privacy_notice(ctx: Context) -> list[dict]:
+    version = ctx.config.privacy_policy_version
+    bubble = r.card(
+        "個人情報の取り扱いについて",
+        body=[
+            f"{ctx.config.program_name}では、ご相談への対応（担当コーディネーターからのご連絡、日程調整、支援機関へのご紹介）と、"
+            "県への実績報告（個人が特定されない集計のみ）のために、会社名・ご担当者名・連絡先・ご相談内容をお預かりします。",
+            "お預かりした情報は、ご本人の同意なく上記以外の目的に使ったり、第三者に提供したりすることはありません。",
+            "同意いただける場合は「同意して始める」を押してください。",
+        ],
+        buttons=[r.postback("同意して始める", "consent", v=version), r.uri("プライバシーポリシーを読む", ctx.policy_url),
+                 r.postback("同意しない", "decline")],
+    )
+    return [r.flex("個人情報の取り扱いについて（同意のお願い）", bubble)]
+
+
+def privacy_notice_prompt(conv: Conversation, ctx: Context) -> list[dict]:
+    return privacy_notice(ctx)
+
+
+def consent_given(ctx: Context, conv: Conversation) -> bool:
+    return ctx.profile.consent_version == ctx.config.privacy_policy_version or conv.data.get("consented") is True
+
+
+def take_consent(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    version = ctx.config.privacy_policy_version
+    data = {"consented": True}
+    question = conv.data.get("pending_question")
+    outcome = Outcome(State.ASK_QUESTION, replies=[r.text("ありがとうございます。同意を承りました。")],
+                      effects=[RecordConsent(version)], data=data)
+    if question:
+        return _triaged(outcome, data, question, ctx)
+    return outcome
+
+
+def consent_text(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """Typed 'はい'/'同意' counts as consent; anything else is kept as the question and the notice shown again."""
+    if is_yes(intent.text) or "同意" in intent.text and "しない" not in intent.text:
+        return take_consent(conv, intent, ctx)
+    data = _with(conv, pending_question=intent.text[:MAX_QUESTION]) if len(intent.text.strip()) >= 4 else conv.data
+    return Outcome(State.ASK_CONSENT, data=data, replies=[r.text(
+        "ご相談内容は、個人情報の取り扱いに同意いただいた後に承ります（書いていただいた内容は覚えています）。"
+        "下の「同意して始める」を押してください。")])
+
+
+def decline(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    phone = f"（{ctx.config.contact_phone}）" if ctx.config.contact_phone else ""
+    return Outcome(State.IDLE, data={}, replies=[r.text(
+        "承知しました。同意いただけない場合、LINEでのご相談は承ることができません。"
+        f"お電話{phone}でもご相談いただけます。気が変わられたら、いつでも「相談を申し込む」からどうぞ。",
+        quick=[r.postback("相談を申し込む", "consult"), r.say("メニュー")])])
+
+
+# --- question and category -----------------------------------------------------------------------------
+
+def ask_question(conv: Conversation, ctx: Context) -> list[dict]:
+    return [r.text("ご相談内容を自由にお書きください。\n例：「紙の請求書をやめたいが、何から始めればいいか分からない」")]
+
+
+def _triaged(outcome: Outcome, data: dict[str, Any], question: str, ctx: Context) -> Outcome:
+    result = ctx.triager.classify(question)
+    data.update(question=question[:MAX_QUESTION], category=result.category, confidence=result.confidence,
+                keywords=list(result.keywords))
+    data.pop("pending_question", None)
+    outcome.data = data
+    outcome.next_state = State.CONFIRM_CATEGORY if "category_confirmed" not in data else next_state(data, ctx)
+    return outcome
+
+
+def take_question(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if not intent.text.strip():
+        return _again(conv, "ご相談内容を文字で教えてください。")
+    outcome = Outcome(State.CONFIRM_CATEGORY)
+    if len(intent.text) > MAX_QUESTION:
+        outcome.replies.append(r.text(f"長文をありがとうございます。最初の{MAX_QUESTION}文字までを承りました。続きは担当者にお話しください。"))
+    return _triaged(outcome, dict(conv.data), intent.text, ctx)
+
+
+def ask_category_confirm(conv: Conversation, ctx: Context) -> list[dict]:
+    name = ctx.config.category(conv.data.get("category", "other")).name
+    return [r.text(f"「{name}」のご相談として承ります。よろしいですか？",
+                   quick=[r.postback("はい", "yes", display="はい"), r.postback("別の分野を選ぶ", "no", display="別の分野を選ぶ")])]
+
+
+def confirm_category(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if intent.name == "yes" or intent.name == "text" and is_yes(intent.text):
+        return _answer(conv, ctx, category_confirmed=True)
+    if intent.name == "no" or intent.name == "text" and is_no(intent.text):
+        return Outcome(State.CHOOSE_CATEGORY)
+    return _again(conv, "「はい」か「別の分野を選ぶ」でお答えください。")
+
+
+def ask_category(conv: Conversation, ctx: Context) -> list[dict]:
+    return [r.text("近い分野を選んでください。",
+                   quick=[r.postback(c.name, "category", display=c.name, v=c.id) for c in ctx.config.categories])]
+
+
+def choose_category(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    wanted = intent.data.get("v") or norm(intent.text)
+    for c in ctx.config.categories:
+        if wanted in (c.id, norm(c.name)) or (intent.name == "text" and wanted and wanted in norm(c.name)):
+            return _answer(conv, ctx, category=c.id, category_confirmed=True)
+    return _again(conv, "下のボタンから分野を選んでください。")
+
+
+# --- returning users -------------------------------------------------------------------------------------
+
+def ask_profile_confirm(conv: Conversation, ctx: Context) -> list[dict]:
+    p = ctx.profile
+    rows = [(FIELD_LABELS[f], getattr(p, f) or "") for f in PROFILE_FIELDS]
+    bubble = r.card("前回お伺いした内容", rows=rows, body=["この内容のままでよろしいですか？"],
+                    buttons=[r.postback("この内容で進む", "yes", display="この内容で進む"),
+                             r.postback("変更する", "no", display="変更する")])
+    return [r.flex("前回お伺いした内容の確認", bubble)]
+
+
+def confirm_profile(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if intent.name == "yes" or intent.name == "text" and is_yes(intent.text):
+        p = ctx.profile
+        fields = {f: getattr(p, f) for f in PROFILE_FIELDS}
+        fields["region"] = _region_of(p.municipality)
+        return _answer(conv, ctx, **fields)
+    if intent.name == "no" or intent.name == "text" and is_no(intent.text):
+        return Outcome(State.ASK_COMPANY, data=_with(conv, profile_declined=True))
+    return _again(conv, "「この内容で進む」か「変更する」でお答えください。")
+
+
+# --- company details -------------------------------------------------------------------------------------
+
+def ask_company(conv: Conversation, ctx: Context) -> list[dict]:
+    return [r.text("会社名（屋号）を教えてください。")]
+
+
+def take_company(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    name = intent.text.strip()
+    if not name:
+        return _again(conv, "会社名（屋号）を文字で教えてください。")
+    if len(name) > 100:
+        return _again(conv, "会社名は100文字以内でお願いします。")
+    return _answer(conv, ctx, company=name)
+
+
+def ask_industry(conv: Conversation, ctx: Context) -> list[dict]:
+    return [r.text("業種を選んでください。", quick=_choices("industry", INDUSTRIES))]
+
+
+def take_industry(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    value = norm(intent.value)
+    match = next((i for i in INDUSTRIES if value and (value == norm(i) or value in norm(i))), None)
+    if match is None:
+        return _again(conv, "いちばん近い業種を下のボタンから選んでください（当てはまらなければ「その他」）。")
+    return _answer(conv, ctx, industry=match)
+
+
+def ask_employees(conv: Conversation, ctx: Context) -> list[dict]:
+    return [r.text("従業員数（パート・アルバイトを含む）を選んでください。", quick=_choices("employees", [e[0] for e in EMPLOYEES]))]
+
+
+def take_employees(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    value = norm(intent.value)
+    for label, low, high in EMPLOYEES:
+        if value == norm(label):
+            return _answer(conv, ctx, employees=label)
+    digits = re.fullmatch(r"(?:約|およそ)?(\d{1,6})(?:人|名)?(?:くらい|ぐらい|程度|位)?", value)
+    if digits:
+        n = int(digits.group(1))
+        label = next((lab for lab, low, high in EMPLOYEES if low <= n <= high), EMPLOYEES[0][0])
+        return _answer(conv, ctx, employees=label)
+    return _again(conv, "人数を下のボタンから選ぶか、「12人」のように数字で教えてください。")
+
+
+def ask_municipality(conv: Conversation, ctx: Context) -> list[dict]:
+    shown = conv.data.get("region_shown")
+    if shown:
+        reg = region(shown)
+        return [r.text(f"{reg.name}地域の市町村を選んでください。",
+                       quick=_choices("municipality", [m.name for m in reg.municipalities]))]
+    return [r.text("事業所のある市町村を教えてください（例：鹿児島市、霧島）。地域から選ぶこともできます。",
+                   quick=[r.postback(f"{g.name}地域", "region", v=g.id) for g in REGIONS])]
+
+
+def _region_of(name: str | None) -> str | None:
+    m = match_municipality(name) if name else None
+    return m.region if m else None
+
+
+def take_municipality(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    found = match_municipality(intent.value)
+    if found:
+        data = _with(conv, municipality=found.name, region=found.region)
+        data.pop("region_shown", None)
+        return Outcome(next_state(data, ctx), data=data)
+    options = candidates(intent.value)
+    if options:
+        return Outcome(State.ASK_MUNICIPALITY, prompt=False, replies=[r.text(
+            "次のどれでしょうか？", quick=_choices("municipality", [m.name for m in options]))])
+    return _again(conv, "鹿児島県内の市町村名が見つかりませんでした。市町村名を入れるか、地域から選んでください。")
+
+
+def pick_region(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    wanted = intent.data.get("v", "")
+    if not any(g.id == wanted for g in REGIONS):
+        return _again(conv, "地域を下のボタンから選んでください。")
+    return Outcome(State.ASK_MUNICIPALITY, data=_with(conv, region_shown=wanted))
+
+
+def ask_contact_name(conv: Conversation, ctx: Context) -> list[dict]:
+    return [r.text("ご担当者のお名前を教えてください。")]
+
+
+def take_contact_name(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    name = intent.text.strip()
+    if not name or len(name) > 50:
+        return _again(conv, "お名前を50文字以内で教えてください。")
+    return _answer(conv, ctx, contact_name=name)
+
+
+def ask_phone(conv: Conversation, ctx: Context) -> list[dict]:
+    if conv.data.get("method") == "phone":
+        return [r.text("お電話でのご相談には電話番号が必要です。日中につながる電話番号を教えてください。")]
+    return [r.text("日中につながる電話番号を教えてください。電話以外がよろしければ「スキップ」を押してください。",
+                   quick=[r.postback("スキップ", "skip", display="スキップ")])]
+
+
+def take_phone(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if intent.name == "skip" or norm(intent.text) in ("スキップ", "skip", "なし", "無し"):
+        if conv.data.get("method") == "phone":
+            return _again(conv, "お電話でのご相談のため、電話番号が必要です。")
+        return _answer(conv, ctx, phone=None)
+    phone, email, reason = parse_contact(intent.text)
+    if phone is None:
+        return _again(conv, reason or "電話番号の形が正しくないようです。")
+    if email is not None:
+        return _answer(conv, ctx, phone=phone, email=email)
+    return _answer(conv, ctx, phone=phone)
+
+
+def ask_email(conv: Conversation, ctx: Context) -> list[dict]:
+    if conv.data.get("method") == "email":
+        return [r.text("メールでのご相談のため、メールアドレスを教えてください。")]
+    return [r.text("メールアドレスを教えてください。なければ「スキップ」を押してください。",
+                   quick=[r.postback("スキップ", "skip", display="スキップ")])]
+
+
+def take_email(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if intent.name == "skip" or norm(intent.text) in ("スキップ", "skip", "なし", "無し"):
+        if conv.data.get("method") == "email":
+            return _again(conv, "メールでのご相談のため、メールアドレスが必要です。")
+        if not conv.data.get("phone"):
+            return _again(conv, "ご連絡のため、電話番号かメールアドレスのどちらかが必要です。メールアドレスを教えてください。")
+        return _answer(conv, ctx, email=None)
+    email, reason = parse_email(intent.text)
+    if email is None:
+        return _again(conv, reason or "メールアドレスの形が正しくないようです。")
+    return _answer(conv, ctx, email=email)
+
+
+def ask_method(conv: Conversation, ctx: Context) -> list[dict]:
+    labels = {"visit": "対面", "online": "オンライン", "phone": "電話", "email": "メール"}
+    return [r.text("ご希望の相談方法を選んでください。",
+                   quick=[r.postback(labels[k], "method", display=labels[k], v=k) for k in labels])]
+
+
+def take_method(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    wanted = intent.data.get("v")
+    if wanted not in METHODS:
+        t = norm(intent.text)
+        wanted = next((k for k, words in METHOD_WORDS.items() if any(w in t for w in words)), None)
+    if wanted is None:
+        return _again(conv, "相談方法を下のボタンから選んでください。")
+    data = _with(conv, method=wanted)
+    # A phone consultation needs a phone number, an email one an address: ask for the one missing.
+    if wanted == "phone" and not data.get("phone"):
+        data.pop("phone", None)
+    if wanted == "email" and not data.get("email"):
+        data.pop("email", None)
+    return Outcome(next_state(data, ctx), data=data)
+
+
+# --- summary, edit, submit ------------------------------------------------------------------------------
+
+def summary_rows(data: dict[str, Any], ctx: Context) -> list[tuple[str, str]]:
+    shown = {**data, "category": ctx.config.category(data.get("category", "other")).name,
+             "method": METHODS.get(data.get("method", ""), "")}
+    return [(FIELD_LABELS[f], str(shown.get(f) or "")) for f in FIELD_LABELS]
+
+
+def ask_summary(conv: Conversation, ctx: Context) -> list[dict]:
+    bubble = r.card("ご相談内容の確認", rows=summary_rows(conv.data, ctx),
+                    buttons=[r.postback("この内容で申し込む", "submit", display="この内容で申し込む"),
+                             r.postback("修正する", "edit", display="修正する")])
+    return [r.flex("ご相談内容の確認", bubble)]
+
+
+def summary_text(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if is_yes(intent.text) or "申し込" in intent.text:
+        return submit(conv, intent, ctx)
+    if "修正" in intent.text or is_no(intent.text):
+        return Outcome(State.CHOOSE_EDIT)
+    return _again(conv, "「この内容で申し込む」か「修正する」を押してください。")
+
+
+def ask_edit(conv: Conversation, ctx: Context) -> list[dict]:
+    return [r.text("どこを修正しますか？",
+                   quick=[r.postback(label, "field", display=label, v=f) for f, label in FIELD_LABELS.items()])]
+
+
+def choose_edit(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    wanted = intent.data.get("v") or next((f for f, label in FIELD_LABELS.items() if norm(label) in norm(intent.text)), "")
+    if wanted not in EDIT_TARGETS:
+        return _again(conv, "修正する項目を下のボタンから選んでください。")
+    data = dict(conv.data)
+    if wanted == "question":
+        data.pop("category_confirmed", None)
+    if wanted != "category":
+        data.pop(wanted, None)
+    return Outcome(EDIT_TARGETS[wanted], data=data)
+
+
+def submit(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    data = conv.data
+    if next_state(data, ctx) != State.CONFIRM_SUMMARY:
+        return Outcome(next_state(data, ctx), replies=[r.text("まだお伺いしていない項目があります。")])
+    fields = {f: data.get(f) for f in ("question", "category", "confidence", "keywords", "method", "region", *PROFILE_FIELDS)}
+    profile = {f: data.get(f) for f in PROFILE_FIELDS}
+    return Outcome(State.IDLE, data={}, suspended=None, effects=[
+        RecordConsultation(fields, receipt=finish_intake), SaveProfile(profile)])
+
+
+def finish_intake(receipt_no: str) -> list[dict]:
+    """What the user is told once the consultation is on record; slot booking will follow from here."""
+    return [r.text(
+        f"ご相談を受け付けました。\n受付番号：{receipt_no}\n\n"
+        "担当のDXコーディネーターから、2営業日以内にご希望の方法でご連絡します。"
+        "このトーク画面からいつでも「メニュー」で他のご案内も見られます。",
+        quick=[r.say("メニュー")])]

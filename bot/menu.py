@@ -1,0 +1,206 @@
+"""Steps that work from any state: greeting, the menu, cancel, start over, resume, staff handover, and help."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot import replies as r
+from bot.conversation import (
+    INTAKE_TTL, Context, Conversation, HandOver, Intent, Outcome, SetFollowing, State,
+)
+from bot.intake import MAX_QUESTION, _triaged, consent_given, privacy_notice
+from bot.jatime import describe_staff_reply, format_date
+
+STATUS_LABELS = {"received": "受付済み", "in_progress": "対応中", "closed": "対応完了"}
+# An acknowledgement while staff have the conversation is sent at most this often.
+STAFF_ACK_INTERVAL = timedelta(minutes=10)
+
+MENU_BUTTONS = (("相談を申し込む", "consult"), ("予約の確認・変更", "bookings"), ("セミナー", "seminars"),
+                ("よくある質問・補助金", "faq"), ("出張相談会", "popup"), ("担当者と話す", "handover"))
+
+
+def menu_quick(conv: Conversation, ctx: Context) -> list[dict]:
+    quick = [r.postback(label, action) for label, action in MENU_BUTTONS]
+    if resumable(conv, ctx.now):
+        quick.insert(0, r.postback("続きから", "resume"))
+    return quick
+
+
+def resumable(conv: Conversation, now: datetime) -> bool:
+    return bool(conv.suspended) and now - datetime.fromisoformat(conv.suspended["at"]) <= INTAKE_TTL
+
+
+def in_intake(conv: Conversation) -> bool:
+    from bot.flow import FLOW  # the table imports this module's steps
+    return FLOW[conv.state].intake
+
+
+def suspend(conv: Conversation, now: datetime) -> dict | None | bool:
+    """Keep an unfinished intake aside (for 続きから); False leaves what was kept before as it is."""
+    if not in_intake(conv) or not conv.data:
+        return False
+    return {"state": str(conv.state), "data": conv.data, "at": now.isoformat()}
+
+
+def leave(conv: Conversation, ctx: Context, replies: list[dict], next_state: State = State.IDLE, **kw) -> Outcome:
+    """Leave the current state for another, keeping an unfinished intake to resume later."""
+    return Outcome(next_state, replies=replies, data=kw.pop("data", {}), suspended=suspend(conv, ctx.now), **kw)
+
+
+def follow(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    greeting = (f"友だち追加ありがとうございます。{ctx.config.program_name}です。\n"
+                "鹿児島県内の中小企業・個人事業主の皆さまのデジタル化（DX）のご相談を、DXコーディネーターが無料でお受けしています。\n"
+                "下のメニューから、ご相談の申し込み、セミナーや補助金のご案内をご覧いただけます。")
+    effects = [SetFollowing(True)]
+    if consent_given(ctx, conv):
+        return Outcome(State.IDLE, data={}, effects=effects, replies=[r.text(greeting, quick=menu_quick(conv, ctx))])
+    return Outcome(State.ASK_CONSENT, data={}, effects=effects, prompt=False,
+                   replies=[r.text(greeting), *privacy_notice(ctx)])
+
+
+def unfollow(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    return Outcome(State.IDLE, data={}, suspended=None, effects=[SetFollowing(False)], prompt=False)
+
+
+def menu(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    kept = suspend(conv, ctx.now)
+    note = "入力途中のご相談は「続きから」で再開できます（24時間以内）。\n" if kept or resumable(conv, ctx.now) else ""
+    outcome = leave(conv, ctx, [])
+    shown = Conversation(conv.user_id, State.IDLE, {}, kept if kept is not False else conv.suspended)
+    outcome.replies = [r.text(f"{note}ご用件を選んでください。", quick=menu_quick(shown, ctx))]
+    return outcome
+
+
+def cancel(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if in_intake(conv) or conv.state == State.WITH_STAFF:
+        said = "担当者とのやりとりを終了しました。" if conv.state == State.WITH_STAFF else "入力中のご相談を取り消しました。"
+        return Outcome(State.IDLE, data={}, suspended=None, replies=[r.text(
+            f"{said}またいつでもどうぞ。", quick=menu_quick(Conversation(conv.user_id), ctx))])
+    return Outcome(State.IDLE, data={}, replies=[r.text("いま進めている手続きはありません。", quick=menu_quick(conv, ctx))])
+
+
+def restart(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    said = [r.text("最初からやり直します。")]
+    if not consent_given(ctx, conv):
+        return Outcome(State.ASK_CONSENT, data={}, suspended=None, replies=[*said, *privacy_notice(ctx)], prompt=False)
+    return Outcome(State.ASK_QUESTION, data={"consented": True}, suspended=None, replies=said)
+
+
+def resume(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if in_intake(conv) and conv.data:
+        return Outcome(conv.state, replies=[r.text("入力の続きです。")])
+    if resumable(conv, ctx.now):
+        kept = conv.suspended
+        return Outcome(State(kept["state"]), data=kept["data"], suspended=None, replies=[r.text("前回の続きから再開します。")])
+    if conv.suspended:
+        return Outcome(State.IDLE, data={}, suspended=None, replies=[r.text(
+            "前回の入力は24時間を過ぎたため、保存を終了しました。お手数ですが、もう一度「相談を申し込む」からお願いします。",
+            quick=menu_quick(Conversation(conv.user_id), ctx))])
+    return Outcome(conv.state, prompt=False, replies=[r.text("再開できる入力はありません。", quick=menu_quick(conv, ctx))])
+
+
+def consult(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """Start an intake; a question asked just before ("この内容で相談する") is carried over."""
+    if in_intake(conv) and conv.data.get("consented"):
+        return Outcome(conv.state, prompt=False, replies=[r.text(
+            "入力中のご相談があります。続けますか？", quick=[r.postback("続きから", "resume"), r.postback("最初から", "restart")])])
+    if resumable(conv, ctx.now) and not intent.data.get("q"):
+        return Outcome(State.IDLE, prompt=False, replies=[r.text(
+            "前回入力途中のご相談があります。続きから再開しますか？",
+            quick=[r.postback("続きから", "resume"), r.postback("最初から", "restart")])])
+    question = conv.data.get("pending_question") if intent.data.get("q") else None
+    data = {"pending_question": question} if question else {}
+    if not consent_given(ctx, conv):
+        return Outcome(State.ASK_CONSENT, data=data, suspended=None, prompt=False, replies=[
+            r.text("ご相談の前に、個人情報の取り扱いについてご確認ください。"), *privacy_notice(ctx)])
+    data["consented"] = True
+    outcome = Outcome(State.ASK_QUESTION, data=data, suspended=None)
+    return _triaged(outcome, data, question, ctx) if question else outcome
+
+
+def handover(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if conv.state == State.WITH_STAFF:
+        return Outcome(State.WITH_STAFF, prompt=False, replies=[r.text("担当者におつなぎしています。このままメッセージをお送りください。")])
+    when = describe_staff_reply(ctx.now, ctx.config.handover_hours, ctx.config.is_closed)
+    return leave(conv, ctx, [r.text(
+        f"担当者におつなぎします。{when}\nこのままメッセージをお送りください。"
+        "チャットボットに戻るときは「メニュー」と送ってください。")],
+        State.WITH_STAFF, data={"acked_at": ctx.now.isoformat()}, effects=[HandOver()], prompt=False)
+
+
+def with_staff_message(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """Staff answer in the console; the bot only says, now and then, that the message arrived."""
+    acked = conv.data.get("acked_at")
+    if acked and ctx.now - datetime.fromisoformat(acked) < STAFF_ACK_INTERVAL:
+        return Outcome(State.WITH_STAFF, prompt=False)
+    when = describe_staff_reply(ctx.now, ctx.config.handover_hours, ctx.config.is_closed)
+    return Outcome(State.WITH_STAFF, prompt=False, data={**conv.data, "acked_at": ctx.now.isoformat()},
+                   replies=[r.text(f"メッセージは担当者に届いています。{when}")])
+
+
+def idle_text(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """A question outside any flow: the matching help, and an offer to make it a consultation."""
+    result = ctx.triager.classify(intent.text)
+    category = ctx.config.category(result.category)
+    lead = (f"「{category.name}」に関するご質問ですね。" if result.category != "other"
+            else "メッセージありがとうございます。")
+    lines = [lead, *result.suggestions,
+             "DXコーディネーターが無料でご相談に乗ります。この内容で相談を申し込みますか？"]
+    return Outcome(State.IDLE, prompt=False, data={"pending_question": intent.text[:MAX_QUESTION]}, replies=[r.text(
+        "\n".join(lines), quick=[r.postback("この内容で相談する", "consult", q="1"), *menu_quick(conv, ctx)[:-1]])])
+
+
+def media(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if conv.state == State.WITH_STAFF:
+        return with_staff_message(conv, intent, ctx)
+    if conv.state == State.IDLE:
+        return Outcome(State.IDLE, prompt=False, replies=[r.text(
+            "ありがとうございます。ご用件は文字か下のボタンでお送りください。", quick=menu_quick(conv, ctx))])
+    return Outcome(conv.state, replies=[r.text("恐れ入りますが、文字か下のボタンでお答えください。")])
+
+
+def not_understood(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """A tap on an old button or an answer the current question does not take: ask the question again."""
+    if conv.state == State.IDLE:
+        return Outcome(State.IDLE, prompt=False, replies=[r.text("ご用件を選んでください。", quick=menu_quick(conv, ctx))])
+    return Outcome(conv.state, replies=[r.text("その操作は、いまはご利用いただけません。")])
+
+
+def faq(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    cfg = ctx.config
+    body = [
+        "Q. 相談にお金はかかりますか？\nA. 無料です。何度でもご利用いただけます。",
+        "Q. どんな会社が対象ですか？\nA. 鹿児島県内の中小企業・小規模事業者・個人事業主の方です。",
+        "Q. 何を相談できますか？\nA. " + "、".join(c.name for c in cfg.categories if c.id != "other") + "など、デジタル化に関することなら何でも。",
+        "Q. どうやって相談しますか？\nA. 対面（訪問・来所）、オンライン、電話、メールから選べます。",
+    ]
+    if cfg.subsidy.name:
+        body.append(f"【{cfg.subsidy.name}】\n{cfg.subsidy.summary}")
+    buttons = [r.postback("相談を申し込む", "consult")]
+    if cfg.subsidy.url:
+        buttons.append(r.uri("補助金の詳細を見る", cfg.subsidy.url))
+    return leave(conv, ctx, [r.flex("よくある質問・補助金", r.card("よくある質問・補助金", body=body, buttons=buttons),
+                                    quick=menu_quick(conv, ctx))], prompt=False)
+
+
+def seminars(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    return leave(conv, ctx, [r.text(
+        "DX推進セミナーは年3回ほど、かごゆいテラス（県庁18階）とオンラインで開催しています。"
+        "次回の日程と申し込みは、決まり次第このアカウントでお知らせします。", quick=menu_quick(conv, ctx))], prompt=False)
+
+
+def popup(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    return leave(conv, ctx, [r.text(
+        "出張相談会は、県内各地の商工会議所・商工会で開いています。"
+        "お近くの開催日が決まり次第、このアカウントでお知らせします。それまでは「相談を申し込む」からご相談ください。",
+        quick=menu_quick(conv, ctx))], prompt=False)
+
+
+def bookings(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if not ctx.consultations:
+        return leave(conv, ctx, [r.text("現在お申し込み中のご相談はありません。", quick=menu_quick(conv, ctx))], prompt=False)
+    rows = [(c.receipt_no, f"{format_date(c.received_at.date())} {c.category}（{STATUS_LABELS.get(c.status, c.status)}）")
+            for c in ctx.consultations]
+    bubble = r.card("お申し込み中のご相談", rows=rows,
+                    body=["日時の変更やキャンセルは「担当者と話す」からお知らせください。"],
+                    buttons=[r.postback("担当者と話す", "handover")])
+    return leave(conv, ctx, [r.flex("お申し込み中のご相談", bubble, quick=menu_quick(conv, ctx))], prompt=False)

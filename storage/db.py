@@ -1,0 +1,93 @@
+"""The database: engine set-up for SQLite and PostgreSQL, the unit of work, and migrations."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; for SQLite, creates the folder and makes every transaction BEGIN IMMEDIATE.
+
+    Statement parameters are hidden from error messages: they carry names, phones and questions.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
+
+    # pysqlite's deferred BEGIN lets two writers deadlock on the read->write upgrade (SQLITE_BUSY with no
+    # wait); taking the write lock at BEGIN makes SQLite queue writers instead, which is what locking
+    # reads (claiming an event, booking a slot) rely on.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """One engine and its session factory, built once per app."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """A session whose work is rolled back unless the caller commits it."""
+        session = self.sessions()
+        try:
+            yield session
+        finally:
+            session.close()  # rolls back what was not committed; loaded objects stay readable
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration."""
+        upgrade(self.url, self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, engine: Engine | None = None) -> None:
+    cfg = alembic_config(url)
+    if engine is None:
+        command.upgrade(cfg, "head")
+        return
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

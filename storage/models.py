@@ -1,0 +1,156 @@
+"""The database tables, as SQLAlchemy 2 typed models."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class LineUser(Base):
+    """Someone who talks to the bot (a LINE user, or a simulated one), and what is on record for them."""
+
+    __tablename__ = "line_users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), default="line")
+    following: Mapped[bool] = mapped_column(Boolean, default=True)
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    consent_at: Mapped[datetime | None]
+    company: Mapped[str | None] = mapped_column(String(200))
+    industry: Mapped[str | None] = mapped_column(String(50))
+    employees: Mapped[str | None] = mapped_column(String(50))
+    municipality: Mapped[str | None] = mapped_column(String(50))
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ConversationRow(Base):
+    """Where a user is in the conversation; the only place conversation state lives."""
+
+    __tablename__ = "conversations"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("line_users.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(40), default="idle")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    suspended: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
+class InboxEvent(Base):
+    """A webhook event as received: written before the 200, processed once, in order per user."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (Index("ix_inbox_user_status", "user_key", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(128), unique=True)
+    user_key: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), default="line")
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboundMessage(Base):
+    """Messages to one user: kept with their retry key before the first attempt, and with the error if they fail."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (Index("ix_outbound_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16), default="line")
+    to: Mapped[str] = mapped_column(String(64), index=True)
+    messages: Mapped[list[Any]]
+    reply_token: Mapped[str | None] = mapped_column(String(256))
+    reply_until: Mapped[datetime | None]
+    retry_key: Mapped[str] = mapped_column(String(36), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sender: Mapped[str] = mapped_column(String(16), default="bot")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Consultation(Base):
+    """A consultation request on record."""
+
+    __tablename__ = "consultations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("line_users.id"))
+    company: Mapped[str] = mapped_column(String(200))
+    industry: Mapped[str | None] = mapped_column(String(50))
+    employees: Mapped[str | None] = mapped_column(String(50))
+    municipality: Mapped[str | None] = mapped_column(String(50))
+    region: Mapped[str | None] = mapped_column(String(20))
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    category: Mapped[str] = mapped_column(String(20))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    keywords: Mapped[list[Any]] = mapped_column(default=list)
+    method: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    question: Mapped[str] = mapped_column(Text)
+
+    @property
+    def receipt_no(self) -> str:
+        return receipt_no(self.id, self.received_at)
+
+
+def receipt_no(consultation_id: int, received_at: datetime) -> str:
+    """The number the user is given: readable on the phone, derived from the id so it needs no column."""
+    return f"DX{received_at.astimezone(TOKYO).year}-{consultation_id:05d}"
+
+
+class StaffUser(Base):
+    """A staff-console login."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
