@@ -1,0 +1,220 @@
+"""LineMessenger: every call dxdesk makes to the LINE Messaging API, with LINE's retry rules."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import urllib3
+from linebot.v3.messaging import (
+    ApiClient,
+    ApiException,
+    Configuration,
+    Message,
+    MessagingApi,
+    MessagingApiBlob,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    RichMenuRequest,
+    ShowLoadingAnimationRequest,
+)
+
+LINE_API_BASE_URL = "https://api.line.me"
+MULTICAST_LIMIT = 500
+RATE_LIMITED_RETRY_AFTER = 60.0
+# A 429 also means the month's message quota is used up; only a new month or a plan change helps.
+QUOTA_RETRY_AFTER = 3600.0
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """sent: LINE has it. retry: not delivered yet, try again later (not before `retry_after` seconds
+    when given) with the same retry key. failed: LINE will never take it as it is."""
+
+    status: Literal["sent", "retry", "failed"]
+    error: str | None = None
+    retry_after: float | None = None
+
+
+class LineApiError(RuntimeError):
+    """A rich menu call LINE refused or that could not reach LINE (status 0)."""
+
+    def __init__(self, operation: str, status: int) -> None:
+        super().__init__(f"LINE API {operation} failed (status {status})")
+        self.status = status
+
+
+class LineMessenger:
+    """Built once per app: one connection pool, shared by every thread that sends."""
+
+    def __init__(
+        self,
+        access_token: str,
+        base_url: str = LINE_API_BASE_URL,
+        timeout: float = 10,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        base_url = base_url.rstrip("/")
+        # With no host the SDK sends blob calls (the rich menu image) to api-data.line.me, as LINE
+        # requires; any other base URL (a local fake) receives every call.
+        configuration = Configuration(
+            access_token=access_token, host=None if base_url == LINE_API_BASE_URL else base_url
+        )
+        # urllib3 repeats the request as it was, headers included, so a retry carries the same retry key.
+        configuration.retries = urllib3.Retry(
+            total=max_retries,
+            status_forcelist=[500, 502, 503, 504],
+            allowed_methods=None,
+            backoff_factor=backoff,
+            raise_on_status=False,
+        )
+        client = ApiClient(configuration)
+        self._api = MessagingApi(client)
+        self._blob = MessagingApiBlob(client)
+        self._timeout = timeout
+
+    def reply(self, reply_token: str, messages: list[dict]) -> SendResult:
+        """Anything but "sent" means the user has not seen it; error "reply_token": push instead."""
+        try:
+            request = ReplyMessageRequest(replyToken=reply_token, messages=_messages(messages))
+        except ValueError:
+            return _invalid("reply")
+        return self._send("reply", None, lambda: self._api.reply_message(request, _request_timeout=self._timeout))
+
+    def push(self, to: str, messages: list[dict], retry_key: str) -> SendResult:
+        """`retry_key` is a UUID kept with the message: pass the same one on every later attempt."""
+        try:
+            request = PushMessageRequest(to=to, messages=_messages(messages))
+        except ValueError:
+            return _invalid("push")
+        return self._send(
+            "push",
+            retry_key,
+            lambda: self._api.push_message(request, x_line_retry_key=retry_key, _request_timeout=self._timeout),
+        )
+
+    def multicast(self, to: list[str], messages: list[dict], retry_key: str) -> SendResult:
+        if len(to) > MULTICAST_LIMIT:
+            return SendResult("failed", error="too_many_recipients")
+        try:
+            request = MulticastRequest(to=to, messages=_messages(messages))
+        except ValueError:
+            return _invalid("multicast")
+        return self._send(
+            "multicast",
+            retry_key,
+            lambda: self._api.multicast(request, x_line_retry_key=retry_key, _request_timeout=self._timeout),
+        )
+
+    def show_loading(self, user_id: str, seconds: int = 20) -> None:
+        """Best effort: the animation is a courtesy, so a failure is logged and forgotten."""
+        # LINE accepts 5 to 60 seconds in steps of 5.
+        seconds = min(60, max(5, -(-seconds // 5) * 5))
+        try:
+            request = ShowLoadingAnimationRequest(chatId=user_id, loadingSeconds=seconds)
+            self._api.show_loading_animation(request, _request_timeout=self._timeout)
+        except (ApiException, urllib3.exceptions.HTTPError, ValueError) as exc:
+            log.warning("LINE loading animation failed: status=%s", _status(exc))
+
+    def profile_name(self, user_id: str) -> str | None:
+        """The display name, or None when LINE will not say (not a friend, blocked, unreachable)."""
+        try:
+            return self._api.get_profile(user_id, _request_timeout=self._timeout).display_name
+        except (ApiException, urllib3.exceptions.HTTPError, ValueError) as exc:
+            log.warning("LINE profile lookup failed: status=%s", _status(exc))
+            return None
+
+    def rich_menus(self) -> list[dict]:
+        response = self._call("richmenu list", lambda: self._api.get_rich_menu_list(_request_timeout=self._timeout))
+        return [menu.to_dict() for menu in response.richmenus]
+
+    def create_rich_menu(self, menu: dict) -> str:
+        request = RichMenuRequest.from_dict(menu)
+        response = self._call(
+            "richmenu create", lambda: self._api.create_rich_menu(request, _request_timeout=self._timeout)
+        )
+        return response.rich_menu_id
+
+    def upload_rich_menu_image(self, rich_menu_id: str, png: bytes) -> None:
+        self._call(
+            "richmenu image",
+            lambda: self._blob.set_rich_menu_image(
+                rich_menu_id, png, _headers={"Content-Type": "image/png"}, _request_timeout=self._timeout
+            ),
+        )
+
+    def set_default_rich_menu(self, rich_menu_id: str) -> None:
+        self._call(
+            "richmenu default", lambda: self._api.set_default_rich_menu(rich_menu_id, _request_timeout=self._timeout)
+        )
+
+    def delete_rich_menu(self, rich_menu_id: str) -> None:
+        self._call(
+            "richmenu delete", lambda: self._api.delete_rich_menu(rich_menu_id, _request_timeout=self._timeout)
+        )
+
+    def _send(self, operation: str, retry_key: str | None, call: Callable[[], Any]) -> SendResult:
+        try:
+            call()
+        except ApiException as exc:
+            result = _result_of(operation, exc, keyed=retry_key is not None)
+            log.log(
+                logging.INFO if result.status == "sent" else logging.WARNING,
+                "LINE %s answered %s (%s): retry_key=%s request_id=%s",
+                operation, exc.status, result.error or "accepted before", retry_key, _request_id(exc),
+            )
+            return result
+        except urllib3.exceptions.HTTPError as exc:
+            # After the last retry urllib3 raises MaxRetryError; its reason says what went wrong.
+            timed_out = isinstance(getattr(exc, "reason", exc), urllib3.exceptions.TimeoutError)
+            error = "timeout" if timed_out else "network"
+            log.warning("LINE %s not delivered (%s): retry_key=%s", operation, error, retry_key)
+            return SendResult("retry", error=error)
+        return SendResult("sent")
+
+    def _call(self, operation: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except (ApiException, urllib3.exceptions.HTTPError) as exc:
+            raise LineApiError(operation, _status(exc)) from exc
+
+
+def _messages(messages: list[dict]) -> list[Message]:
+    return [Message.from_dict(message) for message in messages]
+
+
+def _invalid(operation: str) -> SendResult:
+    log.warning("LINE %s not sent: the messages do not match the Messaging API format", operation)
+    return SendResult("failed", error="invalid_message")
+
+
+def _result_of(operation: str, exc: ApiException, keyed: bool) -> SendResult:
+    status = exc.status
+    body = exc.body if isinstance(exc.body, str) else ""
+    if status == 409 and keyed:
+        return SendResult("sent")
+    if status == 429:
+        if "monthly limit" in body.lower():
+            return SendResult("retry", error="quota", retry_after=QUOTA_RETRY_AFTER)
+        return SendResult("retry", error="rate_limited", retry_after=RATE_LIMITED_RETRY_AFTER)
+    if status == 400 and operation == "reply" and "reply token" in body.lower():
+        return SendResult("failed", error="reply_token")
+    if status == 0:
+        return SendResult("retry", error="network")
+    if status >= 500:
+        return SendResult("retry", error=f"http_{status}")
+    return SendResult("failed", error=f"http_{status}")
+
+
+def _status(exc: Exception) -> int:
+    return exc.status if isinstance(exc, ApiException) else 0
+
+
+def _request_id(exc: ApiException) -> str | None:
+    return exc.headers.get("x-line-request-id") if exc.headers else None

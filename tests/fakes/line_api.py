@@ -1,0 +1,295 @@
+"""FakeLineApi: a real HTTP server on 127.0.0.1 that answers the LINE Messaging API calls dxdesk makes."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_DISPLAY_NAME = "LINEユーザー"
+MAX_IMAGE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    """Header names are lower-cased."""
+    body: Any
+    """Parsed JSON, raw bytes for other content types, None when empty."""
+
+
+@dataclass(frozen=True)
+class _Scripted:
+    status: int
+    body: dict | None
+    delay: float
+
+
+_ROUTES = [
+    ("POST", r"/v2/bot/message/reply", "_reply"),
+    ("POST", r"/v2/bot/message/push", "_push"),
+    ("POST", r"/v2/bot/message/multicast", "_multicast"),
+    ("POST", r"/v2/bot/chat/loading/start", "_start_loading"),
+    ("GET", r"/v2/bot/profile/(?P<user_id>[^/]+)", "_profile"),
+    ("POST", r"/v2/bot/richmenu", "_create_rich_menu"),
+    ("GET", r"/v2/bot/richmenu/list", "_list_rich_menus"),
+    ("DELETE", r"/v2/bot/richmenu/(?P<menu_id>[^/]+)", "_delete_rich_menu"),
+    ("POST", r"/v2/bot/richmenu/(?P<menu_id>[^/]+)/content", "_upload_rich_menu_image"),
+    ("POST", r"/v2/bot/user/all/richmenu/(?P<menu_id>[^/]+)", "_set_default_rich_menu"),
+    ("GET", r"/v2/bot/user/all/richmenu", "_default_rich_menu"),
+]
+
+
+class FakeLineApi:
+    """`with FakeLineApi() as fake:` serves at `fake.base_url` until the block ends.
+
+    Like LINE, it refuses requests without a bearer token, accepts a reply token once, and answers 409
+    to a repeat of an accepted `X-Line-Retry-Key` without delivering again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._scripts: dict[str, list[_Scripted]] = {}
+        self._accepted_keys: set[str] = set()
+        self._used_reply_tokens: set[str] = set()
+        self._reply_token_owners: dict[str, str] = {}
+        self._deliveries: list[tuple[str | None, list[dict]]] = []
+        self.profiles: dict[str, str] = {}
+        self.rich_menus: dict[str, dict] = {}
+        self.rich_menu_images: dict[str, tuple[str, bytes]] = {}
+        self.default_rich_menu_id: str | None = None
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        # A short poll keeps shutdown, and so each test's teardown, quick.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeLineApi:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, path: str, statuses: list[int | tuple[int, dict]], *, delay: float = 0.0) -> None:
+        """The next responses on `path` get these statuses in order, each after `delay` seconds; then as usual.
+
+        A 2xx entry means the usual answer (so a repeated retry key still gets 409). An entry may be
+        `(status, body)` to choose LINE's error body, e.g. `(400, {"message": "Invalid reply token"})`.
+        """
+        entries = []
+        for entry in statuses:
+            status, body = entry if isinstance(entry, tuple) else (entry, None)
+            entries.append(_Scripted(status, body, delay))
+        with self._lock:
+            self._scripts.setdefault(path, []).extend(entries)
+
+    def issue_reply_token(self, to: str) -> str:
+        """A fresh reply token, as in a webhook event from `to`, so `delivered(to=...)` sees replies too."""
+        token = uuid.uuid4().hex
+        with self._lock:
+            self._reply_token_owners[token] = to
+        return token
+
+    def requests(self, path: str | None = None) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self._requests if path is None or r.path == path]
+
+    def delivered(self, to: str | None = None) -> list[list[dict]]:
+        """The message lists LINE would have shown, oldest first (reply, push and multicast)."""
+        with self._lock:
+            return [messages for recipient, messages in self._deliveries if to is None or recipient == to]
+
+    def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict, float]:
+        body: Any = raw or None
+        if raw and "json" in headers.get("content-type", ""):
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw
+        request = RecordedRequest(method, path, headers, body)
+        with self._lock:
+            self._requests.append(request)
+            queue = self._scripts.get(path)
+            scripted = queue.pop(0) if queue else _Scripted(200, None, 0.0)
+            if not headers.get("authorization", "").startswith("Bearer "):
+                status, payload = 401, {"message": "Authentication failed"}
+            elif not 200 <= scripted.status < 300:
+                status, payload = scripted.status, scripted.body or {"message": HTTPStatus(scripted.status).phrase}
+            else:
+                status, payload = self._route(request)
+        return status, payload, scripted.delay
+
+    def _route(self, request: RecordedRequest) -> tuple[int, dict]:
+        for method, pattern, name in _ROUTES:
+            match = re.fullmatch(pattern, request.path)
+            if match and method == request.method:
+                return getattr(self, name)(request, **match.groupdict())
+        return 404, {"message": "Not found"}
+
+    def _reply(self, request: RecordedRequest) -> tuple[int, dict]:
+        token = (request.body or {}).get("replyToken")
+        if not token or token in self._used_reply_tokens:
+            return 400, {"message": "Invalid reply token"}
+        invalid = _invalid_messages(request.body)
+        if invalid:
+            return invalid
+        self._used_reply_tokens.add(token)
+        self._deliveries.append((self._reply_token_owners.get(token), request.body["messages"]))
+        return 200, _sent(request.body["messages"])
+
+    def _push(self, request: RecordedRequest) -> tuple[int, dict]:
+        to = (request.body or {}).get("to")
+        invalid = _invalid_messages(request.body) or (None if isinstance(to, str) and to else _bad_property("to"))
+        return invalid or self._accept_once(request, [to])
+
+    def _multicast(self, request: RecordedRequest) -> tuple[int, dict]:
+        to = (request.body or {}).get("to")
+        valid_to = isinstance(to, list) and 1 <= len(to) <= 500
+        invalid = _invalid_messages(request.body) or (None if valid_to else _bad_property("to"))
+        return invalid or self._accept_once(request, to)
+
+    def _accept_once(self, request: RecordedRequest, recipients: list[str]) -> tuple[int, dict]:
+        key = request.headers.get("x-line-retry-key")
+        if key is not None:
+            if not _is_uuid(key):
+                return 400, {"message": "The value for the 'X-Line-Retry-Key' header is invalid"}
+            if key in self._accepted_keys:
+                return 409, {"message": "The retry key is already accepted"}
+            self._accepted_keys.add(key)
+        for recipient in recipients:
+            self._deliveries.append((recipient, request.body["messages"]))
+        return 200, _sent(request.body["messages"])
+
+    def _start_loading(self, request: RecordedRequest) -> tuple[int, dict]:
+        body = request.body or {}
+        seconds = body.get("loadingSeconds", 20)
+        if not isinstance(body.get("chatId"), str) or seconds not in range(5, 61, 5):
+            return 400, {"message": "The request body has 1 error(s)"}
+        return 202, {}
+
+    def _profile(self, request: RecordedRequest, user_id: str) -> tuple[int, dict]:
+        name = self.profiles.get(user_id, DEFAULT_DISPLAY_NAME)
+        return 200, {"userId": user_id, "displayName": name, "language": "ja"}
+
+    def _create_rich_menu(self, request: RecordedRequest) -> tuple[int, dict]:
+        menu = request.body if isinstance(request.body, dict) else {}
+        size = menu.get("size", {})
+        areas = menu.get("areas", [])
+        fits = all(
+            a["bounds"]["x"] + a["bounds"]["width"] <= size.get("width", 0)
+            and a["bounds"]["y"] + a["bounds"]["height"] <= size.get("height", 0)
+            for a in areas
+        )
+        if not (800 <= size.get("width", 0) <= 2500 and size.get("height", 0) >= 250 and 1 <= len(areas) <= 20
+                and fits and len(menu.get("chatBarText", "")) <= 14 and menu.get("name")):
+            return 400, {"message": "A message (richmenu) in the request body is invalid"}
+        menu_id = f"richmenu-{uuid.uuid4().hex}"
+        self.rich_menus[menu_id] = {"richMenuId": menu_id, **menu}
+        return 200, {"richMenuId": menu_id}
+
+    def _list_rich_menus(self, request: RecordedRequest) -> tuple[int, dict]:
+        return 200, {"richmenus": list(self.rich_menus.values())}
+
+    def _delete_rich_menu(self, request: RecordedRequest, menu_id: str) -> tuple[int, dict]:
+        if self.rich_menus.pop(menu_id, None) is None:
+            return 404, {"message": "Not found"}
+        self.rich_menu_images.pop(menu_id, None)
+        if self.default_rich_menu_id == menu_id:
+            self.default_rich_menu_id = None
+        return 200, {}
+
+    def _upload_rich_menu_image(self, request: RecordedRequest, menu_id: str) -> tuple[int, dict]:
+        content_type = request.headers.get("content-type", "")
+        if menu_id not in self.rich_menus:
+            return 404, {"message": "Not found"}
+        if menu_id in self.rich_menu_images:
+            return 400, {"message": "An image has already been uploaded to the richmenu"}
+        if content_type not in ("image/png", "image/jpeg") or not isinstance(request.body, bytes):
+            return 415, {"message": "Unsupported Media Type"}
+        if len(request.body) > MAX_IMAGE_BYTES:
+            return 413, {"message": "Request Entity Too Large"}
+        self.rich_menu_images[menu_id] = (content_type, request.body)
+        return 200, {}
+
+    def _set_default_rich_menu(self, request: RecordedRequest, menu_id: str) -> tuple[int, dict]:
+        if menu_id not in self.rich_menus:
+            return 404, {"message": "Not found"}
+        if menu_id not in self.rich_menu_images:
+            return 400, {"message": "must upload richmenu image before applying it to user"}
+        self.default_rich_menu_id = menu_id
+        return 200, {}
+
+    def _default_rich_menu(self, request: RecordedRequest) -> tuple[int, dict]:
+        if self.default_rich_menu_id is None:
+            return 404, {"message": "no default richmenu"}
+        return 200, {"richMenuId": self.default_rich_menu_id}
+
+
+def _invalid_messages(body: Any) -> tuple[int, dict] | None:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if isinstance(messages, list) and 1 <= len(messages) <= 5 and all("type" in m for m in messages):
+        return None
+    return _bad_property("messages")
+
+
+def _bad_property(name: str) -> tuple[int, dict]:
+    return 400, {"message": "The request body has 1 error(s)", "details": [{"message": "invalid", "property": name}]}
+
+
+def _sent(messages: list[dict]) -> dict:
+    return {"sentMessages": [{"id": str(uuid.uuid4().int)[:18], "quoteToken": uuid.uuid4().hex} for _ in messages]}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up on a delayed answer closes its socket; that is the point of the delay.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+def _handler_for(fake: FakeLineApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            status, payload, delay = fake._answer(self.command, urlsplit(self.path).path, headers, raw)
+            time.sleep(delay)
+            data = json.dumps(payload, ensure_ascii=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-Line-Request-Id", str(uuid.uuid4()))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler

@@ -1,0 +1,390 @@
+"""The flow table itself, and the conversation driven step by step with no database."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.config import load_config
+from bot.conversation import Context, Conversation, Intent, Profile, RecordConsent, RecordConsultation, SaveProfile, State
+from bot.flow import FLOW, GLOBAL, INTAKE_STATES, FlowError, Step, advance, step_for
+from bot.intents import intent_of
+from bot.triage import Triager
+
+CONFIG = load_config()
+TRIAGER = Triager(CONFIG)
+NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+PROFILE = Profile(company="有限会社さつま", industry="製造業", employees="6〜20人", municipality="霧島市",
+                  contact_name="西郷 花子", phone="099-286-2111", email="hanako@example.jp", consent_version="2026-11")
+
+
+def ctx(profile: Profile = Profile(consent_version="2026-11"), now: datetime = NOW) -> Context:
+    return Context(CONFIG, TRIAGER, now, profile=profile)
+
+
+def all_text(outcome) -> str:
+    import json
+    return json.dumps(outcome.replies, ensure_ascii=False)
+
+
+class Driver:
+    """Feeds intents to `advance` and keeps the conversation as the service would."""
+
+    def __init__(self, profile: Profile = Profile(consent_version="2026-11")):
+        self.conv = Conversation("U1")
+        self.profile = profile
+        self.effects: list = []
+        self.now = NOW
+
+    def send(self, intent: Intent):
+        outcome = advance(self.conv, intent, ctx(self.profile, self.now))
+        self.effects += outcome.effects
+        self.conv = Conversation("U1", outcome.next_state,
+                                 self.conv.data if outcome.data is None else outcome.data,
+                                 self.conv.suspended if outcome.suspended is False else outcome.suspended, self.now)
+        return outcome
+
+    def say(self, text: str):
+        return self.send(intent_of({"type": "message", "source": {"type": "user"},
+                                    "message": {"type": "text", "text": text}}))
+
+    def tap(self, action: str, **data):
+        return self.send(Intent(action, data=data))
+
+
+# --- the table ---------------------------------------------------------------------------------------------
+
+def _edges() -> dict[State, set[State]]:
+    edges = {s: set() for s in State}
+    for state, spec in FLOW.items():
+        steps = list(spec.on.values()) + list(GLOBAL.values())
+        for step in steps:
+            edges[state].update(step.to)
+            if step.stays:
+                edges[state].add(state)
+    return edges
+
+
+def _reachable(start: State, edges) -> set[State]:
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in edges[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_every_state_has_an_entry_in_the_table():
+    assert set(FLOW) == set(State)
+
+
+def test_every_target_of_every_step_is_a_state():
+    for step in [s for spec in FLOW.values() for s in spec.on.values()] + list(GLOBAL.values()):
+        assert all(isinstance(t, State) for t in step.to), step.run.__name__
+
+
+def test_every_state_is_reachable_from_idle():
+    assert _reachable(State.IDLE, _edges()) == set(State)
+
+
+def test_no_state_is_a_dead_end():
+    edges = _edges()
+    for state in State:
+        assert State.IDLE in _reachable(state, edges), f"{state} cannot get back to idle"
+
+
+def test_every_state_that_asks_a_question_takes_a_typed_answer():
+    for state, spec in FLOW.items():
+        assert "text" in spec.on, f"{state} has no step for typed text"
+
+
+def test_a_step_that_goes_where_it_did_not_declare_is_caught():
+    rogue = Step(lambda conv, intent, c: __import__("bot.conversation").conversation.Outcome(State.WITH_STAFF))
+    FLOW[State.ASK_COMPANY].on["rogue"] = rogue
+    try:
+        with pytest.raises(FlowError):
+            advance(Conversation("U1", State.ASK_COMPANY, {"question": "x"}), Intent("rogue"), ctx())
+    finally:
+        del FLOW[State.ASK_COMPANY].on["rogue"]
+
+
+@pytest.mark.parametrize("state", list(State))
+@pytest.mark.parametrize("intent", ["menu", "cancel", "restart", "handover", "resume", "media", "gibberish"])
+def test_global_fallbacks_answer_from_every_state(state, intent):
+    data = {"question": "紙をやめたい", "category": "efficiency", "consented": True}
+    outcome = advance(Conversation("U1", state, data, updated_at=NOW), Intent(intent, data={"type": "sticker"}), ctx())
+    assert outcome.replies, f"{intent} in {state} said nothing"
+    assert step_for(state, intent) is not None
+
+
+# --- the intake ---------------------------------------------------------------------------------------------
+
+def test_a_new_friend_gets_the_greeting_and_the_privacy_notice_before_anything_personal():
+    d = Driver(Profile())
+    out = d.send(Intent("follow"))
+    assert d.conv.state == State.ASK_CONSENT
+    assert "個人情報の取り扱い" in all_text(out) and "同意して始める" in all_text(out)
+
+
+def test_a_question_typed_before_consent_is_kept_and_triaged_after_consent():
+    d = Driver(Profile())
+    d.send(Intent("follow"))
+    out = d.say("紙の請求書をやめたいが何から始めれば…")
+    assert d.conv.state == State.ASK_CONSENT and "同意" in all_text(out)
+    out = d.tap("consent", v=CONFIG.privacy_policy_version)
+    assert RecordConsent(CONFIG.privacy_policy_version) in d.effects
+    assert d.conv.state == State.CONFIRM_CATEGORY
+    assert "業務効率化・ペーパーレス" in all_text(out)
+
+
+def test_declining_consent_asks_nothing_personal_and_offers_the_phone():
+    d = Driver(Profile())
+    d.send(Intent("follow"))
+    out = d.tap("decline")
+    assert d.conv.state == State.IDLE
+    assert CONFIG.contact_phone in all_text(out)
+
+
+def run_intake(d: Driver, *, method: str = "オンライン"):
+    d.tap("consult")
+    d.say("紙の請求書をやめたいが何から始めれば…")
+    d.tap("yes")
+    d.say("有限会社テスト商店")
+    d.tap("industry", v="製造業")
+    d.say("12人")
+    d.say("霧島")
+    d.say("山田 太郎")
+    d.say("０９０－１２３４－５６７８")
+    d.say("taro@example.jp")
+    return d.say(method)
+
+
+def test_a_whole_intake_ends_with_a_summary_and_records_the_consultation_on_submit():
+    d = Driver()
+    out = run_intake(d)
+    assert d.conv.state == State.CONFIRM_SUMMARY
+    text = all_text(out)
+    for shown in ("有限会社テスト商店", "製造業", "6〜20人", "霧島市", "山田 太郎", "090-1234-5678", "オンライン"):
+        assert shown in text
+    d.tap("submit")
+    recorded = next(e for e in d.effects if isinstance(e, RecordConsultation))
+    assert recorded.fields["category"] == "efficiency"
+    assert recorded.fields["region"] == "aira_isa"
+    assert recorded.fields["method"] == "online"
+    assert "DX2026-00007" in all_text(type("O", (), {"replies": recorded.receipt("DX2026-00007")}))
+    assert any(isinstance(e, SaveProfile) for e in d.effects)
+    assert d.conv.state == State.IDLE and d.conv.data == {}
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("12345", "電話番号"),
+    ("abc", "電話番号"),
+])
+def test_a_wrong_phone_is_asked_again_with_the_reason(bad, reason):
+    d = Driver()
+    d.tap("consult")
+    d.say("HPを作りたい")
+    d.tap("yes")
+    for answer in ("テスト", "製造業", "1〜5人", "鹿児島市", "山田"):
+        d.say(answer)
+    assert d.conv.state == State.ASK_PHONE
+    out = d.say(bad)
+    assert d.conv.state == State.ASK_PHONE
+    assert reason in all_text(out)
+
+
+def test_skipping_both_phone_and_email_is_not_allowed():
+    d = Driver()
+    d.tap("consult")
+    d.say("HPを作りたい")
+    d.tap("yes")
+    for answer in ("テスト", "製造業", "1〜5人", "鹿児島市", "山田"):
+        d.say(answer)
+    d.tap("skip")
+    out = d.tap("skip")
+    assert d.conv.state == State.ASK_EMAIL
+    assert "どちらか" in all_text(out)
+
+
+def test_a_phone_consultation_without_a_phone_number_asks_for_one():
+    d = Driver()
+    d.tap("consult")
+    d.say("HPを作りたい")
+    d.tap("yes")
+    for answer in ("テスト", "製造業", "1〜5人", "鹿児島市", "山田"):
+        d.say(answer)
+    d.tap("skip")
+    d.say("yamada@example.jp")
+    d.tap("method", v="phone")
+    assert d.conv.state == State.ASK_PHONE
+    d.say("099-286-2111")
+    assert d.conv.state == State.CONFIRM_SUMMARY
+
+
+def test_editing_one_field_from_the_summary_returns_to_the_summary():
+    d = Driver()
+    run_intake(d)
+    d.tap("edit")
+    d.tap("field", v="company")
+    assert d.conv.state == State.ASK_COMPANY
+    out = d.say("株式会社あたらしい")
+    assert d.conv.state == State.CONFIRM_SUMMARY
+    assert "株式会社あたらしい" in all_text(out)
+    assert d.conv.data["contact_name"] == "山田 太郎"
+
+
+def test_a_returning_user_confirms_what_is_on_record_instead_of_typing_it_again():
+    d = Driver(PROFILE)
+    d.tap("consult")
+    d.say("インスタで集客したい")
+    out = d.tap("yes")
+    assert d.conv.state == State.CONFIRM_PROFILE
+    assert "有限会社さつま" in all_text(out)
+    d.tap("yes")
+    assert d.conv.state == State.ASK_METHOD
+    d.tap("method", v="visit")
+    assert d.conv.state == State.CONFIRM_SUMMARY
+    assert d.conv.data["company"] == "有限会社さつま"
+
+
+def test_a_returning_user_can_change_what_is_on_record():
+    d = Driver(PROFILE)
+    d.tap("consult")
+    d.say("インスタで集客したい")
+    d.tap("yes")
+    d.tap("no")
+    assert d.conv.state == State.ASK_COMPANY
+
+
+def test_the_user_can_pick_another_category():
+    d = Driver()
+    d.tap("consult")
+    d.say("よくわからないけど相談したい")
+    d.tap("no")
+    assert d.conv.state == State.CHOOSE_CATEGORY
+    d.tap("category", v="security")
+    assert d.conv.data["category"] == "security"
+
+
+@pytest.mark.parametrize("kind", ["sticker", "image", "location", "file"])
+def test_a_sticker_or_file_during_intake_gets_a_kind_answer_and_the_question_again(kind):
+    d = Driver()
+    d.tap("consult")
+    d.say("HPを作りたい")
+    d.tap("yes")
+    out = d.send(Intent("media", data={"type": kind}))
+    assert d.conv.state == State.ASK_COMPANY
+    assert "文字か下のボタン" in all_text(out) and "会社名" in all_text(out)
+
+
+def test_the_menu_puts_an_unfinished_intake_aside_and_resume_brings_it_back():
+    d = Driver()
+    d.tap("consult")
+    d.say("HPを作りたい")
+    d.tap("yes")
+    d.say("有限会社テスト")
+    out = d.say("メニュー")
+    assert d.conv.state == State.IDLE and "続きから" in all_text(out)
+    d.now += timedelta(hours=23)
+    out = d.say("続きから")
+    assert d.conv.state == State.ASK_INDUSTRY
+    assert d.conv.data["company"] == "有限会社テスト"
+
+
+def test_an_intake_put_aside_for_more_than_a_day_expires_politely():
+    d = Driver()
+    d.tap("consult")
+    d.say("HPを作りたい")
+    d.say("メニュー")
+    d.now += timedelta(hours=25)
+    out = d.say("続きから")
+    assert d.conv.state == State.IDLE and d.conv.suspended is None
+    assert "24時間" in all_text(out)
+
+
+def test_an_intake_left_open_for_more_than_a_day_ends_politely_at_the_next_message():
+    d = Driver()
+    d.tap("consult")
+    d.say("HPを作りたい")
+    d.tap("yes")
+    d.now += timedelta(hours=25)
+    out = d.say("有限会社テスト")
+    assert "24時間が過ぎた" in all_text(out)
+    assert d.conv.state == State.IDLE
+
+
+def test_cancel_discards_the_intake():
+    d = Driver()
+    d.tap("consult")
+    d.say("HPを作りたい")
+    out = d.say("キャンセル")
+    assert d.conv.state == State.IDLE and d.conv.data == {}
+    assert "取り消しました" in all_text(out)
+
+
+def test_start_over_goes_back_to_the_question():
+    d = Driver()
+    d.tap("consult")
+    d.say("HPを作りたい")
+    d.tap("yes")
+    d.say("最初から")
+    assert d.conv.state == State.ASK_QUESTION
+    assert "question" not in d.conv.data
+
+
+@pytest.mark.parametrize("now, expected", [
+    (datetime(2026, 11, 24, 1, 0, tzinfo=UTC), "まもなく"),          # Tuesday 10:00 in Tokyo
+    (datetime(2026, 11, 27, 10, 0, tzinfo=UTC), "11月30日(月) 9:00"),  # Friday 19:00 -> Monday
+    (datetime(2026, 11, 28, 3, 0, tzinfo=UTC), "11月30日(月) 9:00"),   # Saturday
+])
+def test_asking_for_a_person_hands_over_and_says_when_staff_will_answer(now, expected):
+    d = Driver()
+    d.now = now
+    out = d.say("担当者と話したい")
+    assert d.conv.state == State.WITH_STAFF
+    assert expected in all_text(out)
+
+
+def test_while_staff_have_the_conversation_the_bot_stays_quiet_but_acknowledges_now_and_then():
+    d = Driver()
+    d.say("担当者と話したい")
+    assert d.say("よろしくお願いします").replies == []
+    d.now += timedelta(minutes=11)
+    assert "届いています" in all_text(d.say("まだですか"))
+
+
+def test_a_question_outside_any_flow_gets_help_and_an_offer_to_consult():
+    d = Driver()
+    out = d.say("補助金でパソコンを買えますか")
+    assert "補助金" in all_text(out) and "この内容で相談する" in all_text(out)
+    out = d.tap("consult", q="1")
+    assert d.conv.state == State.CONFIRM_CATEGORY
+    assert d.conv.data["question"] == "補助金でパソコンを買えますか"
+
+
+@pytest.mark.parametrize("hostile", [
+    "<script>alert(1)</script>", "'; DROP TABLE consultations; --", "😀😀😀", "ｶﾞｲｺｸｼﾞﾝ ｺﾖｳ", "あ" * 1000,
+])
+def test_hostile_or_odd_text_is_kept_as_text_in_every_field(hostile):
+    d = Driver()
+    d.tap("consult")
+    d.say(hostile)
+    assert d.conv.data["question"] == hostile
+    d.tap("yes")
+    d.say(hostile[:100])
+    assert d.conv.data["company"] == hostile[:100]
+
+
+def test_config_renames_show_in_the_bot():
+    renamed = replace(CONFIG, categories=tuple(replace(c, name="業務のカイゼン") if c.id == "efficiency" else c
+                                                for c in CONFIG.categories))
+    out = advance(Conversation("U1", State.ASK_QUESTION, {"consented": True}), Intent("text", text="紙の請求書をやめたい"),
+                  Context(renamed, Triager(renamed), NOW, profile=Profile(consent_version="2026-11")))
+    assert "業務のカイゼン" in all_text(out)
+
+
+def test_intake_states_are_exactly_the_ones_that_expire():
+    assert State.IDLE not in INTAKE_STATES and State.WITH_STAFF not in INTAKE_STATES
+    assert State.ASK_COMPANY in INTAKE_STATES
