@@ -39,10 +39,10 @@ def store_events(db: Database, events: Iterable[dict], source: str, now: datetim
     if not rows:
         return 0
     dialect = postgresql if db.is_postgres else sqlite
-    statement = dialect.insert(InboxEvent).on_conflict_do_nothing(index_elements=["event_key"])
+    statement = (dialect.insert(InboxEvent).on_conflict_do_nothing(index_elements=["event_key"])
+                 .returning(InboxEvent.id))
     with db.unit_of_work() as s:
-        conn = s.connection()
-        new = sum(conn.execute(statement, row).rowcount for row in rows)
+        new = sum(len(s.execute(statement, row).all()) for row in rows)
         s.commit()
     return new
 

@@ -1,0 +1,324 @@
+"""The LINE webhook end to end: signed events in, the inbox, the bot, and replies out to a real local fake of LINE."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from app import create_app
+from storage.models import InboxEvent, OutboundMessage
+from storage.queries import consultations_as_json
+from tests.fakes.line_api import FakeLineApi
+from tests.helpers import quick_labels, texts
+
+SECRET = "channel-secret"
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "line" / "webhook-samples.json"
+USER = "U4af4980629a1b2c3d4e5f60718293a4b"
+REPLY = "/v2/bot/message/reply"
+PUSH = "/v2/bot/message/push"
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+@pytest.fixture
+def fake():
+    with FakeLineApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+def line_app(settings, clock, fake):
+    app = create_app(replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
+                             line_api_base_url=fake.base_url), clock=clock)
+    yield app
+    app.extensions["dxdesk"].inbox.stop()
+    app.extensions["dxdesk"].db.dispose()
+
+
+@pytest.fixture
+def line_client(line_app):
+    return line_app.test_client()
+
+
+def post(client, payload, signature: str | None = None):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"}
+    headers["X-Line-Signature"] = sign(body) if signature is None else signature
+    return client.post("/callback", data=body, headers=headers)
+
+
+class LineUserDriver:
+    """A LINE user: each action is a signed webhook event; the answer is what LINE delivered to them."""
+
+    def __init__(self, client, app, fake, user=USER):
+        self.client, self.services, self.fake, self.user = client, app.extensions["dxdesk"], fake, user
+
+    def event(self, **body) -> dict:
+        return {"type": "message", "mode": "active", "timestamp": 1, "webhookEventId": uuid.uuid4().hex.upper(),
+                "deliveryContext": {"isRedelivery": False}, "source": {"type": "user", "userId": self.user},
+                "replyToken": self.fake.issue_reply_token(self.user), **body}
+
+    def send(self, **body) -> list[dict]:
+        before = len(self.fake.delivered(self.user))
+        assert post(self.client, {"destination": "Ubot", "events": [self.event(**body)]}).status_code == 200
+        self.services.inbox.drain()
+        return [m for batch in self.fake.delivered(self.user)[before:] for m in batch]
+
+    def say(self, text):
+        return self.send(message={"id": "1", "type": "text", "text": text, "quoteToken": "q"})
+
+    def tap(self, data, **params):
+        return self.send(type="postback", postback={"data": data, **({"params": params} if params else {})})
+
+
+def test_a_full_intake_driven_only_by_signed_webhook_events_records_the_consultation(line_client, line_app, fake):
+    u = LineUserDriver(line_client, line_app, fake)
+    assert "同意して始める" in texts(u.send(type="follow"))
+    assert "ご相談内容を自由に" in texts(u.tap("action=consent&v=2026-11"))
+    assert "業務効率化・ペーパーレス" in texts(u.say("紙の請求書をやめたいが何から始めれば…"))
+    assert "会社名" in texts(u.tap("action=yes"))
+    assert "製造業" in quick_labels(u.say("有限会社さつま揚げ本舗"))
+    u.tap("action=industry&v=製造業")
+    u.say("8人")
+    u.say("いちき串木野")
+    u.say("薩摩 次郎")
+    u.say("099-286-2111")
+    u.say("jiro@example.jp")
+    assert "ご相談内容の確認" in texts(u.tap("action=method&v=visit"))
+    receipt = texts(u.tap("action=submit"))
+    assert "受付番号：DX2026-00001" in receipt
+
+    [c] = consultations_as_json(line_app.extensions["dxdesk"].db)
+    assert c["channel"] == "line" and c["simulated"] is False
+    assert (c["company"], c["municipality"], c["region"], c["category"], c["method"]) == (
+        "有限会社さつま揚げ本舗", "いちき串木野市", "kagoshima", "efficiency", "visit")
+    assert c["received_at"].endswith("+09:00")
+    assert all(r.path == REPLY for r in fake.requests() if r.path.startswith("/v2/bot/message"))
+
+
+def test_the_same_event_posted_five_times_concurrently_yields_one_reply(settings, clock, fake):
+    app = create_app(replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
+                             line_api_base_url=fake.base_url, start_workers=True, inbox_threads=3), clock=clock)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        import urllib.request
+        event = LineUserDriver(None, app, fake).event(type="follow")
+        body = json.dumps({"destination": "Ubot", "events": [event]}).encode()
+        statuses: list[int] = []
+
+        def deliver():
+            request = urllib.request.Request(f"http://127.0.0.1:{server.server_port}/callback", data=body, headers={
+                "Content-Type": "application/json", "X-Line-Signature": sign(body)})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                statuses.append(response.status)
+
+        posters = [threading.Thread(target=deliver) for _ in range(5)]
+        for t in posters:
+            t.start()
+        for t in posters:
+            t.join(timeout=15)
+        assert statuses == [200] * 5
+        services = app.extensions["dxdesk"]
+        for _ in range(200):  # the workers are asynchronous: wait for them, boundedly
+            with services.db.unit_of_work() as s:
+                if s.scalar(select(func.count()).where(InboxEvent.status == "done")) == 1 and fake.requests(REPLY):
+                    break
+            threading.Event().wait(0.05)
+        with services.db.unit_of_work() as s:
+            assert s.scalar(select(func.count()).select_from(InboxEvent)) == 1
+        assert len(fake.requests(REPLY)) == 1
+        assert len(fake.delivered(USER)) == 1
+    finally:
+        server.shutdown()
+        app.extensions["dxdesk"].inbox.stop()
+        app.extensions["dxdesk"].db.dispose()
+
+
+def test_every_real_webhook_sample_gets_200_and_is_processed_without_error(line_client, line_app):
+    samples = json.loads(SAMPLES.read_text())
+    assert post(line_client, samples).status_code == 200
+    for n, event in enumerate(samples["events"]):
+        one = {"destination": samples["destination"], "events": [{**event, "webhookEventId": f"SAMPLE{n}"}]}
+        assert post(line_client, one).status_code == 200, event["type"]
+    services = line_app.extensions["dxdesk"]
+    services.inbox.drain()
+    with services.db.unit_of_work() as s:
+        statuses = dict(s.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all())
+    assert statuses == {"done": len(samples["events"]) + 1}
+
+
+@pytest.mark.parametrize("body, signature, status", [
+    (b'{"destination":"U","events":[]}', "", 400),
+    (b'{"destination":"U","events":[]}', "bm90IGEgc2lnbmF0dXJl", 400),
+    (b"not json", None, 400),
+    (b'{"destination":"U"}', None, 400),
+    (b'{"destination":"U","events":{}}', None, 400),
+    (b'{"destination":"U","events":[42]}', None, 400),
+    (b'[]', None, 400),
+    (b'{"destination":"U","events":[]}', None, 200),
+    (b'{"destination":"U","events":[{"type":"somethingNew","mode":"active","timestamp":1}]}', None, 200),
+])
+def test_the_webhook_answers_each_kind_of_body_as_line_expects(line_client, body, signature, status):
+    assert post(line_client, body, signature).status_code == status
+
+
+def test_a_body_over_one_megabyte_is_refused_with_413(line_client):
+    body = json.dumps({"destination": "U", "events": [], "pad": "x" * (1024 * 1024)}).encode()
+    assert post(line_client, body).status_code == 413
+
+
+def test_without_a_line_channel_the_webhook_answers_503(client):
+    assert post(client, {"destination": "U", "events": []}).status_code == 503
+
+
+def test_a_redelivered_event_is_processed_once(line_client, line_app, fake):
+    u = LineUserDriver(line_client, line_app, fake)
+    event = u.event(type="follow")
+    for redelivery in (False, True, True):
+        body = {"destination": "U", "events": [{**event, "deliveryContext": {"isRedelivery": redelivery}}]}
+        assert post(line_client, body).status_code == 200
+    line_app.extensions["dxdesk"].inbox.drain()
+    assert len(fake.delivered(USER)) == 1
+
+
+def test_a_reply_token_gone_stale_in_the_inbox_is_replaced_by_a_push_with_a_retry_key(line_client, line_app, fake, clock):
+    u = LineUserDriver(line_client, line_app, fake)
+    assert post(line_client, {"destination": "U", "events": [u.event(type="follow")]}).status_code == 200
+    clock.advance(seconds=55)
+    line_app.extensions["dxdesk"].inbox.drain()
+    assert not fake.requests(REPLY)
+    [push] = fake.requests(PUSH)
+    uuid.UUID(push.headers["x-line-retry-key"])
+    assert "友だち追加ありがとうございます" in texts(fake.delivered(USER))
+
+
+def test_events_left_in_the_inbox_when_the_process_died_are_processed_after_restart(settings, clock, fake):
+    configured = replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
+                         line_api_base_url=fake.base_url)
+    first = create_app(configured, clock=clock)
+    u = LineUserDriver(first.test_client(), first, fake)
+    events = [u.event(type="follow"), u.event(type="message", message={"id": "2", "type": "text", "text": "メニュー"})]
+    assert post(first.test_client(), {"destination": "U", "events": events}).status_code == 200
+    from handlers.inbox import claim_next
+    assert claim_next(first.extensions["dxdesk"].db, clock.now()) is not None  # taken, then the process "dies"
+    first.extensions["dxdesk"].db.dispose()
+
+    second = create_app(configured, clock=clock)
+    services = second.extensions["dxdesk"]
+    assert services.inbox.drain() == 0  # the dead worker's lease still holds
+    clock.advance(minutes=2)
+    assert services.inbox.drain() == 2
+    said = texts(fake.delivered(USER))
+    assert "友だち追加" in said and "ご用件を選んでください" in said
+    services.db.dispose()
+
+
+def test_a_push_that_gets_500_500_200_is_delivered_once_with_one_retry_key(services_with_line, fake):
+    services = services_with_line
+    fake.script(PUSH, [500, 500, 200])
+    with services.db.unit_of_work() as s:
+        from handlers.conversations import queue_messages
+        [message_id] = queue_messages(s, "line", USER, [{"type": "text", "text": "お知らせ"}], services.clock.now())
+        s.commit()
+    services.delivery.send([message_id])
+    keys = {r.headers["x-line-retry-key"] for r in fake.requests(PUSH)}
+    assert len(fake.requests(PUSH)) == 3 and len(keys) == 1
+    assert fake.delivered(USER) == [[{"type": "text", "text": "お知らせ"}]]
+    with services.db.unit_of_work() as s:
+        row = s.get(OutboundMessage, message_id)
+        assert (row.status, row.retry_key) == ("sent", keys.pop())
+
+
+@pytest.mark.parametrize("script, status, error", [
+    ([400], "failed", "http_400"),
+    ([403], "failed", "http_403"),
+    ([429], "pending", "rate_limited"),
+    ([500] * 4, "pending", "http_500"),
+])
+def test_a_push_that_does_not_go_through_is_kept_with_its_error(services_with_line, fake, script, status, error):
+    services = services_with_line
+    fake.script(PUSH, script)
+    with services.db.unit_of_work() as s:
+        from handlers.conversations import queue_messages
+        [message_id] = queue_messages(s, "line", USER, [{"type": "text", "text": "お知らせ"}], services.clock.now())
+        s.commit()
+    services.delivery.send([message_id])
+    with services.db.unit_of_work() as s:
+        row = s.get(OutboundMessage, message_id)
+        assert (row.status, row.last_error) == (status, error)
+        if status == "pending":
+            assert row.next_attempt_at > services.clock.now()
+
+
+def test_a_message_retried_later_goes_out_with_the_same_retry_key(services_with_line, fake, clock):
+    services = services_with_line
+    fake.script(PUSH, [500] * 4)
+    with services.db.unit_of_work() as s:
+        from handlers.conversations import queue_messages
+        [message_id] = queue_messages(s, "line", USER, [{"type": "text", "text": "お知らせ"}], clock.now())
+        s.commit()
+    services.delivery.send([message_id])
+    assert services.delivery.send_due() == 0  # not yet: it backs off
+    clock.advance(minutes=5)
+    assert services.delivery.send_due() == 1
+    assert len({r.headers["x-line-retry-key"] for r in fake.requests(PUSH)}) == 1
+    assert len(fake.delivered(USER)) == 1
+
+
+def test_a_message_that_keeps_failing_is_marked_failed_after_the_last_attempt(services_with_line, fake, clock):
+    services = services_with_line
+    fake.script(PUSH, [503] * 100)
+    with services.db.unit_of_work() as s:
+        from handlers.conversations import queue_messages
+        [message_id] = queue_messages(s, "line", USER, [{"type": "text", "text": "お知らせ"}], clock.now())
+        s.commit()
+    from handlers.delivery import MAX_ATTEMPTS
+    services.delivery.send([message_id])
+    for _ in range(MAX_ATTEMPTS):
+        clock.advance(hours=1)
+        services.delivery.send_due()
+    with services.db.unit_of_work() as s:
+        row = s.get(OutboundMessage, message_id)
+        assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
+
+
+@pytest.fixture
+def services_with_line(line_app):
+    services = line_app.extensions["dxdesk"]
+    services.line._api.api_client.configuration.retries.backoff_factor = 0  # keep the SDK's own retries quick
+    return services
+
+
+def test_a_sticker_during_intake_gets_a_kind_answer_over_line(line_client, line_app, fake):
+    u = LineUserDriver(line_client, line_app, fake)
+    u.send(type="follow")
+    u.tap("action=consent&v=2026-11")
+    said = texts(u.send(message={"id": "5", "type": "sticker", "packageId": "446", "stickerId": "1988"}))
+    assert "文字か下のボタン" in said and "ご相談内容" in said
+
+
+def test_logs_carry_no_personal_data(line_client, line_app, fake, caplog):
+    caplog.set_level("DEBUG")
+    u = LineUserDriver(line_client, line_app, fake)
+    u.send(type="follow")
+    u.tap("action=consent&v=2026-11")
+    u.say("個人的な悩みで090-9999-8888に電話ください")
+    u.tap("action=yes")
+    u.say("秘密商事")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in ("090-9999-8888", "秘密商事", "個人的な悩み"):
+        assert secret not in logged
