@@ -1,0 +1,72 @@
+"""End-to-end fixtures: the real app served on a loopback port, and headless Chromium pointed at it."""
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]
+
+# Tests in a module share one database, so each opens the simulator as a user no other test has used
+# (numbers ten apart leave room for the users a test creates with "＋ 新しいユーザー").
+_user_numbers = itertools.count(100, 10)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """Base URL of the whole app, served by werkzeug in a thread on an ephemeral port."""
+    from app import Settings, create_app
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    app = create_app(Settings(database_url=f"sqlite:///{tmp}/e2e.sqlite3", var_dir=tmp, start_workers=False))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium not installed: {CHROMIUM} is missing (Debian package 'chromium')")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh phone-sized tab with its own localStorage."""
+    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 390, "height": 844})
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def sim_user():
+    return f"sim-user-{next(_user_numbers)}"
+
+
+@pytest.fixture
+def simulator(page, live_server, sim_user):
+    """The simulator page, opened as `sim_user` (the page's own choice of user on later reloads is kept)."""
+    page.add_init_script(
+        "if (!localStorage.getItem('dxdesk.simulator.user')) {"
+        f"  localStorage.setItem('dxdesk.simulator.user', {json.dumps(sim_user)});"
+        f"  localStorage.setItem('dxdesk.simulator.users', {json.dumps(json.dumps([sim_user]))});"
+        "}"
+    )
+    page.goto(f"{live_server}/simulator")
+    return page
