@@ -34,6 +34,8 @@ class Coordinator:
     line_user_id: str | None = None
     email: str | None = None
     calendar_id: str | None = None
+    # Dates that differ from the weekly hours: other hours, or () for a day off.
+    dates: dict[date, tuple[tuple[time, time], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,15 @@ class Booking:
     min_notice_hours: int = 2
     min_notice_hours_visit: int = 24
     buffer_minutes: int = 0
+    # Changes and cancellations by the user: visits until this time the day before, others until some hours before.
+    change_cutoff_visit: str = "17:00"
+    change_cutoff_hours: int = 2
+
+
+@dataclass(frozen=True)
+class Reminders:
+    day_before_at: str = "18:00"  # the day before the meeting, at this time
+    hours_before: float = 1
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class Config:
     partners: tuple[Partner, ...]
     closures: tuple[Closure, ...]
     booking: Booking
+    reminders: Reminders
     subsidy: Subsidy
     handover_hours: dict[str, tuple[tuple[time, time], ...]]
 
@@ -120,15 +132,20 @@ def parse_hours(spec: dict) -> dict[str, tuple[tuple[time, time], ...]]:
     for key, ranges in spec.items():
         if key not in WEEKDAY_KEYS + ("holiday",):
             raise ValueError(f"曜日のキー {key!r} は mon..sun または holiday です")
-        parsed = []
-        for r in ranges:
-            start, _, end = r.partition("-")
-            t0, t1 = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
-            if t1 <= t0:
-                raise ValueError(f"時間帯 {r!r} の終わりが始まりより前です")
-            parsed.append((t0, t1))
-        hours[key] = tuple(parsed)
+        hours[key] = parse_ranges(ranges)
     return hours
+
+
+def parse_ranges(ranges: list[str]) -> tuple[tuple[time, time], ...]:
+    """["09:00-12:00", ...] -> ((09:00, 12:00), ...)."""
+    parsed = []
+    for r in ranges:
+        start, _, end = r.partition("-")
+        t0, t1 = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+        if t1 <= t0:
+            raise ValueError(f"時間帯 {r!r} の終わりが始まりより前です")
+        parsed.append((t0, t1))
+    return tuple(parsed)
 
 
 def _build(raw: dict) -> Config:
@@ -149,6 +166,7 @@ def _build(raw: dict) -> Config:
             line_user_id=c.get("line_user_id"),
             email=c.get("email"),
             calendar_id=c.get("calendar_id"),
+            dates={_as_date(d): parse_ranges(r) for d, r in c.get("dates", {}).items()},
         )
         for c in raw.get("coordinators", ())
     )
@@ -169,6 +187,7 @@ def _build(raw: dict) -> Config:
             for c in raw.get("closures", ())
         ),
         booking=Booking(**raw.get("booking", {})),
+        reminders=Reminders(**raw.get("reminders", {})),
         subsidy=Subsidy(subsidy.get("name", ""), subsidy.get("summary", ""), subsidy.get("url", "")),
         handover_hours=parse_hours(raw.get("handover", {})),
     )

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -154,3 +154,58 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+
+
+ACTIVE_BOOKING = ("pending", "confirmed")
+
+
+class Booking(Base):
+    """A coordinator's time given to a consultation. Pending until its calendar event exists, then confirmed."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        # The database decides: one active booking per coordinator and start time, whoever asks first.
+        Index("uq_booking_active_slot", "coordinator_id", "start", unique=True,
+              sqlite_where=text("status IN ('pending', 'confirmed')"),
+              postgresql_where=text("status IN ('pending', 'confirmed')")),
+        Index("ix_booking_coordinator_time", "coordinator_id", "start", "end"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("line_users.id"), index=True)
+    coordinator_id: Mapped[str] = mapped_column(String(40))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    method: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(16), default="line")
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    calendar_event_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    meet_url: Mapped[str | None] = mapped_column(String(200))
+    popup_day_id: Mapped[int | None] = mapped_column(Integer)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_by: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OutboxItem(Base):
+    """A scheduled send (reminder, survey, announcement): one row per business key, sent at most once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    ref: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="line")
+    to: Mapped[str] = mapped_column(String(64))
+    messages: Mapped[list[Any]]
+    due_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]  # past this it is skipped, not sent late (a reminder after the meeting)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    outbound_id: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
