@@ -15,7 +15,8 @@ from flask import Flask
 
 from bot.config import Config, ConfigError, load_config
 from bot.triage import Triager
-from handlers.conversations import ConversationService
+from bot.replies import text
+from handlers.conversations import ConversationService, queue_messages
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
@@ -92,6 +93,18 @@ class Services:
             s.commit()
         self.delivery.send(ids)
 
+    def apologise(self, event: InboxEvent) -> None:
+        """An event the bot could not process: tell the user rather than leave them waiting."""
+        if not event.payload.get("source", {}).get("userId") or event.payload.get("type") not in ("message", "postback"):
+            return
+        with self.db.unit_of_work() as s:
+            ids = queue_messages(s, event.source, event.user_key, [text(
+                "申し訳ありません。ただいまメッセージをうまく処理できませんでした。"
+                "お手数ですが、少し時間をおいてもう一度お送りいただくか、「担当者と話したい」とお送りください。")],
+                self.clock.now())
+            s.commit()
+        self.delivery.send(ids)
+
 
 def build_services(settings: Settings, clock=None) -> Services:
     config = load_config(settings.config_path)
@@ -106,7 +119,7 @@ def build_services(settings: Settings, clock=None) -> Services:
     services = Services(settings, config, db, clock, triager, line, Delivery(db, clock, line),
                         ConversationService(config, triager, policy_url))
     services.inbox = InboxWorker(db, services.process, clock, threads=settings.inbox_threads,
-                                 on_idle=services.delivery.send_due)
+                                 on_idle=services.delivery.send_due, on_give_up=services.apologise)
     return services
 
 

@@ -78,9 +78,10 @@ class InboxWorker:
     """Threads that process inbox events with `process(event)`, woken by new events or a short poll."""
 
     def __init__(self, db: Database, process: Callable[[InboxEvent], None], clock, *,
-                 threads: int = 2, poll: float = 1.0, on_idle: Callable[[], None] | None = None):
+                 threads: int = 2, poll: float = 1.0, on_idle: Callable[[], None] | None = None,
+                 on_give_up: Callable[[InboxEvent], None] | None = None):
         self.db, self.process, self.clock = db, process, clock
-        self.threads, self.poll, self.on_idle = threads, poll, on_idle
+        self.threads, self.poll, self.on_idle, self.on_give_up = threads, poll, on_idle, on_give_up
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
@@ -131,3 +132,5 @@ class InboxWorker:
                     status="failed" if final else "pending", lease_until=None,
                     error=f"{type(exc).__name__}"[:500]))
                 s.commit()
+            if final and self.on_give_up:
+                self.on_give_up(event)

@@ -322,3 +322,17 @@ def test_logs_carry_no_personal_data(line_client, line_app, fake, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in ("090-9999-8888", "秘密商事", "個人的な悩み"):
         assert secret not in logged
+
+
+def test_a_message_the_bot_cannot_process_gets_an_apology_instead_of_silence(line_client, line_app, fake, monkeypatch):
+    services = line_app.extensions["dxdesk"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(services.conversations, "handle_event", broken)
+    u = LineUserDriver(line_client, line_app, fake)
+    said = texts(u.say("こんにちは"))
+    assert "うまく処理できませんでした" in said
+    with services.db.unit_of_work() as s:
+        assert s.scalar(select(InboxEvent.status)) == "failed"
