@@ -20,7 +20,9 @@ from handlers.conversations import ConversationService, queue_messages
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
+from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
+from scheduling.notifications import CoordinatorNotifier
 from storage.db import Database
 from storage.models import InboxEvent
 
@@ -79,6 +81,7 @@ class Services:
     line: LineMessenger | None
     delivery: Delivery
     conversations: ConversationService
+    bookings: BookingService
     inbox: InboxWorker | None = None
 
     def process(self, event: InboxEvent) -> None:
@@ -88,10 +91,12 @@ class Services:
             self.line.show_loading(event.user_key)  # a backlog: let the user see we are on it
         with self.db.unit_of_work() as s:
             row = s.get(InboxEvent, event.id)
-            ids = self.conversations.handle_event(s, row, now)
+            handled = self.conversations.handle_event(s, row, now)
             row.status, row.processed_at, row.lease_until, row.error = "done", now, None, None
             s.commit()
-        self.delivery.send(ids)
+        self.delivery.send(handled.outbound_ids)
+        for work in handled.after_commit:
+            work()
 
     def apologise(self, event: InboxEvent) -> None:
         """An event the bot could not process: tell the user rather than leave them waiting."""
@@ -116,11 +121,25 @@ def build_services(settings: Settings, clock=None) -> Services:
             if settings.line_configured else None)
     policy_url = f"{settings.public_base_url.rstrip('/')}/privacy" if settings.public_base_url else "/privacy"
     triager = Triager(config)
-    services = Services(settings, config, db, clock, triager, line, Delivery(db, clock, line),
-                        ConversationService(config, triager, policy_url))
+    delivery = Delivery(db, clock, line)
+    bookings = BookingService(db, config, _calendar(settings, db), clock, delivery,
+                              notify=CoordinatorNotifier(config, line_enabled=line is not None))
+    services = Services(settings, config, db, clock, triager, line, delivery,
+                        ConversationService(config, triager, policy_url, bookings,
+                                            loading=line.show_loading if line else None), bookings)
     services.inbox = InboxWorker(db, services.process, clock, threads=settings.inbox_threads,
                                  on_idle=services.delivery.send_due, on_give_up=services.apologise)
     return services
+
+
+def _calendar(settings: Settings, db: Database):
+    """Google Calendar when a service-account key is configured, else the database-only local calendar."""
+    if settings.google_service_account_file:
+        from scheduling.google_calendar import GoogleCalendarGateway
+        return GoogleCalendarGateway(settings.google_service_account_file, settings.google_impersonate_user,
+                                     settings.google_calendar_api_base_url)
+    from scheduling.local_calendar import LocalCalendarGateway
+    return LocalCalendarGateway(db)
 
 
 def _secret_key(settings: Settings) -> str:

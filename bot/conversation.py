@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Callable, Protocol
 
@@ -26,6 +26,8 @@ class State(StrEnum):
     ASK_METHOD = "ask_method"
     CONFIRM_SUMMARY = "confirm_summary"
     CHOOSE_EDIT = "choose_edit"
+    CHOOSE_SLOT = "choose_slot"
+    ASK_CANCEL_REASON = "ask_cancel_reason"
     WITH_STAFF = "with_staff"
 
 
@@ -84,7 +86,10 @@ class RecordConsent:
 
 @dataclass(frozen=True)
 class RecordConsultation:
-    """Record the intake; `receipt` turns the receipt number into the replies that tell the user."""
+    """Record the intake; `receipt` turns the receipt number into the replies that tell the user.
+
+    The service keeps the new consultation's id in the conversation's data as `consultation_id`.
+    """
 
     fields: dict[str, Any]
     receipt: Callable[[str], list[dict]]
@@ -101,16 +106,33 @@ class HandOver:
 
 
 @dataclass(frozen=True)
+class BookSlot:
+    """Book `start` with `coordinator`, replacing booking `replaces` if given (a change of date).
+
+    The service decides under a lock; if the slot is gone it keeps the conversation choosing, with `taken()` said.
+    """
+
+    coordinator: str
+    start: datetime
+    method: str
+    region: str | None
+    consultation_id: int | None
+    replaces: int | None
+    taken: Callable[[], list[dict]]
+
+
+@dataclass(frozen=True)
+class CancelBooking:
+    booking_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class SetFollowing:
     following: bool
 
 
-@dataclass(frozen=True)
-class ShowLoading:
-    """Show LINE's loading animation: the work behind this reply takes a moment."""
-
-
-Effect = RecordConsent | RecordConsultation | SaveProfile | HandOver | SetFollowing | ShowLoading
+Effect = RecordConsent | RecordConsultation | SaveProfile | HandOver | SetFollowing | BookSlot | CancelBooking
 
 
 @dataclass
@@ -136,10 +158,39 @@ class Classifier(Protocol):
 
 @dataclass(frozen=True)
 class ConsultationSummary:
+    id: int
     receipt_no: str
     category: str
     status: str
     received_at: datetime
+    method: str = "online"
+    region: str | None = None
+    bookable: bool = False  # open, and with no active booking
+
+
+@dataclass(frozen=True)
+class OfferedSlot:
+    coordinator: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class BookingSummary:
+    id: int
+    start: datetime
+    end: datetime
+    method: str
+    coordinator_name: str
+    status: str
+    meet_url: str | None = None
+    region: str | None = None
+    consultation_id: int | None = None
+
+
+class SlotFinder(Protocol):
+    def offer(self, *, method: str, region: str | None, after: date | None, days: int) -> list[OfferedSlot]:
+        """Free slots to offer this user, one per start time, from `after` (or the earliest allowed) for `days` days."""
 
 
 @dataclass(frozen=True)
@@ -151,4 +202,6 @@ class Context:
     now: datetime
     profile: Profile = Profile()
     consultations: tuple[ConsultationSummary, ...] = ()
+    bookings: tuple[BookingSummary, ...] = ()  # the user's upcoming bookings, when the step needs them
+    slots: SlotFinder | None = None
     policy_url: str = "/privacy"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from bot import booking as b
 from bot import intake as i
 from bot import menu as m
 from bot import replies as r
@@ -66,12 +67,22 @@ FLOW: dict[State, Spec] = {
     S.ASK_EMAIL: Spec(i.ask_email, answer(i.take_email, "skip")),
     S.ASK_METHOD: Spec(i.ask_method, answer(i.take_method, "method")),
     S.CONFIRM_SUMMARY: Spec(i.ask_summary, {
-        "submit": Step(i.submit, (S.IDLE, *ANSWERED)),
+        "submit": Step(i.submit, (S.CHOOSE_SLOT, *ANSWERED)),
         "edit": Step(lambda conv, intent, ctx: Outcome(S.CHOOSE_EDIT), (S.CHOOSE_EDIT,)),
-        "text": Step(i.summary_text, (S.IDLE, S.CHOOSE_EDIT, *ANSWERED), stays=True),
+        "text": Step(i.summary_text, (S.CHOOSE_SLOT, S.CHOOSE_EDIT, *ANSWERED), stays=True),
     }),
     S.CHOOSE_EDIT: Spec(i.ask_edit, {
         name: Step(i.choose_edit, tuple(i.EDIT_TARGETS.values()), stays=True) for name in ("text", "field")}),
+    S.CHOOSE_SLOT: Spec(b.ask_slot, {
+        "slot": Step(b.take_slot, (S.IDLE,), stays=True),
+        "pick_slot": Step(b.picked_slot, (S.IDLE,), stays=True),
+        "more_slots": Step(b.more_slots, stays=True),
+        "later": Step(b.later, (S.IDLE,)),
+        "text": Step(b.slot_text, (S.IDLE,), stays=True),
+    }, intake=False),
+    S.ASK_CANCEL_REASON: Spec(b.ask_cancel_reason, {
+        name: Step(b.take_cancel_reason, (S.IDLE,), stays=True) for name in ("text", "cancel_reason")} | {
+        "keep": Step(b.keep_booking, (S.IDLE,))}, intake=False),
     S.WITH_STAFF: Spec(None, {"text": Step(m.with_staff_message, stays=True)}, intake=False),
 }
 
@@ -90,7 +101,10 @@ GLOBAL: dict[str, Step] = {
     "faq": Step(m.faq, (S.IDLE,)),
     "seminars": Step(m.seminars, (S.IDLE,)),
     "popup": Step(m.popup, (S.IDLE,)),
-    "bookings": Step(m.bookings, (S.IDLE,)),
+    "bookings": Step(b.list_bookings, (S.IDLE,)),
+    "book": Step(b.book_later, (S.IDLE, S.CHOOSE_SLOT)),
+    "reschedule": Step(b.reschedule, (S.IDLE, S.CHOOSE_SLOT)),
+    "cancel_booking": Step(b.cancel_booking, (S.IDLE, S.ASK_CANCEL_REASON)),
     "media": Step(m.media, stays=True),
 }
 FALLBACK = Step(m.not_understood, stays=True)

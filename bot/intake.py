@@ -407,14 +407,10 @@ def submit(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
         return Outcome(next_state(data, ctx), replies=[r.text("まだお伺いしていない項目があります。")])
     fields = {f: data.get(f) for f in ("question", "category", "confidence", "keywords", "method", "region", *PROFILE_FIELDS)}
     profile = {f: data.get(f) for f in PROFILE_FIELDS}
-    return Outcome(State.IDLE, data={}, suspended=None, effects=[
-        RecordConsultation(fields, receipt=finish_intake), SaveProfile(profile)])
+    return Outcome(State.CHOOSE_SLOT, data={"method": data["method"], "region": data.get("region")}, suspended=None,
+                   effects=[RecordConsultation(fields, receipt=receipt), SaveProfile(profile)])
 
 
-def finish_intake(receipt_no: str) -> list[dict]:
-    """What the user is told once the consultation is on record; slot booking will follow from here."""
-    return [r.text(
-        f"ご相談を受け付けました。\n受付番号：{receipt_no}\n\n"
-        "担当のDXコーディネーターから、2営業日以内にご希望の方法でご連絡します。"
-        "このトーク画面からいつでも「メニュー」で他のご案内も見られます。",
-        quick=[r.say("メニュー")])]
+def receipt(receipt_no: str) -> list[dict]:
+    """What the user is told once the consultation is on record, before choosing a date."""
+    return [r.text(f"ご相談を受け付けました。\n受付番号：{receipt_no}\n\n続けて、担当のDXコーディネーターとのご相談日時をお選びください。")]

@@ -8,7 +8,7 @@ from bot.conversation import (
     INTAKE_TTL, Context, Conversation, HandOver, Intent, Outcome, SetFollowing, State,
 )
 from bot.intake import MAX_QUESTION, _triaged, consent_given, privacy_notice
-from bot.jatime import describe_staff_reply, format_date
+from bot.jatime import describe_staff_reply
 
 STATUS_LABELS = {"received": "受付済み", "in_progress": "対応中", "closed": "対応完了"}
 # An acknowledgement while staff have the conversation is sent at most this often.
@@ -193,14 +193,3 @@ def popup(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
         "出張相談会は、県内各地の商工会議所・商工会で開いています。"
         "お近くの開催日が決まり次第、このアカウントでお知らせします。それまでは「相談を申し込む」からご相談ください。",
         quick=menu_quick(conv, ctx))], prompt=False)
-
-
-def bookings(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    if not ctx.consultations:
-        return leave(conv, ctx, [r.text("現在お申し込み中のご相談はありません。", quick=menu_quick(conv, ctx))], prompt=False)
-    rows = [(c.receipt_no, f"{format_date(c.received_at.date())} {c.category}（{STATUS_LABELS.get(c.status, c.status)}）")
-            for c in ctx.consultations]
-    bubble = r.card("お申し込み中のご相談", rows=rows,
-                    body=["日時の変更やキャンセルは「担当者と話す」からお知らせください。"],
-                    buttons=[r.postback("担当者と話す", "handover")])
-    return leave(conv, ctx, [r.flex("お申し込み中のご相談", bubble, quick=menu_quick(conv, ctx))], prompt=False)

@@ -3,20 +3,24 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.conversation import (
-    Classifier, ConsultationSummary, Context, Conversation, HandOver, Intent, Profile, RecordConsent,
-    RecordConsultation, SaveProfile, SetFollowing, State,
+    BookingSummary, BookSlot, CancelBooking, Classifier, ConsultationSummary, Context, Conversation, HandOver, Intent,
+    OfferedSlot, Profile, RecordConsent, RecordConsultation, SaveProfile, SetFollowing, State,
 )
 from bot.flow import advance
 from bot.intents import intent_of
+from bot.booking import pending_notice
 from bot.jatime import to_tokyo
-from storage.models import Consultation, ConversationRow, InboxEvent, LineUser, OutboundMessage
+from bot.replies import text
+from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +28,30 @@ log = logging.getLogger(__name__)
 REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
 MESSAGES_PER_REQUEST = 5
 PROFILE_FIELDS = ("company", "industry", "employees", "municipality", "contact_name", "phone", "email")
+# Intents whose steps read the user's consultations and bookings.
+RECORD_INTENTS = frozenset({"bookings", "book", "reschedule", "cancel_booking"})
+
+
+@dataclass
+class Handled:
+    """What one event led to: messages queued in the transaction, and work to do once it is committed."""
+
+    outbound_ids: list[int] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass
+class SessionSlots:
+    """The bot's SlotFinder, reading in the event's own transaction (a second one would wait on SQLite's lock)."""
+
+    bookings: object
+    s: Session
+    user_id: str
+    now: datetime
+
+    def offer(self, *, method: str, region: str | None, after: date | None, days: int) -> list[OfferedSlot]:
+        return self.bookings.offer(self.s, user_id=self.user_id, method=method, region=region, after=after,
+                                   days=days, now=self.now)
 
 
 def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now: datetime, *,
@@ -43,16 +71,19 @@ def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now:
 
 
 class ConversationService:
-    def __init__(self, config: Config, triager: Classifier, policy_url: str):
+    def __init__(self, config: Config, triager: Classifier, policy_url: str, bookings=None,
+                 loading: Callable[[str], None] | None = None):
         self.config, self.triager, self.policy_url = config, triager, policy_url
+        self.bookings = bookings
+        self.loading = loading  # shows LINE's loading animation before slow work
 
-    def handle_event(self, s: Session, event: InboxEvent, now: datetime) -> list[int]:
-        """Process one inbox event inside the caller's transaction; returns the outbound message ids queued."""
+    def handle_event(self, s: Session, event: InboxEvent, now: datetime) -> Handled:
+        """Process one inbox event inside the caller's transaction."""
         payload = event.payload
         intent = intent_of(payload)
         if intent is None:
             log.info("inbox event %s: type %s not taken by the conversation", event.id, payload.get("type"))
-            return []
+            return Handled()
         reply_token = payload.get("replyToken")
         received = event.received_at
         reply_until = received + REPLY_TOKEN_LIFETIME if reply_token else None
@@ -60,7 +91,7 @@ class ConversationService:
                            reply_token=reply_token, reply_until=reply_until)
 
     def handle(self, s: Session, user_id: str, source: str, intent: Intent, now: datetime, *,
-               reply_token: str | None = None, reply_until: datetime | None = None) -> list[int]:
+               reply_token: str | None = None, reply_until: datetime | None = None) -> Handled:
         user = self._user(s, user_id, source, now)
         row = s.get(ConversationRow, user_id, with_for_update=True)
         if row is None:
@@ -71,13 +102,19 @@ class ConversationService:
         except ValueError:  # a state from an older version of the flow
             state, row.data = State.IDLE, {}
         conv = Conversation(user_id, state, dict(row.data or {}), row.suspended, row.updated_at)
+        records = intent.name in RECORD_INTENTS
         ctx = Context(self.config, self.triager, now, profile=_profile(user),
-                      consultations=self._consultations(s, user_id) if intent.name == "bookings" else (),
+                      consultations=self._consultations(s, user_id) if records else (),
+                      bookings=self._bookings(s, user_id, now) if records else (),
+                      slots=SessionSlots(self.bookings, s, user_id, now) if self.bookings else None,
                       policy_url=self.policy_url)
         outcome = advance(conv, intent, ctx)
-        replies = list(outcome.replies)
+        handled = Handled()
+        said: list[dict] = []
         for effect in outcome.effects:
-            replies += self._apply(s, effect, user, source, now)
+            said += self._apply(s, effect, user, source, now, outcome, conv, handled,
+                                reply_token=reply_token, reply_until=reply_until)
+        replies = said + outcome.replies
         log.info("conversation %s: %s --%s--> %s", user_id, state, intent.name, outcome.next_state)
         row.state = outcome.next_state
         if outcome.data is not None:
@@ -85,11 +122,13 @@ class ConversationService:
         if outcome.suspended is not False:
             row.suspended = outcome.suspended
         row.updated_at = now
-        if not replies:
-            return []
-        return queue_messages(s, source, user_id, replies, now, reply_token=reply_token, reply_until=reply_until)
+        if replies:
+            handled.outbound_ids = queue_messages(s, source, user_id, replies, now,
+                                                  reply_token=reply_token, reply_until=reply_until)
+        return handled
 
-    def _apply(self, s: Session, effect, user: LineUser, source: str, now: datetime) -> list[dict]:
+    def _apply(self, s: Session, effect, user: LineUser, source: str, now: datetime, outcome, conv: Conversation,
+               handled: Handled, **reply) -> list[dict]:
         match effect:
             case RecordConsent(version):
                 user.consent_version, user.consent_at = version, now
@@ -107,8 +146,38 @@ class ConversationService:
                 s.add(c)
                 s.flush()
                 log.info("consultation %s recorded (category %s)", c.id, c.category)
+                outcome.data = {**(conv.data if outcome.data is None else outcome.data), "consultation_id": c.id}
                 return receipt(c.receipt_no)
+            case BookSlot() as book:
+                reserved = self.bookings.reserve(
+                    s, user_id=user.id, coordinator=book.coordinator, start=book.start, method=book.method,
+                    region=book.region, consultation_id=book.consultation_id, now=now, replaces=book.replaces)
+                if reserved is None:
+                    outcome.next_state, outcome.data = State.CHOOSE_SLOT, conv.data
+                    return book.taken()
+                handled.after_commit.append(lambda: self._finish_booking(reserved, user, **reply))
+            case CancelBooking(booking_id, reason):
+                cancelled = self.bookings.cancel(s, booking_id, user_id=user.id, reason=reason, by="user", now=now)
+                if cancelled is None:
+                    outcome.replies = []
+                    return [text("そのご予約はキャンセルできませんでした。すでに変更・キャンセル済みの可能性があります。")]
+                handled.after_commit.append(lambda: self.bookings.finish_cancel(booking_id))
         return []
+
+    def _finish_booking(self, reserved, user: LineUser, reply_token=None, reply_until=None) -> None:
+        """After the commit: the calendar, then the truth to the user (confirmed, or held and pending)."""
+        if self.loading and user.source == "line":
+            self.loading(user.id)
+        if reserved.replaced is not None:
+            self.bookings.finish_cancel(reserved.replaced.id)
+        booking = self.bookings.confirm(reserved.booking.id, changed=reserved.replaced is not None,
+                                        reply_token=reply_token, reply_until=reply_until)
+        if booking is None:
+            with self.bookings.db.unit_of_work() as s:
+                ids = queue_messages(s, user.source, user.id, pending_notice(), self.bookings.clock.now(),
+                                     reply_token=reply_token, reply_until=reply_until)
+                s.commit()
+            self.bookings.delivery.send(ids)
 
     def _user(self, s: Session, user_id: str, source: str, now: datetime) -> LineUser:
         user = s.get(LineUser, user_id)
@@ -119,10 +188,19 @@ class ConversationService:
         return user
 
     def _consultations(self, s: Session, user_id: str) -> tuple[ConsultationSummary, ...]:
+        booked = select(Booking.consultation_id).where(Booking.status.in_(ACTIVE_BOOKING), Booking.consultation_id.is_not(None))
         rows = s.scalars(select(Consultation).where(Consultation.user_id == user_id, Consultation.status != "closed")
                          .order_by(Consultation.id.desc()).limit(5))
-        return tuple(ConsultationSummary(c.receipt_no, self.config.category(c.category).name, c.status,
-                                         to_tokyo(c.received_at)) for c in rows)
+        booked_ids = set(s.scalars(booked))
+        return tuple(ConsultationSummary(c.id, c.receipt_no, self.config.category(c.category).name, c.status,
+                                         to_tokyo(c.received_at), c.method, c.region,
+                                         bookable=self.bookings is not None and c.id not in booked_ids) for c in rows)
+
+    def _bookings(self, s: Session, user_id: str, now: datetime) -> tuple[BookingSummary, ...]:
+        rows = s.execute(select(Booking, Consultation.region).outerjoin(Consultation, Booking.consultation_id == Consultation.id)
+                         .where(Booking.user_id == user_id, Booking.status.in_(ACTIVE_BOOKING), Booking.end > now)
+                         .order_by(Booking.start))
+        return tuple(self.bookings.summary(b, region=region) for b, region in rows)
 
 
 def _profile(user: LineUser) -> Profile:

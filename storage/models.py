@@ -185,6 +185,8 @@ class Booking(Base):
     popup_day_id: Mapped[int | None] = mapped_column(Integer)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     cancelled_by: Mapped[str | None] = mapped_column(String(16))
+    acknowledged_at: Mapped[datetime | None]  # the coordinator tapped 確認
+    swap_requested_at: Mapped[datetime | None]  # the coordinator asked staff for someone else
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

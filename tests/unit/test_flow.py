@@ -7,9 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import load_config
-from bot.conversation import Context, Conversation, Intent, Profile, RecordConsent, RecordConsultation, SaveProfile, State
+from bot.conversation import (
+    BookingSummary, BookSlot, CancelBooking, Context, Conversation, Intent, OfferedSlot, Profile, RecordConsent,
+    RecordConsultation, SaveProfile, State,
+)
 from bot.flow import FLOW, GLOBAL, INTAKE_STATES, FlowError, Step, advance, step_for
 from bot.intents import intent_of
+from bot.jatime import TOKYO
 from bot.triage import Triager
 
 CONFIG = load_config()
@@ -19,8 +23,25 @@ PROFILE = Profile(company="有限会社さつま", industry="製造業", employe
                   contact_name="西郷 花子", phone="099-286-2111", email="hanako@example.jp", consent_version="2026-11")
 
 
-def ctx(profile: Profile = Profile(consent_version="2026-11"), now: datetime = NOW) -> Context:
-    return Context(CONFIG, TRIAGER, now, profile=profile)
+class FakeSlots:
+    """A SlotFinder with two free hours a day at 10:00 and 11:00 Tokyo time, from tomorrow."""
+
+    def __init__(self, taken: set[datetime] = frozenset()):
+        self.taken = set(taken)
+
+    def offer(self, *, method, region, after, days):
+        first = after or (NOW + timedelta(days=1)).date()
+        slots = []
+        for n in range(days):
+            for hour in (1, 2):  # 10:00 and 11:00 in Tokyo
+                start = datetime.combine(first + timedelta(days=n), datetime.min.time(), UTC) + timedelta(hours=hour)
+                if start not in self.taken:
+                    slots.append(OfferedSlot("tanaka", start, start + timedelta(hours=1)))
+        return slots
+
+
+def ctx(profile: Profile = Profile(consent_version="2026-11"), now: datetime = NOW, **kw) -> Context:
+    return Context(CONFIG, TRIAGER, now, profile=profile, slots=kw.pop("slots", FakeSlots()), **kw)
 
 
 def all_text(outcome) -> str:
@@ -31,14 +52,15 @@ def all_text(outcome) -> str:
 class Driver:
     """Feeds intents to `advance` and keeps the conversation as the service would."""
 
-    def __init__(self, profile: Profile = Profile(consent_version="2026-11")):
+    def __init__(self, profile: Profile = Profile(consent_version="2026-11"), **context):
         self.conv = Conversation("U1")
         self.profile = profile
+        self.context = context
         self.effects: list = []
         self.now = NOW
 
     def send(self, intent: Intent):
-        outcome = advance(self.conv, intent, ctx(self.profile, self.now))
+        outcome = advance(self.conv, intent, ctx(self.profile, self.now, **self.context))
         self.effects += outcome.effects
         self.conv = Conversation("U1", outcome.next_state,
                                  self.conv.data if outcome.data is None else outcome.data,
@@ -168,14 +190,15 @@ def test_a_whole_intake_ends_with_a_summary_and_records_the_consultation_on_subm
     text = all_text(out)
     for shown in ("有限会社テスト商店", "製造業", "6〜20人", "霧島市", "山田 太郎", "090-1234-5678", "オンライン"):
         assert shown in text
-    d.tap("submit")
+    out = d.tap("submit")
+    assert d.conv.state == State.CHOOSE_SLOT and "ご相談の日時を選んでください" in all_text(out)
     recorded = next(e for e in d.effects if isinstance(e, RecordConsultation))
     assert recorded.fields["category"] == "efficiency"
     assert recorded.fields["region"] == "aira_isa"
     assert recorded.fields["method"] == "online"
     assert "DX2026-00007" in all_text(type("O", (), {"replies": recorded.receipt("DX2026-00007")}))
     assert any(isinstance(e, SaveProfile) for e in d.effects)
-    assert d.conv.state == State.IDLE and d.conv.data == {}
+    assert d.conv.data == {"method": "online", "region": "aira_isa"}
 
 
 @pytest.mark.parametrize("bad, reason", [
@@ -388,3 +411,111 @@ def test_config_renames_show_in_the_bot():
 def test_intake_states_are_exactly_the_ones_that_expire():
     assert State.IDLE not in INTAKE_STATES and State.WITH_STAFF not in INTAKE_STATES
     assert State.ASK_COMPANY in INTAKE_STATES
+
+
+# --- booking ------------------------------------------------------------------------------------------------
+
+def slot_buttons(outcome) -> list[dict]:
+    carousel = next(m for m in outcome.replies if m.get("type") == "flex" and m["contents"]["type"] == "carousel")
+    return [b["action"] for bubble in carousel["contents"]["contents"] for b in bubble.get("body", {}).get("contents", [])
+            if b.get("type") == "button"]
+
+
+def choosing() -> tuple[Driver, object]:
+    d = Driver()
+    run_intake(d)
+    return d, d.tap("submit")
+
+
+def test_after_the_intake_the_user_sees_days_and_times_and_taps_one_to_book():
+    d, out = choosing()
+    first = slot_buttons(out)[0]
+    assert first["label"] == "10:00〜11:00" and "11月25日(水)" in first["displayText"]
+    d.send(intent_of({"type": "postback", "source": {"type": "user"}, "postback": {"data": first["data"]}}))
+    book = next(e for e in d.effects if isinstance(e, BookSlot))
+    assert (book.coordinator, book.start, book.method) == ("tanaka", datetime(2026, 11, 25, 1, 0, tzinfo=UTC), "online")
+    assert "埋まってしまいました" in json_of(book.taken())
+
+
+def json_of(replies) -> str:
+    import json
+    return json.dumps(replies, ensure_ascii=False)
+
+
+def test_other_days_page_forward():
+    d, out = choosing()
+    more = next(i["action"] for i in out.replies[-1]["quickReply"]["items"] if i["action"]["label"] == "他の日を見る")
+    assert "start=2026-12-02" in more["data"]
+    d.tap("more_slots", start="2026-12-02")
+    assert d.conv.state == State.CHOOSE_SLOT and d.conv.data["slot_from"] == "2026-12-02"
+
+
+def test_the_datetime_picker_books_a_free_time_and_offers_that_day_otherwise():
+    d, _ = choosing()
+    d.send(Intent("pick_slot", params={"datetime": "2026-11-26T11:00"}))
+    assert any(isinstance(e, BookSlot) and e.start == datetime(2026, 11, 26, 2, 0, tzinfo=UTC) for e in d.effects)
+    d, _ = choosing()
+    out = d.send(Intent("pick_slot", params={"datetime": "2026-11-26T15:00"}))
+    assert d.conv.state == State.CHOOSE_SLOT and "空いていませんでした" in all_text(out)
+    assert d.conv.data["slot_from"] == "2026-11-26"
+
+
+def test_a_typed_date_while_choosing_shows_that_date():
+    d, _ = choosing()
+    d.say("12月3日がいいです")
+    assert d.conv.data["slot_from"] == "2026-12-03"
+
+
+def test_booking_later_leaves_the_choice_for_the_menu():
+    d, _ = choosing()
+    out = d.tap("later")
+    assert d.conv.state == State.IDLE and "予約の確認・変更" in all_text(out)
+
+
+BOOKED = BookingSummary(7, datetime(2026, 11, 28, 10, 0, tzinfo=TOKYO), datetime(2026, 11, 28, 11, 0, tzinfo=TOKYO),
+                        "visit", "田中 一郎", "confirmed",
+                        region="kagoshima", consultation_id=3)
+
+
+def test_the_bookings_menu_lists_upcoming_bookings_with_change_and_cancel():
+    d = Driver(bookings=(BOOKED,))
+    out = d.tap("bookings")
+    assert "11月28日(土) 10:00〜11:00" in all_text(out) and "日時を変更する" in all_text(out)
+
+
+def test_changing_a_booking_offers_slots_for_the_same_method_and_books_as_a_replacement():
+    d = Driver(bookings=(BOOKED,))
+    out = d.tap("reschedule", b="7")
+    assert d.conv.state == State.CHOOSE_SLOT and d.conv.data["replaces"] == 7
+    d.tap("slot", c="tanaka", t=slot_buttons(out)[0]["data"].split("t=")[1])
+    book = next(e for e in d.effects if isinstance(e, BookSlot))
+    assert (book.replaces, book.method, book.consultation_id) == (7, "visit", 3)
+
+
+def test_cancelling_asks_for_a_reason_and_cancels():
+    d = Driver(bookings=(BOOKED,))
+    d.tap("cancel_booking", b="7")
+    assert d.conv.state == State.ASK_CANCEL_REASON
+    out = d.tap("cancel_reason", v="問題が解決した")
+    assert CancelBooking(7, "問題が解決した") in d.effects and "キャンセルしました" in all_text(out)
+
+
+@pytest.mark.parametrize("action", ["reschedule", "cancel_booking"])
+def test_someone_elses_booking_id_is_refused(action):
+    d = Driver(bookings=(BOOKED,))
+    out = d.tap(action, b="8")
+    assert d.conv.state == State.IDLE and "見つかりませんでした" in all_text(out)
+    assert not [e for e in d.effects if isinstance(e, (BookSlot, CancelBooking))]
+
+
+@pytest.mark.parametrize("now, allowed", [
+    (datetime(2026, 11, 27, 7, 59, tzinfo=UTC), True),   # Friday 16:59 in Tokyo: before 17:00 the day before
+    (datetime(2026, 11, 27, 8, 0, tzinfo=UTC), False),   # Friday 17:00: the cut-off for a Saturday visit
+])
+def test_a_visit_can_be_changed_until_17_00_the_day_before(now, allowed):
+    d = Driver(bookings=(BOOKED,))
+    d.now = now
+    out = d.tap("cancel_booking", b="7")
+    assert (d.conv.state == State.ASK_CANCEL_REASON) is allowed
+    if not allowed:
+        assert "受付期限" in all_text(out) and "田中 一郎" in all_text(out)

@@ -52,6 +52,8 @@ def upgrade() -> None:
     sa.Column('popup_day_id', sa.Integer(), nullable=True),
     sa.Column('cancel_reason', sa.Text(), nullable=True),
     sa.Column('cancelled_by', sa.String(length=16), nullable=True),
+    sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('swap_requested_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], ),

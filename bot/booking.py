@@ -1,0 +1,293 @@
+"""Booking a consultation slot, and changing or cancelling it: the carousel, the picker, the cut-off."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime, time, timedelta
+
+from bot import replies as r
+from bot.conversation import (
+    BookingSummary, BookSlot, CancelBooking, Context, Conversation, Intent, OfferedSlot, Outcome, State,
+)
+from bot.intake import METHODS, is_no
+from bot.jatime import TOKYO, format_clock, format_date, format_time_range, to_tokyo
+from bot.menu import leave, menu_quick
+
+PAGE_DAYS = 7
+TIMES_PER_DAY = 8
+SLOT_FORMAT = "%Y%m%d%H%M"
+CANCEL_REASONS = ("日程の都合がつかなくなった", "問題が解決した", "別の方法で相談したい", "その他")
+
+
+def slot_key(start: datetime) -> str:
+    return to_tokyo(start).strftime(SLOT_FORMAT)
+
+
+def parse_slot_key(value: str) -> datetime | None:
+    try:
+        return datetime.strptime(value, SLOT_FORMAT).replace(tzinfo=TOKYO)
+    except (TypeError, ValueError):
+        return None
+
+
+def _page_start(conv: Conversation) -> date | None:
+    value = conv.data.get("slot_from")
+    return date.fromisoformat(value) if value else None
+
+
+def _offers(conv: Conversation, ctx: Context, after: date | None = None, days: int = PAGE_DAYS) -> list[OfferedSlot]:
+    return ctx.slots.offer(method=conv.data.get("method", "online"), region=conv.data.get("region"),
+                           after=after or _page_start(conv), days=days)
+
+
+# --- choosing a slot -----------------------------------------------------------------------------------
+
+def ask_slot(conv: Conversation, ctx: Context) -> list[dict]:
+    offers = _offers(conv, ctx)
+    first = _page_start(conv) or to_tokyo(ctx.now).date()
+    next_from = (max(o.start for o in offers).date() if offers else first + timedelta(days=PAGE_DAYS - 1)) + timedelta(days=1)
+    quick = [r.postback("他の日を見る", "more_slots", display="他の日を見る", start=next_from.isoformat()),
+             _picker(ctx), r.postback("あとで予約する", "later", display="あとで予約する")]
+    if not offers:
+        return [r.text(f"{format_date(first)}から{PAGE_DAYS}日間は、ご希望の方法で空いている時間がありませんでした。"
+                       "「他の日を見る」か、日時を指定して探してください。", quick=quick)]
+    by_day: dict[date, list[OfferedSlot]] = {}
+    for o in offers:
+        by_day.setdefault(to_tokyo(o.start).date(), []).append(o)
+    bubbles = [_day_bubble(day, slots) for day, slots in list(by_day.items())[:9]]
+    bubbles.append(r.card("ほかの日時", body=["ご都合の合う時間がなければ、ほかの日を表示するか、日時を指定してください。"],
+                          buttons=[quick[0], quick[1]]))
+    method = METHODS.get(conv.data.get("method", ""), "")
+    return [r.text(f"ご相談の日時を選んでください（{method}）。土日・祝日も担当者がいる日は選べます。"),
+            r.flex("ご相談の日時を選んでください", {"type": "carousel", "contents": bubbles}, quick=quick)]
+
+
+def _picker(ctx: Context) -> dict:
+    today = to_tokyo(ctx.now).date()
+    return r.datetime_picker("日時を指定", "pick_slot", mode="datetime",
+                             initial=f"{today + timedelta(days=1)}T10:00",
+                             min=f"{today}T00:00", max=f"{today + timedelta(days=ctx.config.booking.horizon_days)}T23:59")
+
+
+def _day_bubble(day: date, slots: list[OfferedSlot]) -> dict:
+    buttons = [{"type": "button", "style": "secondary", "height": "sm", "margin": "sm",
+                "action": r.postback(f"{format_clock(to_tokyo(s.start).time())}〜{format_clock(to_tokyo(s.end).time())}",
+                                     "slot", display=f"{format_time_range(s.start, s.end)}で予約",
+                                     c=s.coordinator, t=slot_key(s.start))}
+               for s in slots[:TIMES_PER_DAY]]
+    return {"type": "bubble", "size": "kilo",
+            "header": {"type": "box", "layout": "vertical", "backgroundColor": "#06c755", "contents": [
+                {"type": "text", "text": format_date(day), "weight": "bold", "color": "#ffffff", "wrap": True}]},
+            "body": {"type": "box", "layout": "vertical", "contents": buttons}}
+
+
+def _book(conv: Conversation, ctx: Context, slot: OfferedSlot) -> Outcome:
+    day = to_tokyo(slot.start).date()
+
+    def taken() -> list[dict]:
+        again = Conversation(conv.user_id, State.CHOOSE_SLOT, {**conv.data, "slot_from": day.isoformat()})
+        return [r.text("申し訳ありません。その時間はちょうど埋まってしまいました。あらためて空いている時間をお選びください。"),
+                *ask_slot(again, ctx)]
+
+    return Outcome(State.IDLE, data={}, prompt=False, effects=[BookSlot(
+        slot.coordinator, slot.start, conv.data.get("method", "online"), conv.data.get("region"),
+        conv.data.get("consultation_id"), conv.data.get("replaces"), taken)])
+
+
+def take_slot(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    start = parse_slot_key(intent.data.get("t", ""))
+    coordinator = intent.data.get("c", "")
+    if start is None or not coordinator:
+        return Outcome(State.CHOOSE_SLOT, replies=[r.text("日時を読み取れませんでした。あらためてお選びください。")])
+    # The service checks the slot again under a lock: a forged or stale one is refused there with fresh choices.
+    return _book(conv, ctx, OfferedSlot(coordinator, start, start))
+
+
+def picked_slot(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    try:
+        wanted = datetime.fromisoformat(intent.params.get("datetime", "")).replace(tzinfo=TOKYO)
+    except ValueError:
+        return Outcome(State.CHOOSE_SLOT, replies=[r.text("日時を読み取れませんでした。もう一度お選びください。")])
+    day_offers = _offers(conv, ctx, after=wanted.date(), days=1)
+    match = next((o for o in day_offers if o.start == wanted), None)
+    if match:
+        return _book(conv, ctx, match)
+    said = ("ご指定の日時は空いていませんでした。その日の空いている時間です。" if day_offers
+            else "ご指定の日は空いている時間がありませんでした。近い日の空き時間です。")
+    return Outcome(State.CHOOSE_SLOT, data={**conv.data, "slot_from": wanted.date().isoformat()}, replies=[r.text(said)])
+
+
+def more_slots(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    try:
+        start = date.fromisoformat(intent.data.get("start", ""))
+    except ValueError:
+        start = to_tokyo(ctx.now).date()
+    return Outcome(State.CHOOSE_SLOT, data={**conv.data, "slot_from": start.isoformat()})
+
+
+def later(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    return Outcome(State.IDLE, data={}, prompt=False, replies=[r.text(
+        "承知しました。日時はあとからメニューの「予約の確認・変更」で選べます。"
+        "担当のDXコーディネーターからご連絡することもあります。", quick=[r.say("メニュー")])])
+
+
+def slot_text(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """Typed words while choosing: 'あとで', or a date such as '12月3日' / '12/3' to look from."""
+    text = unicodedata.normalize("NFKC", intent.text)
+    if "あとで" in text or "後で" in text or is_no(text):
+        return later(conv, intent, ctx)
+    found = re.search(r"(\d{1,2})\s*[月/]\s*(\d{1,2})", text)
+    if found:
+        today = to_tokyo(ctx.now).date()
+        try:
+            day = date(today.year, int(found.group(1)), int(found.group(2)))
+        except ValueError:
+            day = None
+        if day:
+            day = day if day >= today else day.replace(year=today.year + 1)
+            return Outcome(State.CHOOSE_SLOT, data={**conv.data, "slot_from": day.isoformat()})
+    return Outcome(State.CHOOSE_SLOT, replies=[r.text("上の一覧から時間を選ぶか、「12月3日」のように日付を送ってください。")])
+
+
+# --- the user's bookings: list, change, cancel ------------------------------------------------------------
+
+def change_deadline(booking: BookingSummary, ctx: Context) -> datetime:
+    """Until when the user may change or cancel in LINE: visits until the set time the day before, others some hours before."""
+    if booking.method == "visit":
+        day_before = to_tokyo(booking.start).date() - timedelta(days=1)
+        return datetime.combine(day_before, time.fromisoformat(ctx.config.booking.change_cutoff_visit), TOKYO)
+    return booking.start - timedelta(hours=ctx.config.booking.change_cutoff_hours)
+
+
+def _past_deadline(booking: BookingSummary, ctx: Context) -> Outcome:
+    phone = f"お電話（{ctx.config.contact_phone}）か、" if ctx.config.contact_phone else ""
+    return Outcome(State.IDLE, prompt=False, replies=[r.text(
+        f"{format_time_range(booking.start, booking.end)}のご予約は、LINEでの変更・キャンセルの受付期限"
+        f"（{format_date(to_tokyo(change_deadline(booking, ctx)).date())} {format_clock(to_tokyo(change_deadline(booking, ctx)).time())}）を過ぎています。"
+        f"お手数ですが、{phone}「担当者と話す」から担当の{booking.coordinator_name}にご連絡ください。",
+        quick=[r.postback("担当者と話す", "handover")])])
+
+
+def _own_booking(intent: Intent, ctx: Context) -> BookingSummary | None:
+    wanted = intent.data.get("b", "")
+    return next((b for b in ctx.bookings if str(b.id) == wanted), None)
+
+
+def _not_found() -> Outcome:
+    return Outcome(State.IDLE, prompt=False, replies=[r.text(
+        "そのご予約は見つかりませんでした。メニューの「予約の確認・変更」からもう一度お選びください。")])
+
+
+def list_bookings(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    bubbles = [_booking_bubble(b) for b in ctx.bookings[:9]]
+    unbooked = [c for c in ctx.consultations if c.bookable]
+    for c in unbooked[: 10 - len(bubbles)]:
+        bubbles.append(r.card(f"受付番号 {c.receipt_no}", rows=[("分野", c.category), ("受付日", format_date(c.received_at.date()))],
+                              body=["まだ日時が決まっていません。"],
+                              buttons=[r.postback("日時を予約する", "book", display="日時を予約する", c=str(c.id))]))
+    if not bubbles:
+        return leave(conv, ctx, [r.text("現在、ご予約はありません。", quick=menu_quick(conv, ctx))], prompt=False)
+    return leave(conv, ctx, [r.flex("ご予約の確認・変更", {"type": "carousel", "contents": bubbles},
+                                    quick=menu_quick(conv, ctx))], prompt=False)
+
+
+def _booking_bubble(b: BookingSummary) -> dict:
+    rows = [("日時", format_time_range(b.start, b.end)), ("方法", METHODS.get(b.method, b.method)), ("担当", b.coordinator_name)]
+    if b.meet_url:
+        rows.append(("Meet", b.meet_url))
+    body = ["カレンダーに登録中です。確定しだいお知らせします。"] if b.status == "pending" else []
+    return r.card("ご予約", rows=rows, body=body, buttons=[
+        r.postback("日時を変更する", "reschedule", display="日時を変更する", b=str(b.id)),
+        r.postback("キャンセルする", "cancel_booking", display="キャンセルする", b=str(b.id))])
+
+
+def book_later(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    consultation = next((c for c in ctx.consultations if str(c.id) == intent.data.get("c") and c.bookable), None)
+    if consultation is None:
+        return _not_found()
+    return Outcome(State.CHOOSE_SLOT, data={"consultation_id": consultation.id, "method": consultation.method,
+                                           "region": consultation.region})
+
+
+def reschedule(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    booking = _own_booking(intent, ctx)
+    if booking is None:
+        return _not_found()
+    if ctx.now >= change_deadline(booking, ctx):
+        return _past_deadline(booking, ctx)
+    return Outcome(State.CHOOSE_SLOT, replies=[r.text(f"{format_time_range(booking.start, booking.end)}のご予約を変更します。")],
+                   data={"method": booking.method, "region": booking.region, "replaces": booking.id,
+                         "consultation_id": booking.consultation_id})
+
+
+def cancel_booking(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    booking = _own_booking(intent, ctx)
+    if booking is None:
+        return _not_found()
+    if ctx.now >= change_deadline(booking, ctx):
+        return _past_deadline(booking, ctx)
+    return Outcome(State.ASK_CANCEL_REASON, data={"cancel": booking.id, "when": format_time_range(booking.start, booking.end)})
+
+
+def ask_cancel_reason(conv: Conversation, ctx: Context) -> list[dict]:
+    return [r.text(f"{conv.data.get('when', '')}のご予約をキャンセルします。よろしければ理由を選ぶか、入力してください。",
+                   quick=[*(r.postback(reason, "cancel_reason", v=reason) for reason in CANCEL_REASONS),
+                          r.postback("キャンセルしない", "keep", display="キャンセルしない")])]
+
+
+def take_cancel_reason(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    reason = intent.value[:500]
+    if not reason:
+        return Outcome(State.ASK_CANCEL_REASON, replies=[r.text("理由を選ぶか、入力してください。")])
+    return Outcome(State.IDLE, data={}, prompt=False, effects=[CancelBooking(int(conv.data["cancel"]), reason)],
+                   replies=[r.text(f"{conv.data.get('when', '')}のご予約をキャンセルしました。またいつでもご相談ください。",
+                                   quick=[r.say("メニュー")])])
+
+
+def keep_booking(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    return Outcome(State.IDLE, data={}, prompt=False, replies=[r.text("ご予約はそのままです。当日お待ちしています。")])
+
+
+def confirmation(b: BookingSummary, changed: bool = False) -> list[dict]:
+    """What the user is told once the booking is in the coordinator's calendar."""
+    title = "ご予約を変更しました" if changed else "ご予約が確定しました"
+    rows = [("日時", format_time_range(b.start, b.end)), ("方法", METHODS.get(b.method, b.method)), ("担当", b.coordinator_name)]
+    body = {"visit": "担当者から訪問先・来所場所について確認のご連絡をします。",
+            "online": "当日は下のGoogle Meetのリンクからご参加ください。" if b.meet_url else "オンライン会議のURLは担当者からお送りします。",
+            "phone": "当日、担当者からお電話します。",
+            "email": "当日、担当者からメールでご連絡します。"}.get(b.method, "")
+    if b.meet_url:
+        rows.append(("Meet", b.meet_url))
+    buttons = [r.uri("Google Meetを開く", b.meet_url)] if b.meet_url else []
+    buttons.append(r.postback("予約の確認・変更", "bookings"))
+    return [r.flex(f"{title}：{format_time_range(b.start, b.end)}", r.card(title, rows=rows, body=[
+        body, "前日と開始前にこのLINEでお知らせします。変更・キャンセルはメニューの「予約の確認・変更」から。"], buttons=buttons))]
+
+
+def pending_notice() -> list[dict]:
+    """The calendar did not answer: the booking is held, and the user hears the truth."""
+    return [r.text("ご予約を受け付けました。ただいま担当者のカレンダーへの登録に時間がかかっています。"
+                   "この時間はお取りしていますので、確定しだいこのLINEでお知らせします。")]
+
+
+def reminder(b: BookingSummary, kind: str) -> list[dict]:
+    when = "明日" if kind == "day_before" else "まもなく"
+    lines = [f"【リマインダー】{when}、DXコーディネーターとのご相談です。",
+             f"日時：{format_time_range(b.start, b.end)}", f"方法：{METHODS.get(b.method, b.method)}", f"担当：{b.coordinator_name}"]
+    if b.meet_url:
+        lines.append(f"Google Meet：{b.meet_url}")
+    lines.append("ご都合が悪くなった場合は、メニューの「予約の確認・変更」からご連絡ください。")
+    return [r.text("\n".join(lines), quick=[r.postback("予約の確認・変更", "bookings")])]
+
+
+def coordinator_notice(kind: str, b: BookingSummary, company: str, category: str, question: str, contact: str) -> list[dict]:
+    """The coordinator's card: what they need for the meeting, with 確認 / 担当を代わってほしい."""
+    title = {"new": "新しいご予約", "changed": "ご予約の変更", "cancelled": "ご予約のキャンセル"}[kind]
+    rows = [("日時", format_time_range(b.start, b.end)), ("方法", METHODS.get(b.method, b.method)),
+            ("会社", company), ("分野", category), ("連絡先", contact)]
+    if b.meet_url:
+        rows.append(("Meet", b.meet_url))
+    buttons = [] if kind == "cancelled" else [r.postback("確認", "coord_ack", display="確認しました", b=str(b.id)),
+                                               r.postback("担当を代わってほしい", "coord_swap", display="担当を代わってほしい", b=str(b.id))]
+    return [r.flex(f"{title}：{format_time_range(b.start, b.end)}",
+                   r.card(title, rows=rows, body=[question[:300]] if question and kind != "cancelled" else [], buttons=buttons))]

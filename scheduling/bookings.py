@@ -1,0 +1,284 @@
+"""Bookings: offer slots, reserve one under a lock, confirm it in the calendar, change, cancel, and reconcile."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time as _time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot import booking as texts
+from bot.config import Config
+from bot.conversation import BookingSummary, OfferedSlot
+from bot.jatime import TOKYO, to_tokyo
+from handlers.conversations import queue_messages
+from scheduling import outbox
+from scheduling.availability import Slot, free_slots, is_bookable, offer, week_start
+from scheduling.calendar import CalendarError, CalendarGateway
+from storage.db import Database
+from storage.models import ACTIVE_BOOKING, Booking, Consultation, LineUser
+
+log = logging.getLogger(__name__)
+
+BUSY_TTL = 60.0  # seconds a free/busy answer from the calendar is reused
+RECONCILE_AFTER = timedelta(minutes=3)
+
+
+def event_id_for(booking: Booking) -> str:
+    """The calendar event's id, derived from the booking so a retried insert finds the same event (base32hex)."""
+    return f"kgdesk{booking.id:08d}{int(booking.created_at.timestamp()):x}"
+
+
+def _lock_key(coordinator: str) -> int:
+    return int.from_bytes(hashlib.sha256(coordinator.encode()).digest()[:4], "big", signed=True)
+
+
+@dataclass
+class Reserved:
+    booking: Booking
+    replaced: Booking | None
+
+
+Notify = Callable[[Session, str, Booking, datetime], list[int]]
+
+
+class BookingService:
+    def __init__(self, db: Database, config: Config, calendar: CalendarGateway, clock, delivery,
+                 notify: Notify | None = None):
+        self.db, self.config, self.calendar, self.clock, self.delivery = db, config, calendar, clock, delivery
+        self.notify = notify  # queues the coordinator's notice of a new, changed or cancelled booking
+        self._cache: dict[tuple[date, date], tuple[float, dict]] = {}
+        self._cache_lock = threading.Lock()
+
+    # --- what is free ------------------------------------------------------------------------------------
+
+    def calendar_busy(self, start: datetime, end: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
+        """Busy times from the coordinators' calendars, by coordinator id, cached briefly per day window."""
+        key = (to_tokyo(start).date(), to_tokyo(end).date())
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit and hit[0] > _time.monotonic():
+                return hit[1]
+        ids = {c.calendar_id: c.id for c in self.config.coordinators if c.calendar_id}
+        window_start = datetime.combine(key[0], datetime.min.time(), TOKYO)
+        window_end = datetime.combine(key[1] + timedelta(days=1), datetime.min.time(), TOKYO)
+        try:
+            by_calendar = self.calendar.busy(list(ids), window_start, window_end) if ids else {}
+        except CalendarError as exc:
+            log.warning("calendar free/busy unavailable (retryable=%s); offering from our own bookings", exc.retryable)
+            return hit[1] if hit else {}
+        busy = {ids[cal]: intervals for cal, intervals in by_calendar.items() if cal in ids}
+        with self._cache_lock:
+            self._cache[key] = (_time.monotonic() + BUSY_TTL, busy)
+        return busy
+
+    def busy(self, s: Session, start: datetime, end: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
+        """The calendar's busy times merged with the program's own active bookings."""
+        merged = {k: list(v) for k, v in self.calendar_busy(start, end).items()}
+        rows = s.execute(select(Booking.coordinator_id, Booking.start, Booking.end).where(
+            Booking.status.in_(ACTIVE_BOOKING), Booking.start < end, Booking.end > start))
+        for coordinator, b_start, b_end in rows:
+            merged.setdefault(coordinator, []).append((b_start, b_end))
+        return merged
+
+    def free(self, s: Session, *, start: datetime, end: datetime, now: datetime | None,
+             method: str | None = None, region: str | None = None, coordinator: str | None = None) -> list[Slot]:
+        return free_slots(self.config, start, end, self.busy(s, start, end), now=now, method=method,
+                          region=region, coordinator=coordinator)
+
+    def offer(self, s: Session, *, user_id: str | None, method: str, region: str | None, after: date | None,
+              days: int, now: datetime) -> list[OfferedSlot]:
+        """Slots for the bot to show: one per start time, round-robin by the week's load, the user's coordinator first."""
+        first = max(after or to_tokyo(now).date(), to_tokyo(now).date())
+        start = datetime.combine(first, datetime.min.time(), TOKYO)
+        end = start + timedelta(days=days)
+        slots = self.free(s, start=start, end=end, now=now, method=method, region=region)
+        load_start = datetime.combine(week_start(first), datetime.min.time(), TOKYO)
+        load = {}
+        for coordinator, b_start in s.execute(select(Booking.coordinator_id, Booking.start).where(
+                Booking.status.in_(ACTIVE_BOOKING), Booking.start >= load_start, Booking.start < end + timedelta(days=7))):
+            key = (coordinator, week_start(to_tokyo(b_start).date()))
+            load[key] = load.get(key, 0) + 1
+        preferred = s.scalar(select(Booking.coordinator_id).where(
+            Booking.user_id == user_id, Booking.status == "confirmed").order_by(Booking.start.desc()).limit(1)) if user_id else None
+        return [OfferedSlot(x.coordinator, x.start, x.end) for x in offer(slots, load, preferred)]
+
+    # --- reserving, in the caller's transaction ----------------------------------------------------------
+
+    def reserve(self, s: Session, *, user_id: str | None, coordinator: str, start: datetime, method: str,
+                region: str | None, consultation_id: int | None, now: datetime, channel: str = "line",
+                replaces: int | None = None) -> Reserved | None:
+        """A pending booking for the slot if it is still free and genuine; None (and nothing changed) if not."""
+        c = self.config.coordinator(coordinator)
+        if c is None:
+            log.warning("booking refused: unknown coordinator in a postback (user %s)", user_id)
+            return None
+        if self.db.is_postgres:  # SQLite transactions already hold the write lock (BEGIN IMMEDIATE)
+            s.execute(select(func.pg_advisory_xact_lock(_lock_key(coordinator))))
+        slot = Slot(to_tokyo(start), to_tokyo(start) + timedelta(minutes=c.slot_minutes), coordinator)
+        savepoint = s.begin_nested()
+        try:
+            replaced = None
+            if replaces is not None:
+                replaced = s.get(Booking, replaces, with_for_update=True)
+                if replaced is None or replaced.user_id != user_id or replaced.status not in ACTIVE_BOOKING:
+                    log.warning("booking change refused: booking %s is not the user's active booking", replaces)
+                    savepoint.rollback()
+                    return None
+                self._start_cancel(s, replaced, "日時の変更", "user", now,
+                                   notify=replaced.coordinator_id != coordinator)  # the same coordinator hears "changed"
+                s.flush()
+            busy = self.busy(s, slot.start - timedelta(days=1), slot.end + timedelta(days=1))
+            if not is_bookable(self.config, slot, busy, now=now, method=method, region=region):
+                log.info("slot %s for %s refused: taken, stale or not offered", slot.start.isoformat(), coordinator)
+                savepoint.rollback()
+                return None
+            booking = Booking(consultation_id=consultation_id or (replaced.consultation_id if replaced else None),
+                              user_id=user_id, coordinator_id=coordinator, start=slot.start, end=slot.end, method=method,
+                              channel=channel, status="pending", created_at=now, updated_at=now)
+            s.add(booking)
+            s.flush()  # the unique index on (coordinator, start) for active bookings decides a race
+            booking.calendar_event_id = event_id_for(booking)
+            s.flush()
+            savepoint.commit()
+        except IntegrityError:
+            savepoint.rollback()
+            log.info("slot %s for %s taken by a concurrent booking", slot.start.isoformat(), coordinator)
+            return None
+        log.info("booking %s pending (coordinator %s)", booking.id, coordinator)
+        return Reserved(booking, replaced)
+
+    def cancel(self, s: Session, booking_id: int, *, user_id: str | None, reason: str, by: str, now: datetime) -> Booking | None:
+        booking = s.get(Booking, booking_id, with_for_update=True)
+        if booking is None or booking.status not in ACTIVE_BOOKING or (user_id is not None and booking.user_id != user_id):
+            log.warning("cancel refused: booking %s is not an active booking of the asking user", booking_id)
+            return None
+        self._start_cancel(s, booking, reason, by, now)
+        return booking
+
+    def _start_cancel(self, s: Session, booking: Booking, reason: str, by: str, now: datetime, *, notify: bool = True) -> None:
+        """Free the slot at once; the calendar event is deleted after the commit (or by the reconciler)."""
+        booking.status, booking.cancel_reason, booking.cancelled_by, booking.updated_at = "cancelling", reason, by, now
+        outbox.cancel(s, f"booking:{booking.id}", now)
+        if notify and self.notify:
+            self.notify(s, "cancelled", booking, now)
+
+    # --- after the commit: the calendar ------------------------------------------------------------------
+
+    def confirm(self, booking_id: int, *, changed: bool = False, reply_token: str | None = None,
+                reply_until: datetime | None = None) -> Booking | None:
+        """Put a pending booking in the calendar (idempotently) and confirm it; None if the calendar failed for now.
+
+        Confirming, the user's confirmation, the coordinator's notice and the reminders are one transaction: each happens once.
+        """
+        with self.db.unit_of_work() as s:
+            booking = s.get(Booking, booking_id)
+            if booking is None or booking.status != "pending":
+                return booking
+            description = self._description(s, booking)
+        c = self.config.coordinator(booking.coordinator_id)
+        try:
+            event = self.calendar.insert_event(
+                (c.calendar_id if c else None) or "primary", booking.calendar_event_id, booking.start, booking.end,
+                summary=f"DX相談（{texts.METHODS.get(booking.method, booking.method)}）", description=description,
+                meet=booking.method == "online")
+        except CalendarError as exc:
+            log.warning("booking %s stays pending: calendar insert failed (retryable=%s)", booking_id, exc.retryable)
+            return None
+        now = self.clock.now()
+        with self.db.unit_of_work() as s:
+            booking = s.get(Booking, booking_id, with_for_update=True)
+            if booking.status != "pending":  # cancelled meanwhile: the reconciler removes the event
+                return booking
+            booking.status, booking.meet_url, booking.updated_at = "confirmed", event.meet_url, now
+            self._schedule_reminders(s, booking, now)
+            ids = self.notify(s, "changed" if changed else "new", booking, now) if self.notify else []
+            user = s.get(LineUser, booking.user_id) if booking.user_id else None
+            if user:
+                ids += queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking), changed=changed),
+                                      now, reply_token=reply_token, reply_until=reply_until)
+            s.commit()
+        self.delivery.send(ids)
+        log.info("booking %s confirmed", booking_id)
+        return booking
+
+    def finish_cancel(self, booking_id: int) -> bool:
+        with self.db.unit_of_work() as s:
+            booking = s.get(Booking, booking_id)
+            if booking is None or booking.status != "cancelling":
+                return False
+            c = self.config.coordinator(booking.coordinator_id)
+            calendar_id, event_id = (c.calendar_id if c else None) or "primary", booking.calendar_event_id
+        try:
+            self.calendar.delete_event(calendar_id, event_id)
+        except CalendarError as exc:
+            log.warning("booking %s: calendar delete failed (retryable=%s); the reconciler tries again", booking_id, exc.retryable)
+            return False
+        with self.db.unit_of_work() as s:
+            booking = s.get(Booking, booking_id)
+            if booking.status == "cancelling":
+                booking.status, booking.updated_at = "cancelled", self.clock.now()
+                s.commit()
+        return True
+
+    def reconcile(self) -> int:
+        """Finish what a crash or a calendar outage left half-done: pending bookings and cancellations."""
+        now = self.clock.now()
+        with self.db.unit_of_work() as s:
+            pending = s.scalars(select(Booking.id).where(Booking.status == "pending",
+                                                         Booking.updated_at <= now - RECONCILE_AFTER)).all()
+            cancelling = s.scalars(select(Booking.id).where(Booking.status == "cancelling")).all()
+        done = 0
+        for booking_id in pending:
+            booking = self.confirm(booking_id)
+            done += booking is not None and booking.status == "confirmed"
+        for booking_id in cancelling:
+            done += self.finish_cancel(booking_id)
+        if pending or cancelling:
+            log.info("reconciler: %d pending, %d cancelling, %d resolved", len(pending), len(cancelling), done)
+        return done
+
+    # --- pieces ------------------------------------------------------------------------------------------
+
+    def _description(self, s: Session, booking: Booking) -> str:
+        """What the coordinator needs in the event, and nothing more: company, category, question, contact."""
+        c = s.get(Consultation, booking.consultation_id) if booking.consultation_id else None
+        if c is None:
+            return "かごしまDX相談窓口のご相談"
+        contact = " / ".join(x for x in (c.contact_name, c.phone, c.email) if x)
+        return (f"会社名: {c.company}\n分野: {self.config.category(c.category).name}\n"
+                f"連絡先: {contact}\n受付番号: {c.receipt_no}\n\nご相談内容:\n{c.question}")
+
+    def _schedule_reminders(self, s: Session, booking: Booking, now: datetime) -> None:
+        if not booking.user_id:
+            return
+        user = s.get(LineUser, booking.user_id)
+        summary = self.summary(booking)
+        start = to_tokyo(booking.start)
+        rules = self.config.reminders
+        day_before = datetime.combine(start.date() - timedelta(days=1),
+                                      datetime.strptime(rules.day_before_at, "%H:%M").time(), TOKYO)
+        plans = (("reminder_day_before", day_before, texts.reminder(summary, "day_before")),
+                 ("reminder_hour_before", start - timedelta(hours=rules.hours_before), texts.reminder(summary, "hour_before")))
+        for kind, due, messages in plans:
+            if due <= now:
+                continue  # booked too late for this one
+            outbox.schedule(s, key=f"{kind}:booking:{booking.id}:{start:%Y%m%d%H%M}", kind=kind, ref=f"booking:{booking.id}",
+                            channel=user.source if user else "line", to=booking.user_id, messages=messages,
+                            due_at=due, expires_at=booking.start, now=now)
+
+    def summary(self, booking: Booking, region: str | None = None) -> BookingSummary:
+        return self.summary_of(self.config, booking, region)
+
+    @staticmethod
+    def summary_of(config: Config, booking: Booking, region: str | None = None) -> BookingSummary:
+        c = config.coordinator(booking.coordinator_id)
+        return BookingSummary(booking.id, to_tokyo(booking.start), to_tokyo(booking.end), booking.method,
+                              c.name if c else booking.coordinator_id, booking.status, booking.meet_url,
+                              region=region, consultation_id=booking.consultation_id)
