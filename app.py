@@ -6,7 +6,9 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,9 +22,11 @@ from handlers.conversations import ConversationService, queue_messages
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
+from scheduling import outbox
 from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
 from scheduling.notifications import CoordinatorNotifier
+from scheduling.ticker import Ticker, run_scheduler_command
 from storage.db import Database
 from storage.models import InboxEvent
 
@@ -98,6 +102,12 @@ class Services:
         for work in handled.after_commit:
             work()
 
+    def jobs(self) -> list[tuple[str, object, float]]:
+        """What the scheduler runs: scheduled sends, retries of failed deliveries, and the booking reconciler."""
+        return [("outbox", lambda: outbox.send_due(self.db, self.delivery, self.clock), 15.0),
+                ("delivery", self.delivery.send_due, 10.0),
+                ("reconcile", self.bookings.reconcile, 60.0)]
+
     def apologise(self, event: InboxEvent) -> None:
         """An event the bot could not process: tell the user rather than leave them waiting."""
         if not event.payload.get("source", {}).get("userId") or event.payload.get("type") not in ("message", "postback"):
@@ -128,7 +138,7 @@ def build_services(settings: Settings, clock=None) -> Services:
                         ConversationService(config, triager, policy_url, bookings,
                                             loading=line.show_loading if line else None), bookings)
     services.inbox = InboxWorker(db, services.process, clock, threads=settings.inbox_threads,
-                                 on_idle=services.delivery.send_due, on_give_up=services.apologise)
+                                 on_give_up=services.apologise)
     return services
 
 
@@ -186,6 +196,8 @@ def _serve(args) -> int:
 
     settings = Settings.from_env()
     app = create_app(settings)
+    services = app.extensions["dxdesk"]
+    ticker = None if args.no_scheduler else Ticker(services.db, services.jobs())
     server = make_server(args.host, args.port, app, threaded=True)
     base = f"http://{args.host}:{server.server_port}"
     print(f"dxdesk を起動しました: {base}")
@@ -193,12 +205,63 @@ def _serve(args) -> int:
     print(f"  スタッフ画面     {base}/admin")
     print(f"  LINE Webhook     {base}/callback" + ("" if settings.line_configured else "（LINE未設定: 503を返します）"))
     print(f"  ヘルスチェック   {base}/healthz", flush=True)
+    if ticker:
+        ticker.start()
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        app.extensions["dxdesk"].inbox.stop()
+        if ticker:
+            ticker.stop()
+        services.inbox.stop()
+    return 0
+
+
+def _scheduler(args) -> int:
+    services = build_services(Settings.from_env())
+    return run_scheduler_command(services, services.jobs())
+
+
+def _slots(args) -> int:
+    from bot.jatime import TOKYO, format_date, format_time_range
+
+    services = build_services(Settings.from_env())
+    first = args.from_date or services.clock.now().astimezone(TOKYO).date()
+    start = datetime.combine(first, datetime.min.time(), TOKYO)
+    with services.db.unit_of_work() as s:
+        slots = services.bookings.free(s, start=start, end=start + timedelta(days=args.days),
+                                       now=None if args.from_date else services.clock.now(),
+                                       method=args.method, coordinator=args.coordinator)
+    if args.json:
+        print(json.dumps([{"coordinator": x.coordinator, "start": x.start.isoformat(), "end": x.end.isoformat()}
+                          for x in slots], ensure_ascii=False, indent=2))
+        return 0
+    if not slots:
+        print("空いている枠はありません。")
+    day = None
+    for x in slots:
+        if x.start.date() != day:
+            day = x.start.date()
+            print(f"\n{format_date(day)}")
+        coordinator = services.config.coordinator(x.coordinator)
+        print(f"  {format_time_range(x.start, x.end).split(' ', 1)[1]}  {coordinator.name}（{x.coordinator}）")
+    return 0
+
+
+def _outbox(args) -> int:
+    settings = Settings.from_env()
+    db = Database(settings.database_url)
+    db.upgrade()
+    listed = outbox.items(db, all=args.all)
+    if args.json:
+        print(json.dumps(listed, ensure_ascii=False, indent=2))
+        return 0
+    if not listed:
+        print("予定されている送信はありません。")
+    for item in listed:
+        print(f"{item['due_at'][:16].replace('T', ' ')}  {item['kind']:<22} {item['status']:<10} {item['ref']}")
     return 0
 
 
@@ -308,6 +371,21 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=("admin", "coordinator", "viewer"))
     add.set_defaults(run=_users_add)
 
+    sub.add_parser("scheduler", help="スケジューラーだけを動かす（同時に1つだけ）").set_defaults(run=_scheduler)
+
+    slots = sub.add_parser("slots", help="空いている相談枠")
+    slots.add_argument("--from", dest="from_date", type=_iso_date, help="この日から（受付期限・予約期間は適用しない）")
+    slots.add_argument("--days", type=int, default=7)
+    slots.add_argument("--method", choices=("visit", "online", "phone", "email"))
+    slots.add_argument("--coordinator")
+    slots.add_argument("--json", action="store_true")
+    slots.set_defaults(run=_slots)
+
+    box = sub.add_parser("outbox", help="予定されている送信（リマインダーなど）")
+    box.add_argument("--json", action="store_true")
+    box.add_argument("--all", action="store_true", help="送信済み・取り消し済みも表示する")
+    box.set_defaults(run=_outbox)
+
     line = sub.add_parser("line", help="LINEチャネルの設定").add_subparsers(dest="line_command", required=True)
     line.add_parser("richmenu", help="リッチメニューをチャネルに設定する").set_defaults(run=_line_richmenu)
     return p
@@ -315,6 +393,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     try:
         return args.run(args)

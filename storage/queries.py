@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from storage.db import Database
-from storage.models import Consultation
+from storage.models import ACTIVE_BOOKING, Booking, Consultation
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
-def consultation_json(c: Consultation) -> dict:
+def consultation_json(c: Consultation, booking: Booking | None = None) -> dict:
     return {
         "id": c.id,
         "receipt_no": c.receipt_no,
@@ -33,8 +33,14 @@ def consultation_json(c: Consultation) -> dict:
         "method": c.method,
         "status": c.status,
         "question": c.question,
-        "booking": None,
+        "booking": booking_json(booking) if booking else None,
     }
+
+
+def booking_json(b: Booking) -> dict:
+    return {"id": b.id, "start": b.start.astimezone(TOKYO).isoformat(), "end": b.end.astimezone(TOKYO).isoformat(),
+            "coordinator": b.coordinator_id, "method": b.method, "status": b.status,
+            "calendar_event_id": b.calendar_event_id, "meet_url": b.meet_url}
 
 
 def consultations_as_json(db: Database, since: date | None = None) -> list[dict]:
@@ -42,4 +48,11 @@ def consultations_as_json(db: Database, since: date | None = None) -> list[dict]
     if since:
         query = query.where(Consultation.received_at >= datetime.combine(since, time.min, TOKYO))
     with db.unit_of_work() as s:
-        return [consultation_json(c) for c in s.scalars(query)]
+        rows = list(s.scalars(query))
+        # The booking shown is the active one, else the latest (a cancelled one says so in its status).
+        latest: dict[int, Booking] = {}
+        for b in s.scalars(select(Booking).where(Booking.consultation_id.in_([c.id for c in rows])).order_by(Booking.id)):
+            current = latest.get(b.consultation_id)
+            if current is None or current.status not in ACTIVE_BOOKING or b.status in ACTIVE_BOOKING:
+                latest[b.consultation_id] = b
+        return [consultation_json(c, latest.get(c.id)) for c in rows]
