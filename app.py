@@ -165,7 +165,7 @@ def _secret_key(settings: Settings) -> str:
 
 def create_app(settings: Settings | None = None, clock=None) -> Flask:
     """The Flask app: webhook, simulator, staff console and health check over one set of services."""
-    from handlers import console, pages, simulator, webhook
+    from handlers import console, ical, pages, simulator, webhook
 
     settings = settings or Settings.from_env()
     services = build_services(settings, clock)
@@ -175,7 +175,7 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", JSON_AS_ASCII=False)
     app.json.ensure_ascii = False
     app.extensions["dxdesk"] = services
-    for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp):
+    for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp, ical.bp):
         app.register_blueprint(blueprint)
 
     @app.get("/")
@@ -394,6 +394,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # googleapiclient logs request URLs, which name calendars by their owners' email addresses.
+    logging.getLogger("googleapiclient").setLevel(logging.ERROR)
     args = parser().parse_args(argv)
     try:
         return args.run(args)

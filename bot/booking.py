@@ -86,6 +86,8 @@ def _book(conv: Conversation, ctx: Context, slot: OfferedSlot) -> Outcome:
 
     def taken() -> list[dict]:
         again = Conversation(conv.user_id, State.CHOOSE_SLOT, {**conv.data, "slot_from": day.isoformat()})
+        if not _offers(again, ctx):  # nothing near the refused time (or it was never offerable): start from the first page
+            again.data.pop("slot_from")
         return [r.text("申し訳ありません。その時間はちょうど埋まってしまいました。あらためて空いている時間をお選びください。"),
                 *ask_slot(again, ctx)]
 

@@ -123,8 +123,8 @@ class ConversationService:
             row.suspended = outcome.suspended
         row.updated_at = now
         if replies:
-            handled.outbound_ids = queue_messages(s, source, user_id, replies, now,
-                                                  reply_token=reply_token, reply_until=reply_until)
+            handled.outbound_ids = queue_messages(s, source, user_id, replies, now, reply_token=reply_token,
+                                                  reply_until=reply_until) + handled.outbound_ids
         return handled
 
     def _apply(self, s: Session, effect, user: LineUser, source: str, now: datetime, outcome, conv: Conversation,
@@ -155,12 +155,14 @@ class ConversationService:
                 if reserved is None:
                     outcome.next_state, outcome.data = State.CHOOSE_SLOT, conv.data
                     return book.taken()
+                handled.outbound_ids += reserved.notices
                 handled.after_commit.append(lambda: self._finish_booking(reserved, user, **reply))
             case CancelBooking(booking_id, reason):
-                cancelled = self.bookings.cancel(s, booking_id, user_id=user.id, reason=reason, by="user", now=now)
-                if cancelled is None:
+                notices = self.bookings.cancel(s, booking_id, user_id=user.id, reason=reason, by="user", now=now)
+                if notices is None:
                     outcome.replies = []
                     return [text("そのご予約はキャンセルできませんでした。すでに変更・キャンセル済みの可能性があります。")]
+                handled.outbound_ids += notices
                 handled.after_commit.append(lambda: self.bookings.finish_cancel(booking_id))
         return []
 

@@ -43,6 +43,7 @@ def _lock_key(coordinator: str) -> int:
 class Reserved:
     booking: Booking
     replaced: Booking | None
+    notices: list[int]  # messages queued for coordinators, to send after the commit
 
 
 Notify = Callable[[Session, str, Booking, datetime], list[int]]
@@ -124,19 +125,19 @@ class BookingService:
         slot = Slot(to_tokyo(start), to_tokyo(start) + timedelta(minutes=c.slot_minutes), coordinator)
         savepoint = s.begin_nested()
         try:
-            replaced = None
+            replaced, notices = None, []
             if replaces is not None:
                 replaced = s.get(Booking, replaces, with_for_update=True)
                 if replaced is None or replaced.user_id != user_id or replaced.status not in ACTIVE_BOOKING:
                     log.warning("booking change refused: booking %s is not the user's active booking", replaces)
                     savepoint.rollback()
                     return None
-                self._start_cancel(s, replaced, "日時の変更", "user", now,
-                                   notify=replaced.coordinator_id != coordinator)  # the same coordinator hears "changed"
+                notices = self._start_cancel(s, replaced, "日時の変更", "user", now,
+                                             notify=replaced.coordinator_id != coordinator)  # the same one hears "changed"
                 s.flush()
             busy = self.busy(s, slot.start - timedelta(days=1), slot.end + timedelta(days=1))
             if not is_bookable(self.config, slot, busy, now=now, method=method, region=region):
-                log.info("slot %s for %s refused: taken, stale or not offered", slot.start.isoformat(), coordinator)
+                log.warning("slot %s for %s refused: taken, stale or forged", slot.start.isoformat(), coordinator)
                 savepoint.rollback()
                 return None
             booking = Booking(consultation_id=consultation_id or (replaced.consultation_id if replaced else None),
@@ -152,22 +153,23 @@ class BookingService:
             log.info("slot %s for %s taken by a concurrent booking", slot.start.isoformat(), coordinator)
             return None
         log.info("booking %s pending (coordinator %s)", booking.id, coordinator)
-        return Reserved(booking, replaced)
+        return Reserved(booking, replaced, notices)
 
-    def cancel(self, s: Session, booking_id: int, *, user_id: str | None, reason: str, by: str, now: datetime) -> Booking | None:
+    def cancel(self, s: Session, booking_id: int, *, user_id: str | None, reason: str, by: str,
+               now: datetime) -> list[int] | None:
+        """Cancel in the caller's transaction; returns the coordinator notices to send after the commit, None if refused."""
         booking = s.get(Booking, booking_id, with_for_update=True)
         if booking is None or booking.status not in ACTIVE_BOOKING or (user_id is not None and booking.user_id != user_id):
             log.warning("cancel refused: booking %s is not an active booking of the asking user", booking_id)
             return None
-        self._start_cancel(s, booking, reason, by, now)
-        return booking
+        return self._start_cancel(s, booking, reason, by, now)
 
-    def _start_cancel(self, s: Session, booking: Booking, reason: str, by: str, now: datetime, *, notify: bool = True) -> None:
+    def _start_cancel(self, s: Session, booking: Booking, reason: str, by: str, now: datetime, *,
+                      notify: bool = True) -> list[int]:
         """Free the slot at once; the calendar event is deleted after the commit (or by the reconciler)."""
         booking.status, booking.cancel_reason, booking.cancelled_by, booking.updated_at = "cancelling", reason, by, now
         outbox.cancel(s, f"booking:{booking.id}", now)
-        if notify and self.notify:
-            self.notify(s, "cancelled", booking, now)
+        return self.notify(s, "cancelled", booking, now) if notify and self.notify else []
 
     # --- after the commit: the calendar ------------------------------------------------------------------
 

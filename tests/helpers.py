@@ -1,6 +1,14 @@
 """Small helpers shared by tests: driving the simulator API and reading what the bot said."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+
+SECRET = "channel-secret"
+
 
 def say(client, user: str, text: str) -> list[dict]:
     return send(client, user, {"type": "message", "message": {"type": "text", "text": text}})
@@ -39,3 +47,40 @@ def texts(messages: list[dict]) -> str:
 
 def quick_labels(messages: list[dict]) -> list[str]:
     return [i["action"]["label"] for m in messages for i in m.get("quickReply", {}).get("items", [])]
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def post(client, payload, signature: str | None = None):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"}
+    headers["X-Line-Signature"] = sign(body) if signature is None else signature
+    return client.post("/callback", data=body, headers=headers)
+
+
+class LineUserDriver:
+    """A LINE user: each action is a signed webhook event; the answer is what LINE delivered to them."""
+
+    USER = "U4af4980629a1b2c3d4e5f60718293a4b"
+
+    def __init__(self, client, app, fake, user=USER):
+        self.client, self.services, self.fake, self.user = client, app.extensions["dxdesk"], fake, user
+
+    def event(self, **body) -> dict:
+        return {"type": "message", "mode": "active", "timestamp": 1, "webhookEventId": uuid.uuid4().hex.upper(),
+                "deliveryContext": {"isRedelivery": False}, "source": {"type": "user", "userId": self.user},
+                "replyToken": self.fake.issue_reply_token(self.user), **body}
+
+    def send(self, **body) -> list[dict]:
+        before = len(self.fake.delivered(self.user))
+        assert post(self.client, {"destination": "Ubot", "events": [self.event(**body)]}).status_code == 200
+        self.services.inbox.drain()
+        return [m for batch in self.fake.delivered(self.user)[before:] for m in batch]
+
+    def say(self, text):
+        return self.send(message={"id": "1", "type": "text", "text": text, "quoteToken": "q"})
+
+    def tap(self, data, **params):
+        return self.send(type="postback", postback={"data": data, **({"params": params} if params else {})})

@@ -19,17 +19,12 @@ from app import create_app
 from storage.models import InboxEvent, OutboundMessage
 from storage.queries import consultations_as_json
 from tests.fakes.line_api import FakeLineApi
-from tests.helpers import quick_labels, texts
+from tests.helpers import SECRET, LineUserDriver, post, quick_labels, sign, texts
 
-SECRET = "channel-secret"
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "line" / "webhook-samples.json"
-USER = "U4af4980629a1b2c3d4e5f60718293a4b"
+USER = LineUserDriver.USER
 REPLY = "/v2/bot/message/reply"
 PUSH = "/v2/bot/message/push"
-
-
-def sign(body: bytes, secret: str = SECRET) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
 @pytest.fixture
@@ -50,37 +45,6 @@ def line_app(settings, clock, fake):
 @pytest.fixture
 def line_client(line_app):
     return line_app.test_client()
-
-
-def post(client, payload, signature: str | None = None):
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json"}
-    headers["X-Line-Signature"] = sign(body) if signature is None else signature
-    return client.post("/callback", data=body, headers=headers)
-
-
-class LineUserDriver:
-    """A LINE user: each action is a signed webhook event; the answer is what LINE delivered to them."""
-
-    def __init__(self, client, app, fake, user=USER):
-        self.client, self.services, self.fake, self.user = client, app.extensions["dxdesk"], fake, user
-
-    def event(self, **body) -> dict:
-        return {"type": "message", "mode": "active", "timestamp": 1, "webhookEventId": uuid.uuid4().hex.upper(),
-                "deliveryContext": {"isRedelivery": False}, "source": {"type": "user", "userId": self.user},
-                "replyToken": self.fake.issue_reply_token(self.user), **body}
-
-    def send(self, **body) -> list[dict]:
-        before = len(self.fake.delivered(self.user))
-        assert post(self.client, {"destination": "Ubot", "events": [self.event(**body)]}).status_code == 200
-        self.services.inbox.drain()
-        return [m for batch in self.fake.delivered(self.user)[before:] for m in batch]
-
-    def say(self, text):
-        return self.send(message={"id": "1", "type": "text", "text": text, "quoteToken": "q"})
-
-    def tap(self, data, **params):
-        return self.send(type="postback", postback={"data": data, **({"params": params} if params else {})})
 
 
 def test_a_full_intake_driven_only_by_signed_webhook_events_records_the_consultation(line_client, line_app, fake):
