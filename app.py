@@ -394,8 +394,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # googleapiclient logs request URLs, which name calendars by their owners' email addresses.
-    logging.getLogger("googleapiclient").setLevel(logging.ERROR)
     args = parser().parse_args(argv)
     try:
         return args.run(args)

@@ -17,6 +17,9 @@ from googleapiclient.http import HttpRequest
 from scheduling.calendar import CalendarError, CalendarEvent
 
 log = logging.getLogger(__name__)
+# googleapiclient logs request URLs (retries at WARNING, every call at DEBUG), and those name calendars by
+# their owners' email addresses: personal data stays out of the logs, whoever configures logging.
+logging.getLogger("googleapiclient").setLevel(logging.ERROR)
 
 SCOPES = ["https://www.googleapis.com/auth/calendar"]
 TIMEZONE = "Asia/Tokyo"
