@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 from bot import replies as r
 from bot.conversation import (
-    BookingSummary, BookSlot, CancelBooking, Context, Conversation, Intent, OfferedSlot, Outcome, State,
+    BookingSummary, BookSlot, CancelBooking, Context, Conversation, CoordinatorAnswer, Intent, OfferedSlot, Outcome, State,
 )
 from bot.intake import METHODS, is_no
 from bot.jatime import TOKYO, format_clock, format_date, format_time_range, to_tokyo
@@ -248,6 +248,14 @@ def take_cancel_reason(conv: Conversation, intent: Intent, ctx: Context) -> Outc
 
 def keep_booking(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     return Outcome(State.IDLE, data={}, prompt=False, replies=[r.text("ご予約はそのままです。当日お待ちしています。")])
+
+
+def coordinator_answer(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """確認 / 担当を代わってほしい on a coordinator's booking card; whatever the conversation was doing goes on."""
+    booking_id = intent.data.get("b", "")
+    if not booking_id.isdigit():
+        return Outcome(conv.state, prompt=False, replies=[r.text("操作を読み取れませんでした。")])
+    return Outcome(conv.state, prompt=False, effects=[CoordinatorAnswer(int(booking_id), intent.name == "coord_swap")])
 
 
 def confirmation(b: BookingSummary, changed: bool = False) -> list[dict]:

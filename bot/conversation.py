@@ -128,11 +128,20 @@ class CancelBooking:
 
 
 @dataclass(frozen=True)
+class CoordinatorAnswer:
+    """A coordinator's tap on a booking notice; the service checks it is that booking's coordinator."""
+
+    booking_id: int
+    swap: bool  # True: 担当を代わってほしい; False: 確認
+
+
+@dataclass(frozen=True)
 class SetFollowing:
     following: bool
 
 
-Effect = RecordConsent | RecordConsultation | SaveProfile | HandOver | SetFollowing | BookSlot | CancelBooking
+Effect = (RecordConsent | RecordConsultation | SaveProfile | HandOver | SetFollowing | BookSlot | CancelBooking
+          | CoordinatorAnswer)
 
 
 @dataclass

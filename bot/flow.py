@@ -105,6 +105,8 @@ GLOBAL: dict[str, Step] = {
     "book": Step(b.book_later, (S.IDLE, S.CHOOSE_SLOT)),
     "reschedule": Step(b.reschedule, (S.IDLE, S.CHOOSE_SLOT)),
     "cancel_booking": Step(b.cancel_booking, (S.IDLE, S.ASK_CANCEL_REASON)),
+    "coord_ack": Step(b.coordinator_answer, stays=True),
+    "coord_swap": Step(b.coordinator_answer, stays=True),
     "media": Step(m.media, stays=True),
 }
 FALLBACK = Step(m.not_understood, stays=True)

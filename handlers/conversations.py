@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.conversation import (
-    BookingSummary, BookSlot, CancelBooking, Classifier, ConsultationSummary, Context, Conversation, HandOver, Intent,
+    BookingSummary, BookSlot, CancelBooking, Classifier, ConsultationSummary, Context, Conversation, CoordinatorAnswer,
+    HandOver, Intent,
     OfferedSlot, Profile, RecordConsent, RecordConsultation, SaveProfile, SetFollowing, State,
 )
 from bot.flow import advance
@@ -164,7 +165,22 @@ class ConversationService:
                     return [text("そのご予約はキャンセルできませんでした。すでに変更・キャンセル済みの可能性があります。")]
                 handled.outbound_ids += notices
                 handled.after_commit.append(lambda: self.bookings.finish_cancel(booking_id))
+            case CoordinatorAnswer(booking_id, swap):
+                return self._coordinator_answer(s, booking_id, swap, user, now)
         return []
+
+    def _coordinator_answer(self, s: Session, booking_id: int, swap: bool, user: LineUser, now: datetime) -> list[dict]:
+        booking = s.get(Booking, booking_id)
+        coordinator = self.config.coordinator(booking.coordinator_id) if booking else None
+        if coordinator is None or coordinator.line_user_id != user.id:
+            log.warning("coordinator answer refused: user %s is not booking %s's coordinator", user.id, booking_id)
+            return [text("この操作はご利用いただけません。")]
+        if swap:
+            booking.swap_requested_at = now
+            log.info("booking %s: coordinator asked for someone else", booking_id)
+            return [text("担当の変更を事務局に依頼しました。調整のうえ、あらためてご連絡します。")]
+        booking.acknowledged_at = now
+        return [text("確認ありがとうございます。記録しました。")]
 
     def _finish_booking(self, reserved, user: LineUser, reply_token=None, reply_until=None) -> None:
         """After the commit: the calendar, then the truth to the user (confirmed, or held and pending)."""

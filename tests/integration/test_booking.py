@@ -365,3 +365,17 @@ def test_the_postgres_and_sqlite_unique_index_refuses_a_second_active_booking_of
         s.execute(update(Booking).values(status="cancelled"))
         s.commit()
 
+
+
+def test_the_coordinator_confirms_or_asks_for_someone_else_and_nobody_else_can(app, user, line):
+    services = app.extensions["dxdesk"]
+    carousel = intake(user)
+    user.tap(next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])["data"])
+    [booking] = active_bookings(services)
+    coordinator = LineUserDriver(user.client, app, line, COORDINATOR_LINE_ID)
+    assert "記録しました" in texts(coordinator.tap(f"action=coord_ack&b={booking.id}"))
+    assert "事務局に依頼しました" in texts(coordinator.tap(f"action=coord_swap&b={booking.id}"))
+    assert "ご利用いただけません" in texts(user.tap(f"action=coord_swap&b={booking.id}"))
+    with services.db.unit_of_work() as s:
+        b = s.get(Booking, booking.id)
+        assert b.acknowledged_at is not None and b.swap_requested_at is not None
