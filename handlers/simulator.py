@@ -6,7 +6,7 @@ import time
 import uuid
 
 from flask import Blueprint, current_app, render_template, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.intents import MENU_ITEMS
 from handlers.inbox import store_events
@@ -53,7 +53,9 @@ def send():
     if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
         return {"error": "送信内容を読み取れませんでした。もう一度お試しください。"}, 400
     services = current_app.extensions["dxdesk"]
-    before = len(transcript(user, 0))
+    with services.db.unit_of_work() as s:
+        seen_in = s.scalar(select(func.max(InboxEvent.id))) or 0
+        seen_out = s.scalar(select(func.max(OutboundMessage.id))) or 0
     now = services.clock.now()
     event = {**event, "source": {"type": "user", "userId": user}, "webhookEventId": f"sim-{uuid.uuid4().hex}",
              "timestamp": int(now.timestamp() * 1000), "mode": "active"}
@@ -63,7 +65,7 @@ def send():
     while not _done(event["webhookEventId"]) and time.monotonic() < deadline:
         if services.inbox.drain() == 0:
             time.sleep(0.05)
-    return {"messages": transcript(user, before)}
+    return {"messages": [m for m in transcript(user, 0, rows=True) if m.pop("row") > (seen_in if m["direction"] == "in" else seen_out)]}
 
 
 def _done(event_key: str) -> bool:
@@ -72,8 +74,8 @@ def _done(event_key: str) -> bool:
     return status in ("done", "failed")
 
 
-def transcript(user: str, after: int) -> list[dict]:
-    """Every event in and message out for `user`, in time order, numbered from 1."""
+def transcript(user: str, after: int, rows: bool = False) -> list[dict]:
+    """Every event in and message out for `user`, in time order, numbered from 1 (with `rows`, each item's table row id)."""
     with current_app.extensions["dxdesk"].db.unit_of_work() as s:
         ins = s.scalars(select(InboxEvent).where(InboxEvent.user_key == user, InboxEvent.source == "simulator"))
         outs = s.scalars(select(OutboundMessage).where(OutboundMessage.to == user, OutboundMessage.channel == "simulator",
@@ -81,8 +83,8 @@ def transcript(user: str, after: int) -> list[dict]:
         items = [(e.received_at, 0, e.id, "in", shown) for e in ins if (shown := _shown(e.payload))]
         items += [(m.created_at, 1, m.id, "out", message) for m in outs for message in m.messages]
     items.sort(key=lambda item: item[:3])
-    return [{"id": n, "direction": direction, "message": message, "at": at.isoformat()}
-            for n, (at, _, _, direction, message) in enumerate(items, start=1) if n > after]
+    return [{"id": n, "direction": direction, "message": message, "at": at.isoformat(), **({"row": row} if rows else {})}
+            for n, (at, _, row, direction, message) in enumerate(items, start=1) if n > after]
 
 
 def _shown(event: dict) -> dict | None:

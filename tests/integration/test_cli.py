@@ -147,3 +147,95 @@ def test_serve_starts_on_the_embedded_defaults_and_prints_its_urls(tmp_path):
 def _no_inherited_line_channel(monkeypatch):
     for name in ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+
+
+SATURDAY_AND_HOLIDAY = """
+[[coordinators]]
+id = "weekend"
+name = "土曜 担当"
+methods = ["online"]
+[coordinators.hours]
+mon = ["09:00-11:00"]
+sat = ["10:00-12:00"]
+
+[[coordinators]]
+id = "holiday"
+name = "祝日 担当"
+methods = ["online"]
+[coordinators.hours]
+mon = ["13:00-14:00"]
+holiday = ["15:00-16:00"]
+"""
+
+
+def slots_json(config: Path, *args: str, tmp_path: Path) -> list[dict]:
+    env = {"DXDESK_CONFIG": str(config), "DXDESK_DATABASE_URL": f"sqlite:///{tmp_path}/slots.sqlite3"}
+    result = dxdesk("slots", "--from", "2026-11-21", "--days", "3", "--json", *args, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_saturday_and_a_public_holiday_appear_exactly_when_the_configuration_opens_them(tmp_path):
+    config = tmp_path / "weekend.toml"
+    config.write_text(SATURDAY_AND_HOLIDAY)
+    got = [(s["coordinator"], s["start"]) for s in slots_json(config, tmp_path=tmp_path)]
+    # Sat 11/21: only the coordinator with Saturday hours. Mon 11/23 is 勤労感謝の日: holiday hours only,
+    # so neither Monday range (09:00, 13:00) is offered.
+    assert got == [("weekend", "2026-11-21T10:00:00+09:00"), ("weekend", "2026-11-21T11:00:00+09:00"),
+                   ("holiday", "2026-11-23T15:00:00+09:00")]
+    config.write_text(SATURDAY_AND_HOLIDAY.replace('sat = ["10:00-12:00"]', "").replace('holiday = ["15:00-16:00"]', ""))
+    assert slots_json(config, tmp_path=tmp_path) == []
+
+
+def test_slots_filter_by_method_and_coordinator_and_print_in_japanese(tmp_path):
+    config = tmp_path / "weekend.toml"
+    config.write_text(SATURDAY_AND_HOLIDAY)
+    assert slots_json(config, "--method", "visit", tmp_path=tmp_path) == []
+    assert {s["coordinator"] for s in slots_json(config, "--coordinator", "holiday", tmp_path=tmp_path)} == {"holiday"}
+    env = {"DXDESK_CONFIG": str(config), "DXDESK_DATABASE_URL": f"sqlite:///{tmp_path}/slots.sqlite3"}
+    shown = dxdesk("slots", "--from", "2026-11-21", "--days", "3", env=env).stdout
+    assert "11月23日(月・祝 勤労感謝の日)" in shown and "15:00〜16:00" in shown and "祝日 担当" in shown
+
+
+def test_outbox_lists_the_reminders_of_a_booking(client, database_url):
+    complete_intake(client, "sim-outbox")
+    carousel = next(m for m in tap(client, "sim-outbox", "action=more_slots&start=2026-11-30")
+                    if m.get("type") == "flex")
+    first = carousel["contents"]["contents"][0]["body"]["contents"][0]["action"]["data"]
+    tap(client, "sim-outbox", first)
+    result = dxdesk("outbox", "--json", env={"DXDESK_DATABASE_URL": database_url})
+    assert result.returncode == 0, result.stderr
+    items = json.loads(result.stdout)
+    assert [i["kind"] for i in items] == ["reminder_day_before", "reminder_hour_before"]
+    assert all(i["status"] == "pending" and i["to"] == "sim-outbox" and i["ref"].startswith("booking:") for i in items)
+    assert items[0]["due_at"].endswith("T18:00:00+09:00")
+
+
+def _wait_for_line(proc: subprocess.Popen, phrase: str, lines: int = 50) -> str:
+    """Read the process's output until `phrase` appears (bounded by a line count; the caller's timeout ends it)."""
+    seen = ""
+    for _ in range(lines):
+        line = proc.stdout.readline()
+        seen += line
+        if phrase in line or not line:
+            break
+    return seen
+
+
+def test_only_one_scheduler_runs_at_a_time(tmp_path):
+    env = {**os.environ, "DXDESK_DATABASE_URL": f"sqlite:///{tmp_path}/sched.sqlite3", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-c", "import app, sys; sys.exit(app.main())", "scheduler"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = None
+    try:
+        assert "スケジューラーを開始しました" in _wait_for_line(first, "スケジューラーを開始しました")
+        second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert "別のスケジューラーが動いています" in _wait_for_line(second, "別のスケジューラーが動いています")
+        first.terminate()
+        assert first.wait(timeout=20) == 0
+        assert "スケジューラーを開始しました" in _wait_for_line(second, "スケジューラーを開始しました")
+    finally:
+        for proc in (first, second):
+            if proc and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=20)
