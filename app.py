@@ -22,7 +22,7 @@ from handlers.conversations import ConversationService, queue_messages
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
-from scheduling import outbox
+from scheduling import outbox, popup
 from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
 from scheduling.notifications import CoordinatorNotifier
@@ -250,6 +250,51 @@ def _slots(args) -> int:
     return 0
 
 
+def _popup_add(args) -> int:
+    from bot.jatime import TOKYO
+
+    services = build_services(Settings.from_env())
+    try:
+        start_at = datetime.combine(args.date, _clock_time(args.start), TOKYO)
+        end_at = datetime.combine(args.date, _clock_time(args.end), TOKYO)
+        with services.db.unit_of_work() as s:
+            day = popup.add_day(s, region=args.region, venue=args.venue, address=args.address, start_at=start_at,
+                                end_at=end_at, slot_minutes=args.slot_minutes, capacity=args.capacity,
+                                coordinator_id=args.coordinator, note=args.note, now=services.clock.now(),
+                                config=services.config)
+            s.commit()
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"出張相談会を登録しました（ID {day.id}）: {args.date} {args.venue}")
+    return 0
+
+
+def _popup_list(args) -> int:
+    services = build_services(Settings.from_env())
+    with services.db.unit_of_work() as s:
+        offers = popup.offers(s, services.config, now=services.clock.now(), region=None)
+    if args.json:
+        print(json.dumps([{"id": o.day_id, "venue": o.venue, "region": o.region, "start": o.start.isoformat(),
+                           "end": o.end.isoformat(), "free": [x.start.isoformat() for x in o.slots]} for o in offers],
+                         ensure_ascii=False, indent=2))
+        return 0
+    if not offers:
+        print("受付中の出張相談会はありません。")
+    for o in offers:
+        print(f"{o.day_id:>4}  {o.start:%Y-%m-%d %H:%M}〜{o.end:%H:%M}  {o.venue}（{o.region}）  空き {len(o.slots)} 枠")
+    return 0
+
+
+def _clock_time(text: str):
+    from datetime import time
+
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"時刻は HH:MM で指定してください: {text}") from None
+
+
 def _outbox(args) -> int:
     settings = Settings.from_env()
     db = Database(settings.database_url)
@@ -385,6 +430,23 @@ def parser() -> argparse.ArgumentParser:
     box.add_argument("--json", action="store_true")
     box.add_argument("--all", action="store_true", help="送信済み・取り消し済みも表示する")
     box.set_defaults(run=_outbox)
+
+    popups = sub.add_parser("popup", help="出張相談会").add_subparsers(dest="popup_command", required=True)
+    add_day = popups.add_parser("add", help="出張相談会の日を登録する")
+    add_day.add_argument("--date", type=_iso_date, required=True)
+    add_day.add_argument("--region", required=True, help="kagoshima, nansatsu, hokusatsu, aira_isa, osumi, kumage, amami")
+    add_day.add_argument("--venue", required=True)
+    add_day.add_argument("--address")
+    add_day.add_argument("--start", default="10:00")
+    add_day.add_argument("--end", default="16:00")
+    add_day.add_argument("--slot-minutes", type=int, default=60)
+    add_day.add_argument("--capacity", type=int, default=1, help="同じ時間に受けられる相談の数")
+    add_day.add_argument("--coordinator", help="担当コーディネーターのID（その人のカレンダーに登録）")
+    add_day.add_argument("--note")
+    add_day.set_defaults(run=_popup_add)
+    list_days = popups.add_parser("list", help="受付中の出張相談会")
+    list_days.add_argument("--json", action="store_true")
+    list_days.set_defaults(run=_popup_list)
 
     line = sub.add_parser("line", help="LINEチャネルの設定").add_subparsers(dest="line_command", required=True)
     line.add_parser("richmenu", help="リッチメニューをチャネルに設定する").set_defaults(run=_line_richmenu)

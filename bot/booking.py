@@ -7,10 +7,13 @@ from datetime import date, datetime, time, timedelta
 
 from bot import replies as r
 from bot.conversation import (
-    BookingSummary, BookSlot, CancelBooking, Context, Conversation, CoordinatorAnswer, Intent, OfferedSlot, Outcome, State,
+    BookingSummary, BookSlot, CancelBooking, Context, Conversation, CoordinatorAnswer, Intent, OfferedSlot, Outcome,
+    PopupOffer, State,
 )
-from bot.intake import METHODS, is_no
-from bot.jatime import TOKYO, format_clock, format_date, format_time_range, to_tokyo
+from bot import intake
+from bot.intake import METHODS, consent_given, is_no, privacy_notice
+from bot.municipalities import match_municipality
+from bot.jatime import TOKYO, format_clock, format_date, format_datetime, format_time_range, to_tokyo
 from bot.menu import leave, menu_quick
 
 PAGE_DAYS = 7
@@ -44,17 +47,20 @@ def _offers(conv: Conversation, ctx: Context, after: date | None = None, days: i
 
 def ask_slot(conv: Conversation, ctx: Context) -> list[dict]:
     offers = _offers(conv, ctx)
+    nearby = [p for p in ctx.slots.popups(region=conv.data.get("region")) if p.nearby] \
+        if conv.data.get("method") == "visit" and not conv.data.get("slot_from") else []
     first = _page_start(conv) or to_tokyo(ctx.now).date()
     next_from = (max(o.start for o in offers).date() if offers else first + timedelta(days=PAGE_DAYS - 1)) + timedelta(days=1)
     quick = [r.postback("他の日を見る", "more_slots", display="他の日を見る", start=next_from.isoformat()),
              _picker(ctx), r.postback("あとで予約する", "later", display="あとで予約する")]
-    if not offers:
+    if not offers and not nearby:
         return [r.text(f"{format_date(first)}から{PAGE_DAYS}日間は、ご希望の方法で空いている時間がありませんでした。"
                        "「他の日を見る」か、日時を指定して探してください。", quick=quick)]
     by_day: dict[date, list[OfferedSlot]] = {}
     for o in offers:
         by_day.setdefault(to_tokyo(o.start).date(), []).append(o)
-    bubbles = [_day_bubble(day, slots) for day, slots in list(by_day.items())[:9]]
+    bubbles = [popup_bubble(p) for p in nearby[:2]]
+    bubbles += [_day_bubble(day, slots) for day, slots in list(by_day.items())[:9 - len(bubbles)]]
     bubbles.append(r.card("ほかの日時", body=["ご都合の合う時間がなければ、ほかの日を表示するか、日時を指定してください。"],
                           buttons=[quick[0], quick[1]]))
     method = METHODS.get(conv.data.get("method", ""), "")
@@ -81,19 +87,94 @@ def _day_bubble(day: date, slots: list[OfferedSlot]) -> dict:
             "body": {"type": "box", "layout": "vertical", "contents": buttons}}
 
 
-def _book(conv: Conversation, ctx: Context, slot: OfferedSlot) -> Outcome:
+def popup_bubble(p: PopupOffer) -> dict:
+    """A pop-up day: where, when, and its free times as buttons."""
+    details = [{"type": "text", "text": p.address, "size": "sm", "color": "#666666", "wrap": True}] if p.address else []
+    if p.nearby:
+        details.insert(0, {"type": "text", "text": "お近くの会場です", "size": "sm", "color": "#06c755", "weight": "bold"})
+    if p.note:
+        details.append({"type": "text", "text": p.note, "size": "sm", "wrap": True})
+    buttons = [{"type": "button", "style": "secondary", "height": "sm", "margin": "sm",
+                "action": r.postback(f"{format_clock(to_tokyo(s.start).time())}〜{format_clock(to_tokyo(s.end).time())}",
+                                     "popup_slot", display=f"出張相談会 {format_time_range(s.start, s.end)}で予約",
+                                     d=str(p.day_id), t=slot_key(s.start))}
+               for s in p.slots[:TIMES_PER_DAY]]
+    return {"type": "bubble", "size": "kilo",
+            "header": {"type": "box", "layout": "vertical", "backgroundColor": "#e8833a", "contents": [
+                {"type": "text", "text": "出張相談会", "size": "xs", "color": "#ffffff"},
+                {"type": "text", "text": f"{format_date(p.start.date())} {p.venue}", "weight": "bold",
+                 "color": "#ffffff", "wrap": True}]},
+            "body": {"type": "box", "layout": "vertical", "contents": details + buttons}}
+
+
+def list_popups(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """The 出張相談会 menu: the days ahead, those in the user's region first."""
+    region = conv.data.get("region") or _profile_region(ctx)
+    offers = ctx.slots.popups(region=region) if ctx.slots else []
+    if not offers:
+        return leave(conv, ctx, [r.text(
+            "出張相談会は、県内各地の商工会議所・商工会で開いています。いまお申し込みいただける日程はありません。"
+            "決まり次第このアカウントでお知らせします。それまでは「相談を申し込む」からご相談ください。",
+            quick=menu_quick(conv, ctx))], prompt=False)
+    return leave(conv, ctx, [r.text("出張相談会の日程です。ご都合の良い時間を選んでください（予約制・無料）。"),
+                             r.flex("出張相談会の日程", {"type": "carousel", "contents": [popup_bubble(p) for p in offers[:10]]},
+                                    quick=menu_quick(conv, ctx))], prompt=False)
+
+
+def _profile_region(ctx: Context) -> str | None:
+    found = match_municipality(ctx.profile.municipality) if ctx.profile.municipality else None
+    return found.region if found else None
+
+
+def popup_slot(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """A tap on a pop-up time: booked at once when the consultation is on record, else the intake comes first."""
+    start, day = parse_slot_key(intent.data.get("t", "")), intent.data.get("d", "")
+    if start is None or not day.isdigit():
+        return Outcome(conv.state, prompt=False, replies=[r.text("日時を読み取れませんでした。あらためてお選びください。")])
+    if conv.state == State.CHOOSE_SLOT and conv.data.get("consultation_id"):
+        return _book(conv, ctx, OfferedSlot(f"popup:{day}", start, start), popup_day=int(day))
+    data = {"popup": int(day), "popup_t": intent.data["t"], "method": "visit"}
+    said = [r.text(f"出張相談会（{format_datetime(start)}）のお申し込みを承ります。先にご相談内容などをお伺いします。")]
+    if not consent_given(ctx, conv):
+        return Outcome(State.ASK_CONSENT, data=data, suspended=None, prompt=False, replies=[*said, *privacy_notice(ctx)])
+    return Outcome(State.ASK_QUESTION, data={**data, "consented": True}, suspended=None, replies=said)
+
+
+def books_chosen_popup(step):
+    """The intake's submit, and then the pop-up seat chosen before the intake, booked in the same transaction."""
+    def run(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+        outcome = step(conv, intent, ctx)
+        start = parse_slot_key(conv.data.get("popup_t", ""))
+        if outcome.next_state != State.CHOOSE_SLOT or not conv.data.get("popup") or start is None:
+            return outcome
+        day = conv.data["popup"]
+        booked = _book(Conversation(conv.user_id, State.CHOOSE_SLOT, outcome.data), ctx,
+                       OfferedSlot(f"popup:{day}", start, start), popup_day=day)
+        outcome.next_state, outcome.data, outcome.prompt = booked.next_state, booked.data, False
+        outcome.effects += booked.effects
+        return outcome
+
+    run.__name__ = step.__name__
+    return run
+
+
+submit = books_chosen_popup(intake.submit)
+summary_text = books_chosen_popup(intake.summary_text)
+
+
+def _book(conv: Conversation, ctx: Context, slot: OfferedSlot, popup_day: int | None = None) -> Outcome:
     day = to_tokyo(slot.start).date()
 
     def taken() -> list[dict]:
         again = Conversation(conv.user_id, State.CHOOSE_SLOT, {**conv.data, "slot_from": day.isoformat()})
-        if not _offers(again, ctx):  # nothing near the refused time (or it was never offerable): start from the first page
+        if popup_day or not _offers(again, ctx):  # nothing near the refused time, or a pop-up seat: from the first page
             again.data.pop("slot_from")
         return [r.text("申し訳ありません。その時間はちょうど埋まってしまいました。あらためて空いている時間をお選びください。"),
                 *ask_slot(again, ctx)]
 
     return Outcome(State.IDLE, data={}, prompt=False, effects=[BookSlot(
         slot.coordinator, slot.start, conv.data.get("method", "online"), conv.data.get("region"),
-        conv.data.get("consultation_id"), conv.data.get("replaces"), taken)])
+        conv.data.get("consultation_id"), conv.data.get("replaces"), taken, popup_day)])
 
 
 def take_slot(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:

@@ -119,6 +119,7 @@ class BookSlot:
     consultation_id: int | None
     replaces: int | None
     taken: Callable[[], list[dict]]
+    popup_day: int | None = None  # a seat at a pop-up day rather than a coordinator's slot
 
 
 @dataclass(frozen=True)
@@ -197,9 +198,27 @@ class BookingSummary:
     consultation_id: int | None = None
 
 
+@dataclass(frozen=True)
+class PopupOffer:
+    """A pop-up consultation day (出張相談会) with its free slots."""
+
+    day_id: int
+    venue: str
+    address: str | None
+    region: str
+    start: datetime
+    end: datetime
+    slots: tuple[OfferedSlot, ...]
+    nearby: bool = False  # in the user's own region
+    note: str | None = None
+
+
 class SlotFinder(Protocol):
     def offer(self, *, method: str, region: str | None, after: date | None, days: int) -> list[OfferedSlot]:
         """Free slots to offer this user, one per start time, from `after` (or the earliest allowed) for `days` days."""
+
+    def popups(self, *, region: str | None) -> list[PopupOffer]:
+        """Pop-up days ahead with free slots, those in `region` first."""
 
 
 @dataclass(frozen=True)

@@ -67,14 +67,15 @@ FLOW: dict[State, Spec] = {
     S.ASK_EMAIL: Spec(i.ask_email, answer(i.take_email, "skip")),
     S.ASK_METHOD: Spec(i.ask_method, answer(i.take_method, "method")),
     S.CONFIRM_SUMMARY: Spec(i.ask_summary, {
-        "submit": Step(i.submit, (S.CHOOSE_SLOT, *ANSWERED)),
+        "submit": Step(b.submit, (S.CHOOSE_SLOT, S.IDLE, *ANSWERED)),
         "edit": Step(lambda conv, intent, ctx: Outcome(S.CHOOSE_EDIT), (S.CHOOSE_EDIT,)),
-        "text": Step(i.summary_text, (S.CHOOSE_SLOT, S.CHOOSE_EDIT, *ANSWERED), stays=True),
+        "text": Step(b.summary_text, (S.CHOOSE_SLOT, S.IDLE, S.CHOOSE_EDIT, *ANSWERED), stays=True),
     }),
     S.CHOOSE_EDIT: Spec(i.ask_edit, {
         name: Step(i.choose_edit, tuple(i.EDIT_TARGETS.values()), stays=True) for name in ("text", "field")}),
     S.CHOOSE_SLOT: Spec(b.ask_slot, {
         "slot": Step(b.take_slot, (S.IDLE,), stays=True),
+        "popup_slot": Step(b.popup_slot, (S.IDLE,), stays=True),
         "pick_slot": Step(b.picked_slot, (S.IDLE,), stays=True),
         "more_slots": Step(b.more_slots, stays=True),
         "later": Step(b.later, (S.IDLE,)),
@@ -100,7 +101,8 @@ GLOBAL: dict[str, Step] = {
     "consult": Step(m.consult, (S.ASK_CONSENT, S.ASK_QUESTION, S.CONFIRM_CATEGORY, S.IDLE), stays=True),
     "faq": Step(m.faq, (S.IDLE,)),
     "seminars": Step(m.seminars, (S.IDLE,)),
-    "popup": Step(m.popup, (S.IDLE,)),
+    "popup": Step(b.list_popups, (S.IDLE,)),
+    "popup_slot": Step(b.popup_slot, (S.IDLE, S.ASK_CONSENT, S.ASK_QUESTION), stays=True),
     "bookings": Step(b.list_bookings, (S.IDLE,)),
     "book": Step(b.book_later, (S.IDLE, S.CHOOSE_SLOT)),
     "reschedule": Step(b.reschedule, (S.IDLE, S.CHOOSE_SLOT)),

@@ -108,8 +108,8 @@ def consent_given(ctx: Context, conv: Conversation) -> bool:
 
 def take_consent(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     version = ctx.config.privacy_policy_version
-    data = {"consented": True}
-    question = conv.data.get("pending_question")
+    data = {**conv.data, "consented": True}  # keeps what was chosen before consent (a pop-up day)
+    question = data.get("pending_question")
     outcome = Outcome(State.ASK_QUESTION, replies=[r.text("ありがとうございます。同意を承りました。")],
                       effects=[RecordConsent(version)], data=data)
     if question:
@@ -407,8 +407,10 @@ def submit(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
         return Outcome(next_state(data, ctx), replies=[r.text("まだお伺いしていない項目があります。")])
     fields = {f: data.get(f) for f in ("question", "category", "confidence", "keywords", "method", "region", *PROFILE_FIELDS)}
     profile = {f: data.get(f) for f in PROFILE_FIELDS}
+    effects = [RecordConsultation({**fields, "channel": "popup" if data.get("popup") else "line"}, receipt=receipt),
+               SaveProfile(profile)]
     return Outcome(State.CHOOSE_SLOT, data={"method": data["method"], "region": data.get("region")}, suspended=None,
-                   effects=[RecordConsultation(fields, receipt=receipt), SaveProfile(profile)])
+                   effects=effects)
 
 
 def receipt(receipt_no: str) -> list[dict]:

@@ -186,10 +186,3 @@ def seminars(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     return leave(conv, ctx, [r.text(
         "DX推進セミナーは年3回ほど、かごゆいテラス（県庁18階）とオンラインで開催しています。"
         "次回の日程と申し込みは、決まり次第このアカウントでお知らせします。", quick=menu_quick(conv, ctx))], prompt=False)
-
-
-def popup(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    return leave(conv, ctx, [r.text(
-        "出張相談会は、県内各地の商工会議所・商工会で開いています。"
-        "お近くの開催日が決まり次第、このアカウントでお知らせします。それまでは「相談を申し込む」からご相談ください。",
-        quick=menu_quick(conv, ctx))], prompt=False)

@@ -14,13 +14,14 @@ from bot.config import Config
 from bot.conversation import (
     BookingSummary, BookSlot, CancelBooking, Classifier, ConsultationSummary, Context, Conversation, CoordinatorAnswer,
     HandOver, Intent,
-    OfferedSlot, Profile, RecordConsent, RecordConsultation, SaveProfile, SetFollowing, State,
+    OfferedSlot, PopupOffer, Profile, RecordConsent, RecordConsultation, SaveProfile, SetFollowing, State,
 )
 from bot.flow import advance
 from bot.intents import intent_of
 from bot.booking import pending_notice
 from bot.jatime import to_tokyo
 from bot.replies import text
+from scheduling import popup
 from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class SessionSlots:
     def offer(self, *, method: str, region: str | None, after: date | None, days: int) -> list[OfferedSlot]:
         return self.bookings.offer(self.s, user_id=self.user_id, method=method, region=region, after=after,
                                    days=days, now=self.now)
+
+    def popups(self, *, region: str | None) -> list[PopupOffer]:
+        return popup.offers(self.s, self.bookings.config, now=self.now, region=region)
 
 
 def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now: datetime, *,
@@ -142,19 +146,26 @@ class ConversationService:
             case HandOver():
                 log.info("conversation %s handed over to staff", user.id)
             case RecordConsultation(fields, receipt):
-                c = Consultation(received_at=now, channel="line", simulated=source != "line", user_id=user.id,
-                                 status="received", **{**fields, "keywords": list(fields.get("keywords") or [])})
+                c = Consultation(received_at=now, simulated=source != "line", user_id=user.id, status="received",
+                                 **{"channel": "line", **fields, "keywords": list(fields.get("keywords") or [])})
                 s.add(c)
                 s.flush()
                 log.info("consultation %s recorded (category %s)", c.id, c.category)
                 outcome.data = {**(conv.data if outcome.data is None else outcome.data), "consultation_id": c.id}
                 return receipt(c.receipt_no)
             case BookSlot() as book:
-                reserved = self.bookings.reserve(
-                    s, user_id=user.id, coordinator=book.coordinator, start=book.start, method=book.method,
-                    region=book.region, consultation_id=book.consultation_id, now=now, replaces=book.replaces)
+                # A booking made with the intake's submit belongs to the consultation recorded just before it.
+                consultation_id = book.consultation_id or (outcome.data or {}).get("consultation_id")
+                if book.popup_day:
+                    reserved = self.bookings.reserve_popup(s, day_id=book.popup_day, start=book.start, user_id=user.id,
+                                                           consultation_id=consultation_id, now=now)
+                else:
+                    reserved = self.bookings.reserve(
+                        s, user_id=user.id, coordinator=book.coordinator, start=book.start, method=book.method,
+                        region=book.region, consultation_id=consultation_id, now=now, replaces=book.replaces)
                 if reserved is None:
-                    outcome.next_state, outcome.data = State.CHOOSE_SLOT, conv.data
+                    outcome.next_state = State.CHOOSE_SLOT
+                    outcome.data = {**conv.data, **(outcome.data or {})} if conv.state != State.CHOOSE_SLOT else conv.data
                     return book.taken()
                 handled.outbound_ids += reserved.notices
                 handled.after_commit.append(lambda: self._finish_booking(reserved, user, **reply))

@@ -18,11 +18,11 @@ from bot.config import Config
 from bot.conversation import BookingSummary, OfferedSlot
 from bot.jatime import TOKYO, to_tokyo
 from handlers.conversations import queue_messages
-from scheduling import outbox
+from scheduling import outbox, popup
 from scheduling.availability import Slot, free_slots, is_bookable, offer, week_start
 from scheduling.calendar import CalendarError, CalendarGateway
 from storage.db import Database
-from storage.models import ACTIVE_BOOKING, Booking, Consultation, LineUser
+from storage.models import ACTIVE_BOOKING, Booking, Consultation, LineUser, PopupDay
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,10 @@ class BookingService:
             Booking.status.in_(ACTIVE_BOOKING), Booking.start < end, Booking.end > start))
         for coordinator, b_start, b_end in rows:
             merged.setdefault(coordinator, []).append((b_start, b_end))
+        days = s.execute(select(PopupDay.coordinator_id, PopupDay.start_at, PopupDay.end_at).where(
+            PopupDay.status == "open", PopupDay.coordinator_id.is_not(None), PopupDay.start_at < end, PopupDay.end_at > start))
+        for coordinator, d_start, d_end in days:  # a coordinator at a pop-up day is not free for other consultations
+            merged.setdefault(coordinator, []).append((d_start, d_end))
         return merged
 
     def free(self, s: Session, *, start: datetime, end: datetime, now: datetime | None,
@@ -155,6 +159,17 @@ class BookingService:
         log.info("booking %s pending (coordinator %s)", booking.id, coordinator)
         return Reserved(booking, replaced, notices)
 
+    def reserve_popup(self, s: Session, *, day_id: int, start: datetime, user_id: str | None,
+                      consultation_id: int | None, now: datetime) -> Reserved | None:
+        booking = popup.reserve(s, self.config, day_id=day_id, start=start, user_id=user_id,
+                                consultation_id=consultation_id, now=now, is_postgres=self.db.is_postgres)
+        if booking is None:
+            return None
+        booking.calendar_event_id = event_id_for(booking)
+        s.flush()
+        log.info("booking %s pending (pop-up day %s)", booking.id, day_id)
+        return Reserved(booking, None, [])
+
     def cancel(self, s: Session, booking_id: int, *, user_id: str | None, reason: str, by: str,
                now: datetime) -> list[int] | None:
         """Cancel in the caller's transaction; returns the coordinator notices to send after the commit, None if refused."""
@@ -184,26 +199,28 @@ class BookingService:
             if booking is None or booking.status != "pending":
                 return booking
             description = self._description(s, booking)
-        c = self.config.coordinator(booking.coordinator_id)
-        try:
-            event = self.calendar.insert_event(
-                (c.calendar_id if c else None) or "primary", booking.calendar_event_id, booking.start, booking.end,
-                summary=f"DX相談（{texts.METHODS.get(booking.method, booking.method)}）", description=description,
-                meet=booking.method == "online")
-        except CalendarError as exc:
-            log.warning("booking %s stays pending: calendar insert failed (retryable=%s)", booking_id, exc.retryable)
-            return None
+            calendar_id = self._calendar_of(s, booking)
+        meet_url = None
+        if calendar_id:  # a pop-up day without a coordinator has no calendar to write to
+            try:
+                meet_url = self.calendar.insert_event(
+                    calendar_id, booking.calendar_event_id, booking.start, booking.end,
+                    summary=f"DX相談（{texts.METHODS.get(booking.method, booking.method)}）", description=description,
+                    meet=booking.method == "online").meet_url
+            except CalendarError as exc:
+                log.warning("booking %s stays pending: calendar insert failed (retryable=%s)", booking_id, exc.retryable)
+                return None
         now = self.clock.now()
         with self.db.unit_of_work() as s:
             booking = s.get(Booking, booking_id, with_for_update=True)
             if booking.status != "pending":  # cancelled meanwhile: the reconciler removes the event
                 return booking
-            booking.status, booking.meet_url, booking.updated_at = "confirmed", event.meet_url, now
+            booking.status, booking.meet_url, booking.updated_at = "confirmed", meet_url, now
             self._schedule_reminders(s, booking, now)
             ids = self.notify(s, "changed" if changed else "new", booking, now) if self.notify else []
             user = s.get(LineUser, booking.user_id) if booking.user_id else None
             if user:
-                ids += queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking), changed=changed),
+                ids += queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking, s=s), changed=changed),
                                       now, reply_token=reply_token, reply_until=reply_until)
             s.commit()
         self.delivery.send(ids)
@@ -215,10 +232,10 @@ class BookingService:
             booking = s.get(Booking, booking_id)
             if booking is None or booking.status != "cancelling":
                 return False
-            c = self.config.coordinator(booking.coordinator_id)
-            calendar_id, event_id = (c.calendar_id if c else None) or "primary", booking.calendar_event_id
+            calendar_id, event_id = self._calendar_of(s, booking), booking.calendar_event_id
         try:
-            self.calendar.delete_event(calendar_id, event_id)
+            if calendar_id:
+                self.calendar.delete_event(calendar_id, event_id)
         except CalendarError as exc:
             log.warning("booking %s: calendar delete failed (retryable=%s); the reconciler tries again", booking_id, exc.retryable)
             return False
@@ -248,20 +265,32 @@ class BookingService:
 
     # --- pieces ------------------------------------------------------------------------------------------
 
+    def _calendar_of(self, s: Session, booking: Booking) -> str | None:
+        """Whose calendar holds the booking: its coordinator's, or a pop-up day's coordinator's (None if nobody's)."""
+        coordinator_id = booking.coordinator_id
+        if booking.popup_day_id:
+            coordinator_id = s.get(PopupDay, booking.popup_day_id).coordinator_id
+            if coordinator_id is None:
+                return None
+        c = self.config.coordinator(coordinator_id)
+        return (c.calendar_id if c else None) or "primary"
+
     def _description(self, s: Session, booking: Booking) -> str:
         """What the coordinator needs in the event, and nothing more: company, category, question, contact."""
         c = s.get(Consultation, booking.consultation_id) if booking.consultation_id else None
+        day = s.get(PopupDay, booking.popup_day_id) if booking.popup_day_id else None
+        venue = f"出張相談会: {day.venue}\n" if day else ""
         if c is None:
-            return "かごしまDX相談窓口のご相談"
+            return f"{venue}かごしまDX相談窓口のご相談"
         contact = " / ".join(x for x in (c.contact_name, c.phone, c.email) if x)
-        return (f"会社名: {c.company}\n分野: {self.config.category(c.category).name}\n"
+        return (f"{venue}会社名: {c.company}\n分野: {self.config.category(c.category).name}\n"
                 f"連絡先: {contact}\n受付番号: {c.receipt_no}\n\nご相談内容:\n{c.question}")
 
     def _schedule_reminders(self, s: Session, booking: Booking, now: datetime) -> None:
         if not booking.user_id:
             return
         user = s.get(LineUser, booking.user_id)
-        summary = self.summary(booking)
+        summary = self.summary(booking, s=s)
         start = to_tokyo(booking.start)
         rules = self.config.reminders
         day_before = datetime.combine(start.date() - timedelta(days=1),
@@ -275,12 +304,15 @@ class BookingService:
                             channel=user.source if user else "line", to=booking.user_id, messages=messages,
                             due_at=due, expires_at=booking.start, now=now)
 
-    def summary(self, booking: Booking, region: str | None = None) -> BookingSummary:
-        return self.summary_of(self.config, booking, region)
+    def summary(self, booking: Booking, region: str | None = None, s: Session | None = None) -> BookingSummary:
+        return self.summary_of(self.config, booking, region, s)
 
     @staticmethod
-    def summary_of(config: Config, booking: Booking, region: str | None = None) -> BookingSummary:
+    def summary_of(config: Config, booking: Booking, region: str | None = None, s: Session | None = None) -> BookingSummary:
+        """The booking as the bot shows it; with a session, a pop-up booking is named by its venue."""
         c = config.coordinator(booking.coordinator_id)
-        return BookingSummary(booking.id, to_tokyo(booking.start), to_tokyo(booking.end), booking.method,
-                              c.name if c else booking.coordinator_id, booking.status, booking.meet_url,
-                              region=region, consultation_id=booking.consultation_id)
+        name = c.name if c else "担当コーディネーター"
+        if booking.popup_day_id and s is not None:
+            name = f"出張相談会（{s.get(PopupDay, booking.popup_day_id).venue}）"
+        return BookingSummary(booking.id, to_tokyo(booking.start), to_tokyo(booking.end), booking.method, name,
+                              booking.status, booking.meet_url, region=region, consultation_id=booking.consultation_id)

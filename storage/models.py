@@ -211,3 +211,27 @@ class OutboxItem(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+class PopupDay(Base):
+    """A pop-up consultation day (出張相談会) at a chamber of commerce: slots with a number of seats each."""
+
+    __tablename__ = "popup_days"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    region: Mapped[str] = mapped_column(String(20), index=True)
+    venue: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(300))
+    start_at: Mapped[datetime] = mapped_column(index=True)
+    end_at: Mapped[datetime]
+    slot_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    capacity: Mapped[int] = mapped_column(Integer, default=1)  # consultations at the same time
+    coordinator_id: Mapped[str | None] = mapped_column(String(40))  # whose calendar holds the bookings, if anyone's
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime]
+
+
+def popup_desk(day_id: int, seat: int) -> str:
+    """The booking's coordinator_id for a seat at a pop-up day: the active-slot index then caps each slot at its capacity."""
+    return f"popup-{day_id}-{seat}"

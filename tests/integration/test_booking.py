@@ -379,3 +379,47 @@ def test_the_coordinator_confirms_or_asks_for_someone_else_and_nobody_else_can(a
     with services.db.unit_of_work() as s:
         b = s.get(Booking, booking.id)
         assert b.acknowledged_at is not None and b.swap_requested_at is not None
+
+
+def add_popup_day(services, *, capacity=2, region="osumi", coordinator=None, day=5) -> int:
+    from scheduling import popup
+    with services.db.unit_of_work() as s:
+        day = popup.add_day(s, region=region, venue="鹿屋商工会議所", address="鹿屋市", capacity=capacity,
+                            start_at=datetime(2026, 12, day, 10, 0, tzinfo=TOKYO),
+                            end_at=datetime(2026, 12, day, 12, 0, tzinfo=TOKYO),
+                            slot_minutes=60, coordinator_id=coordinator, now=services.clock.now(), config=services.config)
+        s.commit()
+        return day.id
+
+
+def test_a_popup_day_is_booked_over_line_with_channel_popup_until_its_seats_are_full(app, line, gcal):
+    services = app.extensions["dxdesk"]
+    day = add_popup_day(services, capacity=2, coordinator="tanaka")
+    users = [LineUserDriver(app.test_client(), app, line, f"U7{n:031d}") for n in range(3)]
+    answers = []
+    for u in users:
+        listed = u.tap("action=menu&item=popup")
+        assert "鹿屋商工会議所" in texts(listed)
+        u.tap(f"action=popup_slot&d={day}&t=202612051000")
+        u.tap("action=consent&v=2026-11")
+        u.say("POSレジを入れたい")
+        u.tap("action=yes")
+        for answer in ("鹿屋商店", "卸売業・小売業", "3人", "鹿屋市", "大隅 太郎", "0994-31-1111", "スキップ"):
+            u.say(answer)
+        answers.append(texts(u.tap("action=submit")))
+    assert ["ご予約が確定しました" in a for a in answers] == [True, True, False]
+    assert "埋まってしまいました" in answers[2]
+    bookings = active_bookings(services)
+    assert [(b.channel, b.popup_day_id, b.method) for b in bookings] == [("popup", day, "visit")] * 2
+    assert len(gcal.events("tanaka@example.jp")) == 2  # the pop-up day's coordinator has them in the calendar
+    [c] = {c["channel"] for c in __import__("storage.queries", fromlist=["x"]).consultations_as_json(services.db)}
+    assert c == "popup"
+
+
+def test_a_coordinator_at_a_popup_day_is_not_offered_for_other_consultations_then(app, user):
+    services = app.extensions["dxdesk"]
+    add_popup_day(services, coordinator="tanaka", day=4)  # a Friday, when tanaka works 09:00-12:00 and 13:00-17:00
+    with services.db.unit_of_work() as s:
+        free = services.bookings.free(s, start=datetime(2026, 12, 4, 0, 0, tzinfo=TOKYO),
+                                      end=datetime(2026, 12, 5, 0, 0, tzinfo=TOKYO), now=None, coordinator="tanaka")
+    assert [f"{x.start:%H:%M}" for x in free] == ["09:00", "13:00", "14:00", "15:00", "16:00"]

@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import load_config
 from bot.conversation import (
-    BookingSummary, BookSlot, CancelBooking, Context, Conversation, Intent, OfferedSlot, Profile, RecordConsent,
+    BookingSummary, BookSlot, CancelBooking, Context, Conversation, Intent, OfferedSlot, PopupOffer, Profile, RecordConsent,
     RecordConsultation, SaveProfile, State,
 )
 from bot.flow import FLOW, GLOBAL, INTAKE_STATES, FlowError, Step, advance, step_for
@@ -24,10 +24,14 @@ PROFILE = Profile(company="有限会社さつま", industry="製造業", employe
 
 
 class FakeSlots:
-    """A SlotFinder with two free hours a day at 10:00 and 11:00 Tokyo time, from tomorrow."""
+    """A SlotFinder with two free hours a day at 10:00 and 11:00 Tokyo time, from tomorrow, and pop-up days if given."""
 
-    def __init__(self, taken: set[datetime] = frozenset()):
+    def __init__(self, taken: set[datetime] = frozenset(), popups=()):
         self.taken = set(taken)
+        self._popups = list(popups)
+
+    def popups(self, *, region):
+        return [replace(p, nearby=p.region == region) for p in self._popups]
 
     def offer(self, *, method, region, after, days):
         first = after or (NOW + timedelta(days=1)).date()
@@ -519,3 +523,47 @@ def test_a_visit_can_be_changed_until_17_00_the_day_before(now, allowed):
     assert (d.conv.state == State.ASK_CANCEL_REASON) is allowed
     if not allowed:
         assert "受付期限" in all_text(out) and "田中 一郎" in all_text(out)
+
+
+KANOYA = PopupOffer(4, "鹿屋商工会議所", "鹿屋市新川町", "osumi", datetime(2026, 12, 5, 10, 0, tzinfo=TOKYO),
+                    datetime(2026, 12, 5, 12, 0, tzinfo=TOKYO),
+                    (OfferedSlot("popup:4", datetime(2026, 12, 5, 10, 0, tzinfo=TOKYO), datetime(2026, 12, 5, 11, 0, tzinfo=TOKYO)),))
+
+
+def test_the_popup_menu_lists_days_and_a_tap_starts_the_intake_that_ends_booking_that_seat():
+    d = Driver(slots=FakeSlots(popups=[KANOYA]))
+    out = d.tap("popup")
+    assert "鹿屋商工会議所" in all_text(out) and "10:00〜11:00" in all_text(out)
+    d.tap("popup_slot", d="4", t="202612051000")
+    assert d.conv.state == State.ASK_QUESTION and d.conv.data["method"] == "visit"
+    d.say("レジを新しくしたい")
+    d.tap("yes")
+    for answer in ("鹿屋商店", "卸売業・小売業", "3人", "鹿屋市", "大隅 太郎", "0994-31-1111", "スキップ"):
+        d.say(answer)
+    assert d.conv.state == State.CONFIRM_SUMMARY  # the method was set by the pop-up choice
+    d.tap("submit")
+    recorded = next(e for e in d.effects if isinstance(e, RecordConsultation))
+    booked = next(e for e in d.effects if isinstance(e, BookSlot))
+    assert recorded.fields["channel"] == "popup"
+    assert (booked.popup_day, booked.start) == (4, datetime(2026, 12, 5, 10, 0, tzinfo=TOKYO))
+
+
+def test_users_in_the_popup_region_see_it_first_when_choosing_a_visit():
+    d = Driver(slots=FakeSlots(popups=[KANOYA]))
+    d.tap("consult")
+    d.say("レジを新しくしたい")
+    d.tap("yes")
+    for answer in ("鹿屋商店", "卸売業・小売業", "3人", "鹿屋市", "大隅 太郎", "0994-31-1111", "スキップ"):
+        d.say(answer)
+    d.tap("method", v="visit")
+    out = d.tap("submit")
+    carousel = next(m for m in out.replies if m.get("type") == "flex")
+    assert "出張相談会" in json_of(carousel["contents"]["contents"][0])
+    d2 = Driver(slots=FakeSlots(popups=[KANOYA]))
+    d2.tap("consult")
+    d2.say("レジを新しくしたい")
+    d2.tap("yes")
+    for answer in ("鹿児島商店", "卸売業・小売業", "3人", "鹿児島市", "薩摩 花子", "099-286-2111", "スキップ"):
+        d2.say(answer)
+    d2.tap("method", v="visit")
+    assert "出張相談会" not in json_of(d2.tap("submit").replies)
