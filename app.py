@@ -18,7 +18,8 @@ from flask import Flask
 from bot.config import Config, ConfigError, load_config
 from bot.triage import Triager
 from bot.replies import text
-from handlers.conversations import ConversationService, queue_messages
+from handlers.conversations import ConversationService
+from storage.outbound import queue_messages
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger

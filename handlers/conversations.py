@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Callable
@@ -22,13 +21,13 @@ from bot.booking import pending_notice
 from bot.jatime import to_tokyo
 from bot.replies import text
 from scheduling import popup
-from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser, OutboundMessage
+from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser
+from storage.outbound import queue_messages
 
 log = logging.getLogger(__name__)
 
 # LINE takes a reply token once, shortly after the event; past this we push instead.
 REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
-MESSAGES_PER_REQUEST = 5
 PROFILE_FIELDS = ("company", "industry", "employees", "municipality", "contact_name", "phone", "email")
 # Intents whose steps read the user's consultations and bookings.
 RECORD_INTENTS = frozenset({"bookings", "book", "reschedule", "cancel_booking"})
@@ -59,20 +58,21 @@ class SessionSlots:
         return popup.offers(self.s, self.bookings.config, now=self.now, region=region)
 
 
-def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now: datetime, *,
-                   reply_token: str | None = None, reply_until: datetime | None = None,
-                   sender: str = "bot") -> list[int]:
-    """Store messages to send, five to a request, each with its retry key, before any attempt."""
-    rows = []
-    for n in range(0, len(messages), MESSAGES_PER_REQUEST):
-        rows.append(OutboundMessage(
-            channel=channel, to=to, messages=messages[n:n + MESSAGES_PER_REQUEST],
-            reply_token=reply_token if n == 0 else None, reply_until=reply_until if n == 0 else None,
-            retry_key=str(uuid.uuid4()), status="pending", attempts=0, next_attempt_at=now,
-            sender=sender, created_at=now))
-    s.add_all(rows)
-    s.flush()
-    return [row.id for row in rows]
+@dataclass
+class SessionSlots:
+    """The bot's SlotFinder, reading in the event's own transaction (a second one would wait on SQLite's lock)."""
+
+    bookings: object
+    s: Session
+    user_id: str
+    now: datetime
+
+    def offer(self, *, method: str, region: str | None, after: date | None, days: int) -> list[OfferedSlot]:
+        return self.bookings.offer(self.s, user_id=self.user_id, method=method, region=region, after=after,
+                                   days=days, now=self.now)
+
+    def popups(self, *, region: str | None) -> list[PopupOffer]:
+        return popup.offers(self.s, self.bookings.config, now=self.now, region=region)
 
 
 class ConversationService:

@@ -17,7 +17,7 @@ from bot import booking as texts
 from bot.config import Config
 from bot.conversation import BookingSummary, OfferedSlot
 from bot.jatime import TOKYO, to_tokyo
-from handlers.conversations import queue_messages
+from storage.outbound import queue_messages
 from scheduling import outbox, popup
 from scheduling.availability import Slot, free_slots, is_bookable, offer, week_start
 from scheduling.calendar import CalendarError, CalendarGateway

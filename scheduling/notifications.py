@@ -10,7 +10,7 @@ from bot import booking as texts
 from bot.config import Config
 from bot.conversation import BookingSummary
 from bot.jatime import format_time_range
-from handlers.conversations import queue_messages
+from storage.outbound import queue_messages
 from scheduling.bookings import BookingService
 from scheduling.mailer import email_message, recipients_of
 from storage.models import Booking, Consultation

@@ -9,7 +9,7 @@ from sqlalchemy import and_, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from handlers.conversations import queue_messages
+from storage.outbound import queue_messages
 from handlers.delivery import Delivery
 from storage.db import Database
 from storage.models import TOKYO, OutboxItem

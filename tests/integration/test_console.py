@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app import create_app
 from bot.conversation import State
 from handlers.console import BACK_TO_BOT, TAKEN_OVER
-from handlers.conversations import queue_messages
+from storage.outbound import queue_messages
 from storage.models import Consultation, ConversationRow, LineUser, OutboundMessage
 from storage.staff import add_user
 from tests.fakes.line_api import FakeLineApi

@@ -195,7 +195,7 @@ def test_a_push_that_gets_500_500_200_is_delivered_once_with_one_retry_key(servi
     services = services_with_line
     fake.script(PUSH, [500, 500, 200])
     with services.db.unit_of_work() as s:
-        from handlers.conversations import queue_messages
+        from storage.outbound import queue_messages
         [message_id] = queue_messages(s, "line", USER, [{"type": "text", "text": "お知らせ"}], services.clock.now())
         s.commit()
     services.delivery.send([message_id])
@@ -217,7 +217,7 @@ def test_a_push_that_does_not_go_through_is_kept_with_its_error(services_with_li
     services = services_with_line
     fake.script(PUSH, script)
     with services.db.unit_of_work() as s:
-        from handlers.conversations import queue_messages
+        from storage.outbound import queue_messages
         [message_id] = queue_messages(s, "line", USER, [{"type": "text", "text": "お知らせ"}], services.clock.now())
         s.commit()
     services.delivery.send([message_id])
@@ -232,7 +232,7 @@ def test_a_message_retried_later_goes_out_with_the_same_retry_key(services_with_
     services = services_with_line
     fake.script(PUSH, [500] * 4)
     with services.db.unit_of_work() as s:
-        from handlers.conversations import queue_messages
+        from storage.outbound import queue_messages
         [message_id] = queue_messages(s, "line", USER, [{"type": "text", "text": "お知らせ"}], clock.now())
         s.commit()
     services.delivery.send([message_id])
@@ -247,7 +247,7 @@ def test_a_message_that_keeps_failing_is_marked_failed_after_the_last_attempt(se
     services = services_with_line
     fake.script(PUSH, [503] * 100)
     with services.db.unit_of_work() as s:
-        from handlers.conversations import queue_messages
+        from storage.outbound import queue_messages
         [message_id] = queue_messages(s, "line", USER, [{"type": "text", "text": "お知らせ"}], clock.now())
         s.commit()
     from handlers.delivery import MAX_ATTEMPTS
