@@ -297,10 +297,7 @@ def _clock_time(text: str):
 
 
 def _outbox(args) -> int:
-    settings = Settings.from_env()
-    db = Database(settings.database_url)
-    db.upgrade()
-    listed = outbox.items(db, all=args.all)
+    listed = outbox.items(_database(), all=args.all)
     if args.json:
         print(json.dumps(listed, ensure_ascii=False, indent=2))
         return 0
@@ -311,9 +308,15 @@ def _outbox(args) -> int:
     return 0
 
 
+def _database() -> Database:
+    """The configured database, migrated: every command works on a fresh one."""
+    db = Database(Settings.from_env().database_url)
+    db.upgrade()
+    return db
+
+
 def _db_upgrade(args) -> int:
-    settings = Settings.from_env()
-    Database(settings.database_url).upgrade()
+    _database()
     print("データベースを最新の状態にしました。")
     return 0
 
@@ -321,10 +324,7 @@ def _db_upgrade(args) -> int:
 def _consultations(args) -> int:
     from storage.queries import consultations_as_json
 
-    settings = Settings.from_env()
-    db = Database(settings.database_url)
-    db.upgrade()
-    items = consultations_as_json(db, since=args.since)
+    items = consultations_as_json(_database(), since=args.since)
     if args.json:
         print(json.dumps(items, ensure_ascii=False, indent=2))
         return 0
@@ -357,11 +357,8 @@ def _users_add(args) -> int:
     if len(password) < 8:
         print("パスワードは8文字以上にしてください。", file=sys.stderr)
         return 2
-    settings = Settings.from_env()
-    db = Database(settings.database_url)
-    db.upgrade()
     try:
-        add_user(db, args.login, password, args.role, datetime.now().astimezone())
+        add_user(_database(), args.login, password, args.role, datetime.now().astimezone())
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -292,23 +292,29 @@ def book_later(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
                                            "region": consultation.region})
 
 
-def reschedule(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+def _changeable(intent: Intent, ctx: Context) -> tuple[BookingSummary | None, Outcome | None]:
+    """The user's own booking named in the postback, or the answer refusing it (not theirs, or past the cut-off)."""
     booking = _own_booking(intent, ctx)
     if booking is None:
-        return _not_found()
+        return None, _not_found()
     if ctx.now >= change_deadline(booking, ctx):
-        return _past_deadline(booking, ctx)
+        return None, _past_deadline(booking, ctx)
+    return booking, None
+
+
+def reschedule(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    booking, refused = _changeable(intent, ctx)
+    if refused:
+        return refused
     return Outcome(State.CHOOSE_SLOT, replies=[r.text(f"{format_time_range(booking.start, booking.end)}のご予約を変更します。")],
                    data={"method": booking.method, "region": booking.region, "replaces": booking.id,
                          "consultation_id": booking.consultation_id})
 
 
 def cancel_booking(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    booking = _own_booking(intent, ctx)
-    if booking is None:
-        return _not_found()
-    if ctx.now >= change_deadline(booking, ctx):
-        return _past_deadline(booking, ctx)
+    booking, refused = _changeable(intent, ctx)
+    if refused:
+        return refused
     return Outcome(State.ASK_CANCEL_REASON, data={"cancel": booking.id, "when": format_time_range(booking.start, booking.end)})
 
 

@@ -58,23 +58,6 @@ class SessionSlots:
         return popup.offers(self.s, self.bookings.config, now=self.now, region=region)
 
 
-@dataclass
-class SessionSlots:
-    """The bot's SlotFinder, reading in the event's own transaction (a second one would wait on SQLite's lock)."""
-
-    bookings: object
-    s: Session
-    user_id: str
-    now: datetime
-
-    def offer(self, *, method: str, region: str | None, after: date | None, days: int) -> list[OfferedSlot]:
-        return self.bookings.offer(self.s, user_id=self.user_id, method=method, region=region, after=after,
-                                   days=days, now=self.now)
-
-    def popups(self, *, region: str | None) -> list[PopupOffer]:
-        return popup.offers(self.s, self.bookings.config, now=self.now, region=region)
-
-
 class ConversationService:
     def __init__(self, config: Config, triager: Classifier, policy_url: str, bookings=None,
                  loading: Callable[[str], None] | None = None):
