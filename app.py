@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, redirect
 
 from bot.config import Config, ConfigError, load_config
-from bot.triage import Triager
 from bot.replies import text
+from bot.triage import Triager
+from handlers import console, ical, pages, simulator, webhook
 from handlers.conversations import ConversationService
-from storage.outbound import queue_messages
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
@@ -30,6 +30,7 @@ from scheduling.notifications import CoordinatorNotifier
 from scheduling.ticker import Ticker, run_scheduler_command
 from storage.db import Database
 from storage.models import InboxEvent
+from storage.outbound import queue_messages
 
 log = logging.getLogger("dxdesk")
 
@@ -166,8 +167,6 @@ def _secret_key(settings: Settings) -> str:
 
 def create_app(settings: Settings | None = None, clock=None) -> Flask:
     """The Flask app: webhook, simulator, staff console and health check over one set of services."""
-    from handlers import console, ical, pages, simulator, webhook
-
     settings = settings or Settings.from_env()
     services = build_services(settings, clock)
     app = Flask("dxdesk", template_folder=str(Path(__file__).parent / "handlers" / "templates"),
@@ -182,7 +181,6 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
     @app.get("/")
     def index():
         """Newcomers land on the simulator when there is no LINE channel, else on the console."""
-        from flask import redirect
         return redirect("/admin" if services.line else "/simulator")
 
     if settings.start_workers:
