@@ -26,6 +26,7 @@ from handlers.line_api import LINE_API_BASE_URL, LineMessenger
 from scheduling import outbox, popup
 from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
+from scheduling.mailer import Mailer
 from scheduling.notifications import CoordinatorNotifier
 from scheduling.ticker import Ticker, run_scheduler_command
 from storage.db import Database
@@ -48,6 +49,8 @@ class Settings:
     google_service_account_file: str | None = None
     google_impersonate_user: str | None = None
     google_calendar_api_base_url: str | None = None
+    smtp_url: str | None = None  # smtp://, smtp+starttls:// or smtps://[user:pass@]host[:port]
+    mail_from: str | None = None  # e.g. かごしまDX相談窓口 <dx-desk@example.jp>
     public_base_url: str = ""  # how users reach this service, for links in LINE messages
     var_dir: Path = field(default_factory=lambda: Path("var"))
     start_workers: bool = True
@@ -67,6 +70,8 @@ class Settings:
             google_service_account_file=get("GOOGLE_SERVICE_ACCOUNT_FILE"),
             google_impersonate_user=get("GOOGLE_IMPERSONATE_USER"),
             google_calendar_api_base_url=get("GOOGLE_CALENDAR_API_BASE_URL"),
+            smtp_url=get("DXDESK_SMTP_URL"),
+            mail_from=get("DXDESK_MAIL_FROM"),
             public_base_url=get("DXDESK_PUBLIC_URL") or "",
         )
 
@@ -133,9 +138,10 @@ def build_services(settings: Settings, clock=None) -> Services:
             if settings.line_configured else None)
     policy_url = f"{settings.public_base_url.rstrip('/')}/privacy" if settings.public_base_url else "/privacy"
     triager = Triager(config)
-    delivery = Delivery(db, clock, line)
-    bookings = BookingService(db, config, _calendar(settings, db), clock, delivery,
-                              notify=CoordinatorNotifier(config, line_enabled=line is not None))
+    mailer = Mailer(settings.smtp_url, settings.mail_from or "") if settings.smtp_url else None
+    delivery = Delivery(db, clock, line, mailer=mailer)
+    notifier = CoordinatorNotifier(config, line_enabled=line is not None, email_enabled=mailer is not None)
+    bookings = BookingService(db, config, _calendar(settings, db), clock, delivery, notify=notifier)
     services = Services(settings, config, db, clock, triager, line, delivery,
                         ConversationService(config, triager, policy_url, bookings,
                                             loading=line.show_loading if line else None), bookings)
@@ -336,9 +342,9 @@ def _consultations(args) -> int:
 
 def _triage(args) -> int:
     triager = Triager(load_config(os.environ.get("DXDESK_CONFIG") or None))
-    texts = [args.text] if args.text is not None else (line.rstrip("\n") for line in sys.stdin)
-    for text in texts:
-        result = triager.classify(text)
+    messages = [args.text] if args.text is not None else (line.rstrip("\n") for line in sys.stdin)
+    for message in messages:
+        result = triager.classify(message)
         if args.json:
             print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
         else:

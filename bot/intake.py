@@ -10,7 +10,7 @@ from bot.conversation import (
     Context, Conversation, Intent, Outcome, RecordConsent, RecordConsultation, SaveProfile, State,
 )
 from bot.municipalities import REGIONS, candidates, match_municipality, region
-from bot.validation import parse_contact, parse_email, parse_phone
+from bot.validation import parse_contact, parse_email
 
 INDUSTRIES = ("製造業", "建設業", "卸売業・小売業", "飲食・宿泊業", "農林水産業", "医療・福祉",
               "運輸業", "情報通信業", "サービス業", "その他")

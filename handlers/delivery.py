@@ -1,4 +1,4 @@
-"""Delivery of queued messages: reply while the token is fresh, else push with the stored retry key; retry, then keep the failure."""
+"""Delivery of queued messages: LINE replies or pushes (with the stored retry key) and emails; retry, then keep the failure."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +7,9 @@ from typing import Iterable
 
 from sqlalchemy import select, update
 
-from handlers.line_api import LineMessenger, SendResult
+from handlers.line_api import LineMessenger
+from storage.outbound import SendResult
+from scheduling.mailer import Mailer
 from storage.db import Database
 from storage.models import OutboundMessage
 
@@ -22,8 +24,8 @@ def backoff(attempt: int) -> timedelta:
 
 
 class Delivery:
-    def __init__(self, db: Database, clock, line: LineMessenger | None):
-        self.db, self.clock, self.line = db, clock, line
+    def __init__(self, db: Database, clock, line: LineMessenger | None, *, mailer: Mailer | None = None):
+        self.db, self.clock, self.line, self.mailer = db, clock, line, mailer
 
     def send(self, ids: Iterable[int]) -> None:
         for message_id in ids:
@@ -53,7 +55,7 @@ class Delivery:
         with self.db.unit_of_work() as s:
             row = s.get(OutboundMessage, message_id)
             if result.status == "sent":
-                row.status, row.sent_at, row.last_error = "sent", self.clock.now(), None
+                row.status, row.sent_at, row.last_error = "sent", self.clock.now(), result.error  # e.g. partly refused
             elif result.status == "failed" or row.attempts >= MAX_ATTEMPTS:
                 row.status, row.last_error = "failed", result.error
                 log.warning("message %s to %s failed for good: %s", row.id, row.channel, result.error)
@@ -63,6 +65,8 @@ class Delivery:
             s.commit()
 
     def _attempt(self, msg: OutboundMessage, now) -> SendResult:
+        if msg.channel == "email":
+            return self._email(msg)
         if msg.channel != "line":
             return SendResult("sent")  # the simulator reads its messages from the table
         if self.line is None:
@@ -73,3 +77,10 @@ class Delivery:
                     and not (result.error or "").startswith("http_5"):
                 return result
         return self.line.push(msg.to, msg.messages, msg.retry_key)
+
+    def _email(self, msg: OutboundMessage) -> SendResult:
+        if self.mailer is None:
+            return SendResult("failed", error="smtp_not_configured")
+        # One email per row (see scheduling.mailer.email_message), so a retry never resends another.
+        [mail] = msg.messages
+        return self.mailer.send(mail["to"], mail["subject"], mail["body"], key=msg.retry_key)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import urllib3
 from linebot.v3.messaging import (
@@ -22,6 +21,8 @@ from linebot.v3.messaging import (
     ShowLoadingAnimationRequest,
 )
 
+from storage.outbound import SendResult
+
 LINE_API_BASE_URL = "https://api.line.me"
 MULTICAST_LIMIT = 500
 RATE_LIMITED_RETRY_AFTER = 60.0
@@ -29,16 +30,6 @@ RATE_LIMITED_RETRY_AFTER = 60.0
 QUOTA_RETRY_AFTER = 3600.0
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """sent: LINE has it. retry: not delivered yet, try again later (not before `retry_after` seconds
-    when given) with the same retry key. failed: LINE will never take it as it is."""
-
-    status: Literal["sent", "retry", "failed"]
-    error: str | None = None
-    retry_after: float | None = None
 
 
 class LineApiError(RuntimeError):

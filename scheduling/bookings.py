@@ -217,11 +217,11 @@ class BookingService:
                 return booking
             booking.status, booking.meet_url, booking.updated_at = "confirmed", meet_url, now
             self._schedule_reminders(s, booking, now)
-            ids = self.notify(s, "changed" if changed else "new", booking, now) if self.notify else []
             user = s.get(LineUser, booking.user_id) if booking.user_id else None
-            if user:
-                ids += queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking, s=s), changed=changed),
-                                      now, reply_token=reply_token, reply_until=reply_until)
+            ids = queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking, s=s), changed=changed),
+                                 now, reply_token=reply_token, reply_until=reply_until) if user else []
+            # The user's confirmation goes first: a slow mail server must not keep them waiting.
+            ids += self.notify(s, "changed" if changed else "new", booking, now) if self.notify else []
             s.commit()
         self.delivery.send(ids)
         log.info("booking %s confirmed", booking_id)

@@ -10,10 +10,10 @@ from bot import booking as texts
 from bot.config import Config
 from bot.conversation import BookingSummary
 from bot.jatime import format_time_range
-from storage.outbound import queue_messages
 from scheduling.bookings import BookingService
 from scheduling.mailer import email_message, recipients_of
 from storage.models import Booking, Consultation
+from storage.outbound import queue_messages
 
 TITLES = {"new": "新しいご予約", "changed": "ご予約の変更", "cancelled": "ご予約のキャンセル"}
 LEADS = {"new": "新しいご相談のご予約が入りました。", "changed": "ご相談のご予約の日時が変更されました。",

@@ -2,13 +2,25 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy.orm import Session
 
 from storage.models import OutboundMessage
 
 MESSAGES_PER_REQUEST = 5  # LINE's limit for one reply or push
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of one attempt to send (to LINE or by email). sent: it is there. retry: not delivered yet, try
+    again later (not before `retry_after` seconds when given) with the same retry key. failed: it will never go as it is."""
+
+    status: Literal["sent", "retry", "failed"]
+    error: str | None = None
+    retry_after: float | None = None
 
 
 def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now: datetime, *,

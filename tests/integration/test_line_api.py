@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from handlers.line_api import LineMessenger, SendResult
+from handlers.line_api import LineMessenger
+from storage.outbound import SendResult
 from tests.fakes.line_api import FakeLineApi
 
 PUSH = "/v2/bot/message/push"
