@@ -1,6 +1,7 @@
 """Booking a consultation slot, and changing or cancelling it: the carousel, the picker, the cut-off."""
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from datetime import date, datetime, time, timedelta
@@ -15,6 +16,8 @@ from bot.intake import METHODS, consent_given, is_no, privacy_notice
 from bot.municipalities import match_municipality
 from bot.jatime import TOKYO, format_clock, format_date, format_datetime, format_time_range, to_tokyo
 from bot.menu import leave, menu_quick
+
+log = logging.getLogger(__name__)
 
 PAGE_DAYS = 7
 TIMES_PER_DAY = 8
@@ -253,7 +256,10 @@ def _past_deadline(booking: BookingSummary, ctx: Context) -> Outcome:
 
 def _own_booking(intent: Intent, ctx: Context) -> BookingSummary | None:
     wanted = intent.data.get("b", "")
-    return next((b for b in ctx.bookings if str(b.id) == wanted), None)
+    found = next((b for b in ctx.bookings if str(b.id) == wanted), None)
+    if found is None:
+        log.warning("postback names booking %r, which is not among the user's upcoming bookings", wanted[:20])
+    return found
 
 
 def _not_found() -> Outcome:

@@ -20,6 +20,7 @@ from app import create_app
 from bot.jatime import TOKYO
 from scheduling import outbox
 from storage.models import Booking, ConversationRow, LineUser, OutboxItem
+from storage.queries import consultations_as_json
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.line_api import FakeLineApi
 from tests.helpers import SECRET, LineUserDriver, post, sign, texts
@@ -120,6 +121,11 @@ def test_a_booking_made_over_line_creates_one_event_notifies_the_coordinator_and
     [booking] = active_bookings(services)
     assert (booking.status, booking.calendar_event_id) == ("confirmed", event["id"])
     assert "新しいご予約" in texts(line.delivered(COORDINATOR_LINE_ID))
+    [listed] = consultations_as_json(services.db)
+    assert listed["booking"] == {"id": booking.id, "start": "2026-11-26T10:00:00+09:00", "end": "2026-11-26T11:00:00+09:00",
+                                 "coordinator": "tanaka", "method": "online", "status": "confirmed",
+                                 "calendar_event_id": event["id"], "meet_url": booking.meet_url}
+    assert booking.meet_url.startswith("https://meet.google.com/")
 
     def reminders_so_far() -> str:
         return texts([m for batch in line.delivered(user.user) for m in batch if "リマインダー" in json.dumps(m, ensure_ascii=False)])
@@ -332,7 +338,7 @@ def test_kill_9_between_pending_and_confirm_is_resolved_by_one_reconciler_pass(c
     services.db.dispose()
 
 
-def test_a_user_cannot_cancel_someone_elses_booking(app, user, line, clock):
+def test_a_user_cannot_cancel_someone_elses_booking(app, user, line, clock, caplog):
     services = app.extensions["dxdesk"]
     carousel = intake(user)
     user.tap(next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])["data"])
@@ -341,6 +347,7 @@ def test_a_user_cannot_cancel_someone_elses_booking(app, user, line, clock):
     stranger.send(type="follow")
     said = texts(stranger.tap(f"action=cancel_booking&b={booking.id}"))
     assert "見つかりませんでした" in said
+    assert "not among the user's upcoming bookings" in caplog.text
     assert [b.status for b in active_bookings(services)] == ["confirmed"]
 
 

@@ -300,3 +300,16 @@ def test_a_message_the_bot_cannot_process_gets_an_apology_instead_of_silence(lin
     assert "うまく処理できませんでした" in said
     with services.db.unit_of_work() as s:
         assert s.scalar(select(InboxEvent.status)) == "failed"
+
+
+def test_an_event_that_waited_in_a_backlog_shows_the_loading_animation_first(line_client, line_app, fake, clock):
+    u = LineUserDriver(line_client, line_app, fake)
+    assert post(line_client, {"destination": "U", "events": [u.event(type="follow")]}).status_code == 200
+    line_app.extensions["dxdesk"].inbox.drain()
+    assert not fake.requests("/v2/bot/chat/loading/start")  # answered at once: no animation
+    assert post(line_client, {"destination": "U", "events": [u.event(type="message", message={
+        "id": "9", "type": "text", "text": "メニュー"})]}).status_code == 200
+    clock.advance(seconds=3)
+    line_app.extensions["dxdesk"].inbox.drain()
+    [loading] = fake.requests("/v2/bot/chat/loading/start")
+    assert loading.body["chatId"] == USER
