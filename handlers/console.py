@@ -1,24 +1,30 @@
-"""The staff console at /admin: sign-in, consultations, conversations handed to staff, and failed messages."""
+"""The staff console at /admin: consultations, conversations, bookings, pop-up days, coordinators, failed sends."""
 from __future__ import annotations
 
 import hmac
 import logging
 import secrets
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import replies as r
+from bot.config import WEEKDAY_KEYS, Coordinator
 from bot.conversation import Conversation, State
 from bot.intake import FIELD_LABELS, METHODS
-from bot.jatime import format_datetime
+from bot.jatime import TOKYO, WEEKDAYS, format_clock, format_date, format_datetime, format_time_range, to_tokyo
 from bot.menu import STATUS_LABELS, suspend
 from bot.municipalities import REGIONS
-from handlers.conversations import queue_messages
-from storage.models import Consultation, ConversationRow, InboxEvent, LineUser, OutboundMessage
+from handlers.ical import feed_url
+from scheduling import popup
+from storage.models import (
+    ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser, OutboundMessage, OutboxItem, PopupDay,
+)
+from storage.outbound import queue_messages
 from storage.staff import authenticate
 
 log = logging.getLogger(__name__)
@@ -33,13 +39,28 @@ RECENT_CONVERSATIONS = 50
 TRANSCRIPT_LIMIT = 200
 FAILED_LIMIT = 200
 
+MAX_REASON = 1000
+PAST_POPUP_DAYS = 30
+
 TAKEN_OVER = "担当者が対応します。このままメッセージをお送りください。"
 BACK_TO_BOT = "担当者との会話を終了しました。メニューからいつでもご利用ください。"
+# The staff's own reason stays in the record and goes to the coordinator; the user is told it more gently.
+CANCELLED_BY_STAFF = ("{when}のご相談のご予約は、担当者の都合によりキャンセルとなりました。"
+                      "ご迷惑をおかけし、誠に申し訳ございません。\n"
+                      "別の日時でのご相談をご希望の場合は、メニューの「予約の確認・変更」から改めてご予約いただけます。")
 
 CHANNEL_LABELS = {"line": "LINE", "simulator": "シミュレーター", "web": "Webフォーム", "popup": "出張相談会"}
 SENDER_LABELS = {"user": "利用者", "bot": "ボット", "staff": "担当者"}
 STATE_LABELS = {State.WITH_STAFF: "担当者対応中", State.IDLE: "ボット対応"}
 REGION_NAMES = {region.id: region.name for region in REGIONS}
+BOOKING_STATUS_LABELS = {"pending": "仮予約", "confirmed": "確定", "cancelling": "取消処理中", "cancelled": "取消"}
+BOOKING_CHANNELS = ("line", "popup")
+CANCELLED_BY_LABELS = {"user": "利用者", "staff": "担当者（スタッフ画面）"}
+OUTBOX_KIND_LABELS = {"reminder_day_before": "前日のリマインダー", "reminder_hour_before": "直前のリマインダー",
+                      "survey": "アンケート", "announcement": "お知らせ"}
+HOURS_LABELS = dict(zip(WEEKDAY_KEYS + ("holiday",), (*WEEKDAYS, "祝日")))
+POPUP_FIELDS = ("date", "region", "venue", "address", "start", "end", "slot_minutes", "capacity", "coordinator", "note")
+POPUP_DEFAULTS = {"start": "10:00", "end": "16:00", "slot_minutes": "60", "capacity": "1"}
 # What a message without text is shown as in the transcript.
 KIND_LABELS = {"image": "画像", "video": "動画", "audio": "音声", "file": "ファイル", "location": "位置情報",
                "sticker": "スタンプ", "imagemap": "画像", "template": "ボタン"}
@@ -90,8 +111,9 @@ def helpers() -> dict:
     staff = session.get("staff")
     return {"csrf_token": csrf_token, "staff": staff, "can_act": bool(staff) and staff["role"] in ACTING_ROLES,
             "role_labels": ROLE_LABELS, "program_name": config.program_name, "when": format_datetime,
-            "status_labels": STATUS_LABELS, "method_labels": METHODS,
-            "category_name": lambda category_id: config.category(category_id).name}
+            "time_range": format_time_range, "status_labels": STATUS_LABELS, "method_labels": METHODS,
+            "booking_status_labels": BOOKING_STATUS_LABELS, "channel_labels": CHANNEL_LABELS,
+            "region_names": REGION_NAMES, "category_name": lambda category_id: config.category(category_id).name}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -131,7 +153,9 @@ def _safe_next(target: str) -> str:
 
 @bp.get("")
 def dashboard():
-    """What needs attention: new consultations, conversations waiting for staff, and failed messages."""
+    """What needs attention: new consultations, conversations waiting for staff, bookings, and failed messages."""
+    upcoming = select(func.count()).select_from(Booking).where(Booking.status.in_(ACTIVE_BOOKING),
+                                                               Booking.start >= _today_start())
     with _services().db.unit_of_work() as s:
         received = select(func.count()).select_from(Consultation).where(Consultation.status == "received")
         counts = {
@@ -140,7 +164,10 @@ def dashboard():
             "waiting": s.scalar(select(func.count()).select_from(ConversationRow)
                                 .where(ConversationRow.state == State.WITH_STAFF)),
             "failed": s.scalar(select(func.count()).select_from(OutboundMessage)
-                               .where(OutboundMessage.status == "failed")),
+                               .where(OutboundMessage.status == "failed"))
+            + s.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "failed")),
+            "bookings": s.scalar(upcoming),
+            "swaps": s.scalar(upcoming.where(Booking.swap_requested_at.is_not(None))),
         }
     return render_template("console/dashboard.html", counts=counts)
 
@@ -154,8 +181,7 @@ def consultations():
     category = request.args.get("category", "")
     category = category if category in {c.id for c in config.categories} else ""
     simulated = request.args.get("simulated") == "1"
-    page_arg = request.args.get("page", "1")
-    page = max(int(page_arg), 1) if page_arg.isdigit() else 1
+    page = _page_number()
     query = select(Consultation).order_by(Consultation.received_at.desc(), Consultation.id.desc())
     if status:
         query = query.where(Consultation.status == status)
@@ -173,12 +199,15 @@ def consultations():
 
 @bp.get("/consultations/<int:consultation_id>")
 def consultation(consultation_id: int):
-    """One consultation in full, with the form that moves its status on."""
+    """One consultation in full, its bookings, and the form that moves its status on."""
     with _services().db.unit_of_work() as s:
         c = s.get(Consultation, consultation_id)
+        booked = s.execute(_bookings_query().where(Booking.consultation_id == consultation_id)
+                           .order_by(Booking.start.desc(), Booking.id.desc())).all()
     if c is None:
         return _error(404, "お探しの相談は見つかりませんでした。")
-    return render_template("console/consultation.html", c=c, fields=_consultation_fields(c))
+    return render_template("console/consultation.html", c=c, fields=_consultation_fields(c),
+                           bookings=[_booking_row(*row) for row in booked])
 
 
 def _consultation_fields(c: Consultation) -> list[tuple[str, str]]:
@@ -388,17 +417,312 @@ def _state(value: str) -> State:
         return State.IDLE
 
 
+# --- bookings -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BookingRow:
+    """A booking with what is shown beside it."""
+
+    booking: Booking
+    consultation: Consultation | None
+    day: PopupDay | None
+    desk: str  # the coordinator's name, or 出張相談会（venue）for a seat at a pop-up day
+    company: str
+
+
+def _bookings_query():
+    return (select(Booking, Consultation, PopupDay, LineUser.company)
+            .outerjoin(Consultation, Booking.consultation_id == Consultation.id)
+            .outerjoin(PopupDay, Booking.popup_day_id == PopupDay.id)
+            .outerjoin(LineUser, Booking.user_id == LineUser.id))
+
+
+def _booking_row(booking: Booking, c: Consultation | None, day: PopupDay | None,
+                 user_company: str | None) -> BookingRow:
+    if day is not None:
+        desk = f"出張相談会（{day.venue}）"
+    else:
+        coordinator = _services().config.coordinator(booking.coordinator_id)
+        desk = coordinator.name if coordinator else booking.coordinator_id
+    return BookingRow(booking, c, day, desk, (c.company if c else user_company) or "")
+
+
+@bp.get("/bookings")
+def bookings():
+    """Bookings from a day on (today unless asked), in time order, by coordinator, status and channel."""
+    config = _services().config
+    args = request.args
+    coordinator = args.get("coordinator", "")
+    coordinator = coordinator if config.coordinator(coordinator) else ""
+    status = args.get("status", "")
+    status = status if status in BOOKING_STATUS_LABELS or status == "all" else ""
+    channel = args.get("channel", "")
+    channel = channel if channel in BOOKING_CHANNELS else ""
+    swap = args.get("swap") == "1"
+    since = _date_arg(args.get("from", ""))
+    page = _page_number()
+    query = _bookings_query().where(Booking.start >= (since or _today_start())).order_by(Booking.start, Booking.id)
+    if status != "all":
+        query = query.where(Booking.status.in_([status] if status else ACTIVE_BOOKING))
+    if coordinator:
+        # A coordinator's day includes the pop-up days they staff.
+        query = query.where(or_(Booking.coordinator_id == coordinator, Booking.popup_day_id.in_(
+            select(PopupDay.id).where(PopupDay.coordinator_id == coordinator))))
+    if channel:
+        query = query.where(Booking.channel == channel)
+    if swap:
+        query = query.where(Booking.swap_requested_at.is_not(None))
+    with _services().db.unit_of_work() as s:
+        rows = s.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
+    filters = {key: value for key, value in
+               (("coordinator", coordinator), ("status", status), ("channel", channel), ("swap", "1" if swap else ""),
+                ("from", since.date().isoformat() if since else "")) if value}
+    return render_template("console/bookings.html", rows=[_booking_row(*row) for row in rows[:PAGE_SIZE]],
+                           has_next=len(rows) > PAGE_SIZE, page=page, filters=filters,
+                           since=(since or _today_start()).date(), coordinators=config.coordinators,
+                           channels=BOOKING_CHANNELS)
+
+
+@bp.get("/bookings/<int:booking_id>")
+def booking(booking_id: int):
+    """One booking in full, with the staff's cancel form while it is still to come."""
+    return _booking_page(booking_id)
+
+
+def _booking_page(booking_id: int, error: str = "", reason: str = "", status: int = 200):
+    with _services().db.unit_of_work() as s:
+        found = s.execute(_bookings_query().where(Booking.id == booking_id)).first()
+    if found is None:
+        return _error(404, "お探しの予約は見つかりませんでした。")
+    row = _booking_row(*found)
+    cancellable = row.booking.status in ACTIVE_BOOKING and row.booking.end > _services().clock.now()
+    cancelled_by = row.booking.cancelled_by or ""
+    return render_template("console/booking.html", row=row, b=row.booking, cancellable=cancellable, error=error,
+                           reason=reason, max_reason=MAX_REASON, seat=_seat_of(row.booking),
+                           cancelled_by=CANCELLED_BY_LABELS.get(cancelled_by, cancelled_by)), status
+
+
+def _seat_of(booking: Booking) -> str:
+    # A pop-up booking's coordinator_id is its seat (popup-<day>-<seat>); staff know it as 席.
+    return booking.coordinator_id.rsplit("-", 1)[-1] if booking.popup_day_id else ""
+
+
+@bp.post("/bookings/<int:booking_id>/cancel")
+def cancel_booking(booking_id: int):
+    """Cancel for the program: free the slot, remove the calendar event, and tell the coordinator and the user."""
+    reason = request.form.get("reason", "").replace("\r\n", "\n").strip()
+    if not reason:
+        return _booking_page(booking_id, error="キャンセルの理由を入力してください。", status=400)
+    if len(reason) > MAX_REASON:
+        return _booking_page(booking_id, reason=reason, status=400,
+                             error=f"理由は{MAX_REASON}文字以内で入力してください（いま{len(reason)}文字です）。")
+    services = _services()
+    now = services.clock.now()
+    back = redirect(url_for("console.booking", booking_id=booking_id))
+    with services.db.unit_of_work() as s:
+        booking = s.get(Booking, booking_id, with_for_update=True)
+        if booking is None:
+            return _error(404, "お探しの予約は見つかりませんでした。")
+        if booking.status not in ACTIVE_BOOKING or booking.end <= now:
+            flash("この予約はすでにキャンセルされているか、終了しているため、キャンセルできません。", "error")
+            return back
+        when = format_time_range(booking.start, booking.end)
+        ids = services.bookings.cancel(s, booking_id, user_id=None, reason=reason, by="staff", now=now)
+        told = ["担当コーディネーター"] if ids else []
+        user = s.get(LineUser, booking.user_id) if booking.user_id else None
+        if user is not None:
+            ids += queue_messages(s, user.source, user.id, [r.text(CANCELLED_BY_STAFF.format(when=when))], now,
+                                  sender="staff")
+            told.append("利用者")
+        s.commit()
+    services.delivery.send(ids)
+    removed = services.bookings.finish_cancel(booking_id)
+    log.info("staff %s cancelled booking %s (calendar event removed: %s)", session["staff"]["id"], booking_id, removed)
+    message = "予約をキャンセルしました。"
+    if told:
+        message += f"{'と'.join(told)}にお知らせを送りました。"
+    if not removed:
+        message += "カレンダーの予定はまだ削除できていません。自動で削除を再試行します。"
+    flash(message, "ok")
+    return back
+
+
+# --- pop-up days (出張相談会) ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SlotSeats:
+    start: datetime
+    end: datetime
+    taken: int
+    capacity: int
+
+    @property
+    def free(self) -> int:
+        return max(self.capacity - self.taken, 0)
+
+
+@dataclass(frozen=True)
+class PopupDayView:
+    day: PopupDay
+    slots: list[SlotSeats]
+    bookings: list[BookingRow]  # active ones, listed when the day is cancelled: those users must be contacted
+    coordinator: str
+
+
+@bp.get("/popup")
+def popup_days():
+    """The pop-up days, upcoming first then past, each slot with its seats; and the form to add a day."""
+    return _popup_page()
+
+
+def _popup_page(form: dict | None = None, error: str = "", status: int = 200):
+    services = _services()
+    now = services.clock.now()
+    with services.db.unit_of_work() as s:
+        upcoming = s.scalars(select(PopupDay).where(PopupDay.end_at > now)
+                             .order_by(PopupDay.start_at, PopupDay.id)).all()
+        past = s.scalars(select(PopupDay).where(PopupDay.end_at <= now)
+                         .order_by(PopupDay.start_at.desc(), PopupDay.id.desc()).limit(PAST_POPUP_DAYS)).all()
+        booked = s.execute(_bookings_query().where(
+            Booking.popup_day_id.in_([d.id for d in (*upcoming, *past)]), Booking.status.in_(ACTIVE_BOOKING))
+            .order_by(Booking.start, Booking.id)).all()
+    rows = [_booking_row(*row) for row in booked]
+    return render_template("console/popup.html", upcoming=[_popup_view(d, rows) for d in upcoming],
+                           past=[_popup_view(d, rows) for d in past], form=form or POPUP_DEFAULTS, error=error,
+                           regions=REGIONS, coordinators=services.config.coordinators,
+                           today=to_tokyo(now).date().isoformat(),
+                           clock=lambda moment: format_clock(to_tokyo(moment).time())), status
+
+
+def _popup_view(day: PopupDay, rows: list[BookingRow]) -> PopupDayView:
+    mine = [row for row in rows if row.booking.popup_day_id == day.id]
+    taken = Counter(row.booking.start for row in mine)
+    length = timedelta(minutes=day.slot_minutes)
+    coordinator = _services().config.coordinator(day.coordinator_id) if day.coordinator_id else None
+    return PopupDayView(day, [SlotSeats(t, t + length, taken[t], day.capacity) for t in popup.slot_starts(day)],
+                        mine if day.status == "cancelled" else [],
+                        coordinator.name if coordinator else day.coordinator_id or "")
+
+
+@bp.post("/popup")
+def add_popup_day():
+    """Add a pop-up day; what cannot work is explained and the form keeps what was typed."""
+    form = {name: request.form.get(name, "").replace("\r\n", "\n").strip() for name in POPUP_FIELDS}
+    services = _services()
+    now = services.clock.now()
+    try:
+        values = _popup_values(form, now)
+        with services.db.unit_of_work() as s:
+            day = popup.add_day(s, **values, now=now, config=services.config)
+            s.commit()
+    except ValueError as exc:
+        return _popup_page(form, str(exc).rstrip("。"), 400)
+    log.info("staff %s added pop-up day %s", session["staff"]["id"], day.id)
+    flash(f"{format_date(to_tokyo(day.start_at).date())}の出張相談会を登録しました。LINEでの受付を始めます。", "ok")
+    return redirect(url_for("console.popup_days", _anchor=f"day-{day.id}"))
+
+
+def _popup_values(form: dict, now: datetime) -> dict:
+    """The form as add_day's arguments; ValueError with a Japanese reason for what add_day cannot judge."""
+    try:
+        day = date.fromisoformat(form["date"])
+    except ValueError:
+        raise ValueError("開催日を選んでください") from None
+    try:
+        start, end = time.fromisoformat(form["start"]), time.fromisoformat(form["end"])
+    except ValueError:
+        raise ValueError("開始時刻と終了時刻を「10:00」の形で入れてください") from None
+    try:
+        slot_minutes, capacity = int(form["slot_minutes"]), int(form["capacity"])
+    except ValueError:
+        raise ValueError("1枠の長さ（分）と同時に受けられる人数は、数字で入れてください") from None
+    if slot_minutes > 24 * 60:  # beyond a day it cannot fit, and a huge number would overflow timedelta
+        raise ValueError("1枠の長さは、開始から終了までの時間に収まるようにしてください")
+    start_at, end_at = datetime.combine(day, start, TOKYO), datetime.combine(day, end, TOKYO)
+    if start_at <= now:
+        raise ValueError("過去の日時には登録できません。開催日と開始時刻をご確認ください")
+    for name, label, limit in (("venue", "会場名", 200), ("address", "住所", 300), ("note", "備考", MAX_REASON)):
+        if len(form[name]) > limit:
+            raise ValueError(f"{label}は{limit}文字以内で入れてください")
+    return {"region": form["region"], "venue": form["venue"], "address": form["address"] or None,
+            "start_at": start_at, "end_at": end_at, "slot_minutes": slot_minutes, "capacity": capacity,
+            "coordinator_id": form["coordinator"] or None, "note": form["note"] or None}
+
+
+@bp.post("/popup/<int:day_id>/cancel")
+def cancel_popup_day(day_id: int):
+    """Call a day off: the bot stops offering it; bookings already made stay, for staff to contact each user."""
+    services = _services()
+    with services.db.unit_of_work() as s:
+        day = s.get(PopupDay, day_id, with_for_update=True)
+        if day is None:
+            return _error(404, "お探しの出張相談会は見つかりませんでした。")
+        if day.status == "cancelled":
+            flash("この出張相談会はすでに中止になっています。", "ok")
+            return redirect(url_for("console.popup_days", _anchor=f"day-{day_id}"))
+        day.status = "cancelled"
+        booked = s.scalar(select(func.count()).select_from(Booking).where(
+            Booking.popup_day_id == day_id, Booking.status.in_(ACTIVE_BOOKING)))
+        s.commit()
+    log.info("staff %s cancelled pop-up day %s (%s bookings stay)", session["staff"]["id"], day_id, booked)
+    message = "出張相談会を中止にしました。LINEでの受付も止めました。"
+    if booked:
+        message += f"すでに{booked}件の予約があります。下の一覧の方へ個別にご連絡ください。"
+    flash(message, "ok")
+    return redirect(url_for("console.popup_days", _anchor=f"day-{day_id}"))
+
+
+# --- coordinators -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CoordinatorView:
+    coordinator: Coordinator
+    methods: list[str]
+    regions: list[str]  # Japanese names; empty means the whole prefecture
+    hours: list[tuple[str, str]]  # (曜日 or 祝日, 9:00〜12:00・13:00〜17:00 or 休み)
+    dates: list[tuple[str, str]]  # dates from today on whose hours differ from the week's
+    feed: str  # the calendar feed's absolute URL, for admins only
+
+
+@bp.get("/coordinators")
+def coordinators():
+    """Each coordinator's methods, regions and hours; for admins, the secret URL of their calendar feed."""
+    services = _services()
+    is_admin = session["staff"]["role"] == "admin"
+    base = (services.settings.public_base_url or request.host_url).rstrip("/")
+    today = to_tokyo(services.clock.now()).date()
+    views = [CoordinatorView(
+        c, [METHODS.get(m, m) for m in c.methods], [REGION_NAMES.get(x, x) for x in c.regions],
+        [(HOURS_LABELS[key], _ranges(c.hours.get(key, ()))) for key in HOURS_LABELS],
+        [(format_date(d), _ranges(ranges)) for d, ranges in sorted(c.dates.items()) if d >= today],
+        base + feed_url(current_app.secret_key, c.id) if is_admin else "") for c in services.config.coordinators]
+    return render_template("console/coordinators.html", views=views, is_admin=is_admin)
+
+
+def _ranges(ranges) -> str:
+    return "・".join(f"{format_clock(s)}〜{format_clock(e)}" for s, e in sorted(ranges)) or "休み"
+
+
 # --- failed messages ----------------------------------------------------------------------------------
 
 @bp.get("/messages")
 def messages():
-    """Messages that could not be delivered, newest first, each with its error and a resend button."""
+    """Messages that could not be delivered, each with its error and a resend button; below, failed scheduled sends."""
     with _services().db.unit_of_work() as s:
         rows = s.scalars(select(OutboundMessage).where(OutboundMessage.status == "failed")
                          .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
                          .limit(FAILED_LIMIT)).all()
-    return render_template("console/messages.html", rows=rows, sender_labels=SENDER_LABELS,
+        scheduled = s.scalars(select(OutboxItem).where(OutboxItem.status == "failed")
+                              .order_by(OutboxItem.due_at.desc(), OutboxItem.id.desc()).limit(FAILED_LIMIT)).all()
+    return render_template("console/messages.html", rows=rows, scheduled=scheduled, sender_labels=SENDER_LABELS,
+                           kind_labels=OUTBOX_KIND_LABELS, booking_of=_booking_ref,
                            preview=lambda m: " / ".join(line.text for line in _outbound_lines(m)))
+
+
+def _booking_ref(ref: str) -> int | None:
+    """The booking id of an outbox ref such as booking:42, for a link to it."""
+    kind, _, value = ref.partition(":")
+    return int(value) if kind == "booking" and value.isdigit() else None
 
 
 @bp.post("/messages/<int:message_id>/resend")
@@ -430,6 +754,23 @@ def resend(message_id: int):
 
 def _services():
     return current_app.extensions["dxdesk"]
+
+
+def _today_start() -> datetime:
+    return datetime.combine(to_tokyo(_services().clock.now()).date(), time.min, TOKYO)
+
+
+def _date_arg(value: str) -> datetime | None:
+    """The start of a YYYY-MM-DD day in Tokyo, or None when the value is not a date."""
+    try:
+        return datetime.combine(date.fromisoformat(value), time.min, TOKYO)
+    except ValueError:
+        return None
+
+
+def _page_number() -> int:
+    value = request.args.get("page", "1")
+    return max(int(value), 1) if value.isdigit() else 1
 
 
 def _error(status: int, message: str):
