@@ -331,6 +331,11 @@ def _outbound_lines(m: OutboundMessage) -> list[Line]:
     return lines
 
 
+def _form_text(name: str) -> str:
+    """A form field as typed, with browsers' CRLF line ends made plain and the outer blanks trimmed."""
+    return request.form.get(name, "").replace("\r\n", "\n").strip()
+
+
 def _state_label(state: str) -> str:
     return STATE_LABELS.get(state, "相談を入力中")
 
@@ -338,7 +343,7 @@ def _state_label(state: str) -> str:
 @bp.post("/conversations/<user_id>/reply")
 def reply(user_id: str):
     """Send the staff's text to the user, through the same queue as the bot's messages."""
-    body = request.form.get("text", "").replace("\r\n", "\n").strip()
+    body = _form_text("text")
     if not body:
         return _conversation_page(user_id, error="送信する内容を入力してください。", status=400)
     if len(body) > MAX_REPLY:
@@ -510,7 +515,7 @@ def _seat_of(booking: Booking) -> str:
 @bp.post("/bookings/<int:booking_id>/cancel")
 def cancel_booking(booking_id: int):
     """Cancel for the program: free the slot, remove the calendar event, and tell the coordinator and the user."""
-    reason = request.form.get("reason", "").replace("\r\n", "\n").strip()
+    reason = _form_text("reason")
     if not reason:
         return _booking_page(booking_id, error="キャンセルの理由を入力してください。", status=400)
     if len(reason) > MAX_REASON:
@@ -607,7 +612,7 @@ def _popup_view(day: PopupDay, rows: list[BookingRow]) -> PopupDayView:
 @bp.post("/popup")
 def add_popup_day():
     """Add a pop-up day; what cannot work is explained and the form keeps what was typed."""
-    form = {name: request.form.get(name, "").replace("\r\n", "\n").strip() for name in POPUP_FIELDS}
+    form = {name: _form_text(name) for name in POPUP_FIELDS}
     services = _services()
     now = services.clock.now()
     try:

@@ -534,3 +534,17 @@ def test_the_console_logs_ids_and_actions_but_no_personal_data(client, services,
     assert "replied to sim-a" in logged and f"consultation {consultation_id}" in logged
     for secret in ("鹿児島 花子", "090-1234-5678", "桜島製作所", "hanako@example.jp"):
         assert secret not in logged
+
+
+def test_a_long_consultation_list_pages_forward_and_back_keeping_the_filter(client, services):
+    from handlers.console import PAGE_SIZE
+    for n in range(PAGE_SIZE + 3):
+        add_consultation(services, company=f"会社{n:03d}", category="security")
+    add_consultation(services, company="別分野の会社", category="sales")
+    sign_in(client, services)
+    first = page(client, "/admin/consultations?category=security")
+    assert "次のページ" in first and "前のページ" not in first
+    second = page(client, "/admin/consultations?category=security&page=2")
+    assert second.count("会社0") == 3 and "別分野の会社" not in second
+    assert "前のページ" in second and "次のページ" not in second
+    assert "category=security" in second.split("前のページ")[0].rsplit("href=", 1)[1]
