@@ -32,6 +32,7 @@ from scheduling.ticker import Ticker, run_scheduler_command
 from storage.db import Database
 from storage.models import InboxEvent
 from storage.outbound import queue_messages
+from storage.staff import add_user, has_users
 
 log = logging.getLogger("dxdesk")
 
@@ -210,6 +211,8 @@ def _serve(args) -> int:
     print(f"  スタッフ画面     {base}/admin")
     print(f"  LINE Webhook     {base}/callback" + ("" if settings.line_configured else "（LINE未設定: 503を返します）"))
     print(f"  ヘルスチェック   {base}/healthz", flush=True)
+    if not has_users(services.db):
+        print("スタッフ画面のユーザーはまだいません。作成: dxdesk users add LOGIN --role admin", flush=True)
     if ticker:
         ticker.start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
@@ -355,7 +358,6 @@ def _triage(args) -> int:
 def _users_add(args) -> int:
     import getpass
 
-    from storage.staff import add_user
 
     password = getpass.getpass("パスワード: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     if len(password) < 8:

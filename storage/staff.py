@@ -22,6 +22,11 @@ def add_user(db: Database, login: str, password: str, role: str, now: datetime) 
         s.commit()
 
 
+def has_users(db: Database) -> bool:
+    with db.unit_of_work() as s:
+        return s.scalar(select(StaffUser.id).limit(1)) is not None
+
+
 def authenticate(db: Database, login: str, password: str) -> StaffUser | None:
     with db.unit_of_work() as s:
         user = s.scalar(select(StaffUser).where(StaffUser.login == login))
