@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -356,9 +357,6 @@ def _triage(args) -> int:
 
 
 def _users_add(args) -> int:
-    import getpass
-
-
     password = getpass.getpass("パスワード: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     if len(password) < 8:
         print("パスワードは8文字以上にしてください。", file=sys.stderr)
