@@ -182,7 +182,7 @@ class ConversationService:
             self.loading(user.id)
         if reserved.replaced is not None:
             self.bookings.finish_cancel(reserved.replaced.id)
-        booking = self.bookings.confirm(reserved.booking.id, changed=reserved.replaced is not None,
+        booking = self.bookings.confirm(reserved.booking.id, changed=reserved.changed,
                                         reply_token=reply_token, reply_until=reply_until)
         if booking is None:
             with self.bookings.db.unit_of_work() as s:

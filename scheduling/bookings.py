@@ -42,8 +42,9 @@ def _lock_key(coordinator: str) -> int:
 @dataclass
 class Reserved:
     booking: Booking
-    replaced: Booking | None
+    replaced: Booking | None  # cancelled for this one (a change of date to another coordinator)
     notices: list[int]  # messages queued for coordinators, to send after the commit
+    changed: bool = False  # a change of date rather than a new booking
 
 
 Notify = Callable[[Session, str, Booking, datetime], list[int]]
@@ -119,7 +120,11 @@ class BookingService:
     def reserve(self, s: Session, *, user_id: str | None, coordinator: str, start: datetime, method: str,
                 region: str | None, consultation_id: int | None, now: datetime, channel: str = "line",
                 replaces: int | None = None) -> Reserved | None:
-        """A pending booking for the slot if it is still free and genuine; None (and nothing changed) if not."""
+        """A pending booking for the slot if it is still free and genuine; None (and nothing changed) if not.
+
+        A change of date with the same coordinator moves the booking (its event is moved after the commit); with
+        another coordinator the old booking is cancelled and a new one made, in this same transaction.
+        """
         c = self.config.coordinator(coordinator)
         if c is None:
             log.warning("booking refused: unknown coordinator in a postback (user %s)", user_id)
@@ -129,21 +134,32 @@ class BookingService:
         slot = Slot(to_tokyo(start), to_tokyo(start) + timedelta(minutes=c.slot_minutes), coordinator)
         savepoint = s.begin_nested()
         try:
-            replaced, notices = None, []
+            replaced = None
             if replaces is not None:
                 replaced = s.get(Booking, replaces, with_for_update=True)
                 if replaced is None or replaced.user_id != user_id or replaced.status not in ACTIVE_BOOKING:
                     log.warning("booking change refused: booking %s is not the user's active booking", replaces)
                     savepoint.rollback()
                     return None
-                notices = self._start_cancel(s, replaced, "日時の変更", "user", now,
-                                             notify=replaced.coordinator_id != coordinator)  # the same one hears "changed"
-                s.flush()
             busy = self.busy(s, slot.start - timedelta(days=1), slot.end + timedelta(days=1))
+            if replaced is not None and replaced.coordinator_id == coordinator:
+                # The booking's own time does not stand in its way (in our table nor as its calendar event).
+                own = (replaced.start, replaced.end)
+                busy[coordinator] = [i for i in busy.get(coordinator, []) if tuple(i) != own]
             if not is_bookable(self.config, slot, busy, now=now, method=method, region=region):
                 log.warning("slot %s for %s refused: taken, stale or forged", slot.start.isoformat(), coordinator)
                 savepoint.rollback()
                 return None
+            if replaced is not None and replaced.coordinator_id == coordinator:
+                outbox.cancel(s, f"booking:{replaced.id}", now)
+                replaced.start, replaced.end, replaced.status, replaced.updated_at = slot.start, slot.end, "pending", now
+                s.flush()  # the unique index on (coordinator, start) for active bookings decides a race
+                savepoint.commit()
+                log.info("booking %s moving (coordinator %s)", replaced.id, coordinator)
+                return Reserved(replaced, None, [], changed=True)
+            notices = []
+            if replaced is not None:
+                notices = self._start_cancel(s, replaced, "日時の変更", "user", now)
             booking = Booking(consultation_id=consultation_id or (replaced.consultation_id if replaced else None),
                               user_id=user_id, coordinator_id=coordinator, start=slot.start, end=slot.end, method=method,
                               channel=channel, status="pending", created_at=now, updated_at=now)
@@ -157,7 +173,7 @@ class BookingService:
             log.info("slot %s for %s taken by a concurrent booking", slot.start.isoformat(), coordinator)
             return None
         log.info("booking %s pending (coordinator %s)", booking.id, coordinator)
-        return Reserved(booking, replaced, notices)
+        return Reserved(booking, replaced, notices, changed=replaced is not None)
 
     def reserve_popup(self, s: Session, *, day_id: int, start: datetime, user_id: str | None,
                       consultation_id: int | None, now: datetime) -> Reserved | None:
@@ -203,12 +219,15 @@ class BookingService:
         meet_url = None
         if calendar_id:  # a pop-up day without a coordinator has no calendar to write to
             try:
-                meet_url = self.calendar.insert_event(
+                event = self.calendar.insert_event(
                     calendar_id, booking.calendar_event_id, booking.start, booking.end,
                     summary=f"DX相談（{texts.METHODS.get(booking.method, booking.method)}）", description=description,
-                    meet=booking.method == "online").meet_url
+                    meet=booking.method == "online")
+                if (event.start, event.end) != (booking.start, booking.end):  # the booking moved: move its event
+                    event = self.calendar.move_event(calendar_id, booking.calendar_event_id, booking.start, booking.end)
+                meet_url = event.meet_url
             except CalendarError as exc:
-                log.warning("booking %s stays pending: calendar insert failed (retryable=%s)", booking_id, exc.retryable)
+                log.warning("booking %s stays pending: calendar write failed (retryable=%s)", booking_id, exc.retryable)
                 return None
         now = self.clock.now()
         with self.db.unit_of_work() as s:

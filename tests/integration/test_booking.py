@@ -171,9 +171,13 @@ def test_changing_the_date_frees_the_old_slot_and_moves_the_event(app, user, gca
     second = next(a for a in slot_actions(again) if "11月26日(木) 14:00" in a["displayText"])
     assert "ご予約を変更しました" in texts(user.tap(second["data"]))
     [new] = active_bookings(services)
-    assert new.start == datetime(2026, 11, 26, 14, 0, tzinfo=TOKYO)
+    assert (new.id, new.status, new.start) == (old.id, "confirmed", datetime(2026, 11, 26, 14, 0, tzinfo=TOKYO))
     [event] = gcal.events("tanaka@example.jp")
-    assert event["id"] == new.calendar_event_id
+    assert event["id"] == old.calendar_event_id and event["start"]["dateTime"].startswith("2026-11-26T14:00:00+09:00")
+    assert [r.method for r in gcal.requests(path_prefix="/calendar/v3/calendars/")].count("PATCH") == 1
+    with services.db.unit_of_work() as s:  # the reminders follow the booking to its new time
+        due = sorted(i.due_at for i in s.scalars(select(OutboxItem).where(OutboxItem.status == "pending")))
+    assert due == [datetime(2026, 11, 25, 18, 0, tzinfo=TOKYO), datetime(2026, 11, 26, 13, 0, tzinfo=TOKYO)]
     assert next(a for a in slot_actions(intake(LineUserDriver(user.client, app, user.fake, "U2" + "0" * 31)))
                 if "11月26日(木) 10:00" in a["displayText"])  # the old time is free again
 
@@ -430,3 +434,23 @@ def test_a_coordinator_at_a_popup_day_is_not_offered_for_other_consultations_the
         free = services.bookings.free(s, start=datetime(2026, 12, 4, 0, 0, tzinfo=TOKYO),
                                       end=datetime(2026, 12, 5, 0, 0, tzinfo=TOKYO), now=None, coordinator="tanaka")
     assert [f"{x.start:%H:%M}" for x in free] == ["09:00", "13:00", "14:00", "15:00", "16:00"]
+
+
+def test_a_date_change_during_a_calendar_outage_is_moved_by_the_reconciler(app, user, gcal, clock, monkeypatch):
+    import googleapiclient.http
+    monkeypatch.setattr(googleapiclient.http.time, "sleep", lambda seconds: None)
+    services = app.extensions["dxdesk"]
+    carousel = intake(user)
+    user.tap(next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])["data"])
+    [old] = active_bookings(services)
+    said = user.tap(f"action=reschedule&b={old.id}")
+    again = next(m for m in said if m.get("type") == "flex")
+    gcal.script("POST", "/calendar/v3/calendars/", [503] * 4)
+    assert "時間がかかっています" in texts(user.tap(next(
+        a for a in slot_actions(again) if "11月27日(金) 15:00" in a["displayText"])["data"]))
+    assert gcal.events("tanaka@example.jp")[0]["start"]["dateTime"].startswith("2026-11-26T10:00")  # not moved yet
+    clock.advance(minutes=5)
+    assert services.bookings.reconcile() == 1
+    [event] = gcal.events("tanaka@example.jp")
+    assert event["start"]["dateTime"].startswith("2026-11-27T15:00:00+09:00")
+    assert [b.status for b in active_bookings(services)] == ["confirmed"]
