@@ -43,7 +43,7 @@ def _page_start(conv: Conversation) -> date | None:
 
 def _offers(conv: Conversation, ctx: Context, after: date | None = None, days: int = PAGE_DAYS) -> list[OfferedSlot]:
     return ctx.slots.offer(method=conv.data.get("method", "online"), region=conv.data.get("region"),
-                           after=after or _page_start(conv), days=days)
+                           after=after or _page_start(conv), days=days, preferred=conv.data.get("prefer"))
 
 
 # --- choosing a slot -----------------------------------------------------------------------------------
@@ -56,6 +56,10 @@ def ask_slot(conv: Conversation, ctx: Context) -> list[dict]:
     next_from = (max(o.start for o in offers).date() if offers else first + timedelta(days=PAGE_DAYS - 1)) + timedelta(days=1)
     quick = [r.postback("他の日を見る", "more_slots", display="他の日を見る", start=next_from.isoformat()),
              _picker(ctx), r.postback("あとで予約する", "later", display="あとで予約する")]
+    if conv.data.get("prefer"):
+        quick.insert(2, r.postback("全員の空きを見る", "prefer", display="担当者を問わず探す", v=""))
+    elif met := ctx.slots.previous(method=conv.data.get("method", "online"), region=conv.data.get("region")):
+        quick.insert(2, r.postback("前回の担当者で探す", "prefer", display=f"前回の担当（{met[1]}）で探す", v=met[0]))
     if not offers and not nearby:
         return [r.text(f"{format_date(first)}から{PAGE_DAYS}日間は、ご希望の方法で空いている時間がありませんでした。"
                        "「他の日を見る」か、日時を指定して探してください。", quick=quick)]
@@ -209,6 +213,14 @@ def more_slots(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     except ValueError:
         start = to_tokyo(ctx.now).date()
     return Outcome(State.CHOOSE_SLOT, data={**conv.data, "slot_from": start.isoformat()})
+
+
+def prefer(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """Look for times with the coordinator met before (v = their id), or with anyone again (v empty)."""
+    data = {k: v for k, v in conv.data.items() if k not in ("prefer", "slot_from")}
+    if intent.data.get("v"):
+        data["prefer"] = intent.data["v"]
+    return Outcome(State.CHOOSE_SLOT, data=data)
 
 
 def later(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:

@@ -214,8 +214,13 @@ class PopupOffer:
 
 
 class SlotFinder(Protocol):
-    def offer(self, *, method: str, region: str | None, after: date | None, days: int) -> list[OfferedSlot]:
-        """Free slots to offer this user, one per start time, from `after` (or the earliest allowed) for `days` days."""
+    def offer(self, *, method: str, region: str | None, after: date | None, days: int,
+              preferred: str | None = None) -> list[OfferedSlot]:
+        """Free slots to offer this user, one per start time, from `after` (or the earliest allowed) for `days` days:
+        round-robin among the coordinators, or only `preferred`'s when the user asked for that coordinator."""
+
+    def previous(self, *, method: str, region: str | None) -> tuple[str, str] | None:
+        """(id, name) of the coordinator this user met last, if that coordinator takes this method and region."""
 
     def popups(self, *, region: str | None) -> list[PopupOffer]:
         """Pop-up days ahead with free slots, those in `region` first."""

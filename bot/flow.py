@@ -78,6 +78,7 @@ FLOW: dict[State, Spec] = {
         "popup_slot": Step(b.popup_slot, (S.IDLE,), stays=True),
         "pick_slot": Step(b.picked_slot, (S.IDLE,), stays=True),
         "more_slots": Step(b.more_slots, stays=True),
+        "prefer": Step(b.prefer, stays=True),
         "later": Step(b.later, (S.IDLE,)),
         "text": Step(b.slot_text, (S.IDLE,), stays=True),
     }, intake=False),

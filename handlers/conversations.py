@@ -50,9 +50,13 @@ class SessionSlots:
     user_id: str
     now: datetime
 
-    def offer(self, *, method: str, region: str | None, after: date | None, days: int) -> list[OfferedSlot]:
+    def offer(self, *, method: str, region: str | None, after: date | None, days: int,
+              preferred: str | None = None) -> list[OfferedSlot]:
         return self.bookings.offer(self.s, user_id=self.user_id, method=method, region=region, after=after,
-                                   days=days, now=self.now)
+                                   days=days, now=self.now, preferred=preferred)
+
+    def previous(self, *, method: str, region: str | None) -> tuple[str, str] | None:
+        return self.bookings.previous(self.s, user_id=self.user_id, method=method, region=region)
 
     def popups(self, *, region: str | None) -> list[PopupOffer]:
         return popup.offers(self.s, self.bookings.config, now=self.now, region=region)

@@ -99,21 +99,31 @@ class BookingService:
                           region=region, coordinator=coordinator)
 
     def offer(self, s: Session, *, user_id: str | None, method: str, region: str | None, after: date | None,
-              days: int, now: datetime) -> list[OfferedSlot]:
-        """Slots for the bot to show: one per start time, round-robin by the week's load, the user's coordinator first."""
+              days: int, now: datetime, preferred: str | None = None) -> list[OfferedSlot]:
+        """Slots for the bot to show: one per start time, round-robin by the week's load, or `preferred`'s only."""
         first = max(after or to_tokyo(now).date(), to_tokyo(now).date())
         start = datetime.combine(first, datetime.min.time(), TOKYO)
         end = start + timedelta(days=days)
-        slots = self.free(s, start=start, end=end, now=now, method=method, region=region)
+        slots = self.free(s, start=start, end=end, now=now, method=method, region=region, coordinator=preferred)
         load_start = datetime.combine(week_start(first), datetime.min.time(), TOKYO)
         load = {}
         for coordinator, b_start in s.execute(select(Booking.coordinator_id, Booking.start).where(
                 Booking.status.in_(ACTIVE_BOOKING), Booking.start >= load_start, Booking.start < end + timedelta(days=7))):
             key = (coordinator, week_start(to_tokyo(b_start).date()))
             load[key] = load.get(key, 0) + 1
-        preferred = s.scalar(select(Booking.coordinator_id).where(
-            Booking.user_id == user_id, Booking.status == "confirmed").order_by(Booking.start.desc()).limit(1)) if user_id else None
-        return [OfferedSlot(x.coordinator, x.start, x.end) for x in offer(slots, load, preferred)]
+        return [OfferedSlot(x.coordinator, x.start, x.end) for x in offer(slots, load)]
+
+    def previous(self, s: Session, *, user_id: str | None, method: str, region: str | None) -> tuple[str, str] | None:
+        """The coordinator of the user's latest confirmed booking, if they take this method and region."""
+        if not user_id:
+            return None
+        last = s.scalar(select(Booking.coordinator_id).where(
+            Booking.user_id == user_id, Booking.status == "confirmed", Booking.popup_day_id.is_(None))
+            .order_by(Booking.start.desc()).limit(1))
+        c = self.config.coordinator(last) if last else None
+        if c is None or method not in c.methods or (c.regions and region not in c.regions):
+            return None
+        return c.id, c.name
 
     # --- reserving, in the caller's transaction ----------------------------------------------------------
 

@@ -454,3 +454,41 @@ def test_a_date_change_during_a_calendar_outage_is_moved_by_the_reconciler(app, 
     [event] = gcal.events("tanaka@example.jp")
     assert event["start"]["dateTime"].startswith("2026-11-27T15:00:00+09:00")
     assert [b.status for b in active_bookings(services)] == ["confirmed"]
+
+
+def test_round_robin_goes_to_the_less_busy_coordinator_unless_the_user_asks_for_the_one_they_met(configured, clock, tmp_path):
+    config = tmp_path / "two.toml"
+    config.write_text(CONFIG + textwrap.dedent("""
+        [[coordinators]]
+        id = "suzuki"
+        name = "鈴木 二郎"
+        calendar_id = "suzuki@example.jp"
+        methods = ["online"]
+        [coordinators.hours]
+        thu = ["09:00-12:00"]
+    """))
+    app = create_app(replace(configured, config_path=str(config)), clock=clock)
+    services = app.extensions["dxdesk"]
+    now = clock.now()
+    with services.db.unit_of_work() as s:
+        s.add_all([LineUser(id=u, source="line", following=True, created_at=now, updated_at=now) for u in ("Uasker", "Uother")])
+        s.flush()
+        # The asker met tanaka last week; this week tanaka already has two bookings, suzuki none.
+        for user, start in (("Uasker", datetime(2026, 11, 19, 9, 0, tzinfo=TOKYO)),
+                            ("Uother", datetime(2026, 11, 25, 13, 0, tzinfo=TOKYO)),
+                            ("Uother", datetime(2026, 11, 25, 14, 0, tzinfo=TOKYO))):
+            s.add(Booking(user_id=user, coordinator_id="tanaka", start=start, end=start + timedelta(hours=1), method="online",
+                          status="confirmed", created_at=now, updated_at=now))
+        s.commit()
+    thursday_nine = datetime(2026, 11, 26, 9, 0, tzinfo=TOKYO)
+    with services.db.unit_of_work() as s:
+        offered = services.bookings.offer(s, user_id="Uasker", method="online", region="kagoshima",
+                                          after=thursday_nine.date(), days=1, now=now)
+        asked = services.bookings.offer(s, user_id="Uasker", method="online", region="kagoshima",
+                                        after=thursday_nine.date(), days=1, now=now, preferred="tanaka")
+        met = services.bookings.previous(s, user_id="Uasker", method="online", region="kagoshima")
+    assert next(o.coordinator for o in offered if o.start == thursday_nine) == "suzuki"
+    assert {o.coordinator for o in asked} == {"tanaka"} and thursday_nine in {o.start for o in asked}
+    assert met == ("tanaka", "田中 一郎")
+    services.inbox.stop()
+    services.db.dispose()

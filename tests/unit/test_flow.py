@@ -33,7 +33,13 @@ class FakeSlots:
     def popups(self, *, region):
         return [replace(p, nearby=p.region == region) for p in self._popups]
 
-    def offer(self, *, method, region, after, days):
+    met = None  # (id, name) of the coordinator met before, if any
+
+    def previous(self, *, method, region):
+        return self.met
+
+    def offer(self, *, method, region, after, days, preferred=None):
+        self.preferred = preferred
         first = after or (NOW + timedelta(days=1)).date()
         slots = []
         for n in range(days):
@@ -567,3 +573,18 @@ def test_users_in_the_popup_region_see_it_first_when_choosing_a_visit():
         d2.say(answer)
     d2.tap("method", v="visit")
     assert "出張相談会" not in json_of(d2.tap("submit").replies)
+
+
+def test_a_user_who_met_a_coordinator_before_can_ask_for_them_and_go_back_to_everyone():
+    slots = FakeSlots()
+    slots.met = ("yamashita", "山下 美咲")
+    d = Driver(slots=slots)
+    run_intake(d)
+    out = d.tap("submit")
+    chip = next(i["action"] for i in out.replies[-1]["quickReply"]["items"] if i["action"]["label"] == "前回の担当者で探す")
+    assert chip["displayText"] == "前回の担当（山下 美咲）で探す" and slots.preferred is None
+    out = d.tap("prefer", v="yamashita")
+    assert d.conv.data["prefer"] == "yamashita" and slots.preferred == "yamashita"
+    assert "全員の空きを見る" in all_text(out)
+    d.tap("prefer", v="")
+    assert "prefer" not in d.conv.data and slots.preferred is None
