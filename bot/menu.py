@@ -53,8 +53,9 @@ def follow(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     effects = [SetFollowing(True)]
     if consent_given(ctx, conv):
         return Outcome(State.IDLE, data={}, effects=effects, replies=[r.text(greeting, quick=menu_quick(conv, ctx))])
-    return Outcome(State.ASK_CONSENT, data={}, effects=effects, prompt=False,
-                   replies=[r.text(greeting), *privacy_notice(ctx)])
+    notice = privacy_notice(ctx)
+    notice[-1] = {**notice[-1], "quickReply": {"items": [{"type": "action", "action": a} for a in menu_quick(conv, ctx)]}}
+    return Outcome(State.ASK_CONSENT, data={}, effects=effects, prompt=False, replies=[r.text(greeting), *notice])
 
 
 def unfollow(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:

@@ -160,7 +160,7 @@ def test_cancelling_deletes_the_event_tells_the_coordinator_and_no_reminder_goes
         assert set(s.scalars(select(OutboxItem.status))) == {"cancelled"}
 
 
-def test_changing_the_date_frees_the_old_slot_and_moves_the_event(app, user, gcal):
+def test_changing_the_date_frees_the_old_slot_and_moves_the_event(app, user, gcal, line):
     services = app.extensions["dxdesk"]
     carousel = intake(user)
     first = next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])
@@ -170,6 +170,7 @@ def test_changing_the_date_frees_the_old_slot_and_moves_the_event(app, user, gca
     again = next(m for m in said if m.get("type") == "flex")
     second = next(a for a in slot_actions(again) if "11月26日(木) 14:00" in a["displayText"])
     assert "ご予約を変更しました" in texts(user.tap(second["data"]))
+    assert "ご予約の変更" in texts(line.delivered(COORDINATOR_LINE_ID))
     [new] = active_bookings(services)
     assert (new.id, new.status, new.start) == (old.id, "confirmed", datetime(2026, 11, 26, 14, 0, tzinfo=TOKYO))
     [event] = gcal.events("tanaka@example.jp")

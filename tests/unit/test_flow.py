@@ -158,6 +158,8 @@ def test_a_new_friend_gets_the_greeting_and_the_privacy_notice_before_anything_p
     out = d.send(Intent("follow"))
     assert d.conv.state == State.ASK_CONSENT
     assert "個人情報の取り扱い" in all_text(out) and "同意して始める" in all_text(out)
+    assert [i["action"]["label"] for i in out.replies[-1]["quickReply"]["items"]] == [
+        "相談を申し込む", "予約の確認・変更", "セミナー", "よくある質問・補助金", "出張相談会", "担当者と話す"]
 
 
 def test_a_question_typed_before_consent_is_kept_and_triaged_after_consent():
