@@ -88,8 +88,9 @@ def test_the_rich_menu_shows_six_buttons_and_staff_answers_a_tap_on_its_last_one
 
 def test_the_menu_bar_collapses_and_reopens_the_rich_menu(simulator):
     page = simulator
-    toggle = page.get_by_role("navigation", name="リッチメニュー").get_by_role("button", name=re.compile("^メニュー"))
-    grid_button = page.get_by_role("button", name="セミナー", exact=True)
+    menu = page.get_by_role("navigation", name="リッチメニュー")
+    toggle = menu.get_by_role("button", name=re.compile("^メニュー"))
+    grid_button = menu.locator(".richmenu-grid").get_by_role("button", name="セミナー", exact=True)
     expect(grid_button).to_be_visible()
     toggle.click()
     expect(toggle).to_have_attribute("aria-expanded", "false")
