@@ -376,7 +376,7 @@ def confirmation(b: BookingSummary, changed: bool = False) -> list[dict]:
     buttons = [r.uri("Google Meetを開く", b.meet_url)] if b.meet_url else []
     buttons.append(r.postback("予約の確認・変更", "bookings"))
     return [r.flex(f"{title}：{format_time_range(b.start, b.end)}", r.card(title, rows=rows, body=[
-        body, "前日と開始前にこのLINEでお知らせします。変更・キャンセルはメニューの「予約の確認・変更」から。"], buttons=buttons))]
+        body, "ご相談の前に、このLINEでリマインダーをお送りします。変更・キャンセルはメニューの「予約の確認・変更」から。"], buttons=buttons))]
 
 
 def pending_notice() -> list[dict]:
