@@ -35,6 +35,7 @@ ACTING_ROLES = ("admin", "coordinator")
 ROLE_LABELS = {"admin": "管理者", "coordinator": "コーディネーター", "viewer": "閲覧のみ"}
 MAX_REPLY = 2000
 PAGE_SIZE = 50
+STUCK_AFTER = timedelta(minutes=15)
 RECENT_CONVERSATIONS = 50
 TRANSCRIPT_LIMIT = 200
 FAILED_LIMIT = 200
@@ -168,6 +169,10 @@ def dashboard():
             + s.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "failed")),
             "bookings": s.scalar(upcoming),
             "swaps": s.scalar(upcoming.where(Booking.swap_requested_at.is_not(None))),
+            # The reconciler retries every minute: a booking still pending after this needs a person
+            # (a calendar not shared with the service account, a quota used up).
+            "stuck": s.scalar(select(func.count()).select_from(Booking).where(
+                Booking.status == "pending", Booking.updated_at < _services().clock.now() - STUCK_AFTER)),
         }
     return render_template("console/dashboard.html", counts=counts)
 

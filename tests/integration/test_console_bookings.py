@@ -459,3 +459,17 @@ def test_markup_in_a_venue_or_company_is_shown_as_text(client, services, path):
 
     assert MARKUP not in text
     assert html.escape(MARKUP) in text
+
+
+def test_a_booking_the_calendar_never_took_is_flagged_on_the_dashboard(client, services, clock):
+    now = clock.now()
+    with services.db.unit_of_work() as s:
+        start = now + timedelta(days=2)
+        s.add(Booking(coordinator_id="tanaka", start=start, end=start + timedelta(hours=1), method="online",
+                      status="pending", created_at=now, updated_at=now))
+        s.commit()
+    sign_in(client, services)
+    assert "カレンダーに登録できていない予約" not in page(client, "/admin")  # the reconciler still has time
+    clock.advance(minutes=16)
+    dashboard = page(client, "/admin")
+    assert "カレンダーに登録できていない予約" in dashboard and "status=pending" in dashboard
