@@ -128,7 +128,7 @@ def test_a_booking_made_over_line_creates_one_event_notifies_the_coordinator_and
     assert booking.meet_url.startswith("https://meet.google.com/")
 
     def reminders_so_far() -> str:
-        return texts([m for batch in line.delivered(user.user) for m in batch if "リマインダー" in json.dumps(m, ensure_ascii=False)])
+        return texts([m for batch in line.delivered(user.user) for m in batch if "【リマインダー】" in json.dumps(m, ensure_ascii=False)])
 
     clock.set(datetime(2026, 11, 25, 17, 59, tzinfo=TOKYO))
     outbox.send_due(services.db, services.delivery, clock)
