@@ -24,6 +24,7 @@ from handlers.conversations import ConversationService
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
+from handlers.richmenu import install_rich_menu
 from scheduling import outbox, popup
 from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
@@ -371,8 +372,6 @@ def _users_add(args) -> int:
 
 
 def _line_richmenu(args) -> int:
-    from handlers.richmenu import install_rich_menu
-
     settings = Settings.from_env()
     if not settings.line_channel_access_token:
         print("LINE_CHANNEL_ACCESS_TOKEN が設定されていません。", file=sys.stderr)

@@ -64,11 +64,10 @@ def unfollow(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
 
 def menu(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     kept = suspend(conv, ctx.now)
-    note = "入力途中のご相談は「続きから」で再開できます（24時間以内）。\n" if kept or resumable(conv, ctx.now) else ""
-    outcome = leave(conv, ctx, [])
-    shown = Conversation(conv.user_id, State.IDLE, {}, kept if kept is not False else conv.suspended)
-    outcome.replies = [r.text(f"{note}ご用件を選んでください。", quick=menu_quick(shown, ctx))]
-    return outcome
+    after = Conversation(conv.user_id, State.IDLE, {}, conv.suspended if kept is False else kept)
+    note = "入力途中のご相談は「続きから」で再開できます（24時間以内）。\n" if resumable(after, ctx.now) else ""
+    return Outcome(State.IDLE, data={}, suspended=kept, prompt=False,
+                   replies=[r.text(f"{note}ご用件を選んでください。", quick=menu_quick(after, ctx))])
 
 
 def cancel(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:

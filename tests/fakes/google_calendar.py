@@ -7,13 +7,12 @@ import copy
 import functools
 import json
 import re
-import sys
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -21,6 +20,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.fakes.http import QuietServer
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 # google-auth signs for Google's token endpoint whatever the key file's token_uri says; Google checks it.
@@ -69,7 +70,7 @@ class FakeGoogleCalendar:
         self._tokens: set[str] = set()
         self._claims: list[dict] = []
         self.meet_pending_reads = 0
-        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = QuietServer(("127.0.0.1", 0), _handler_for(self))
         # A short poll keeps shutdown, and so each test's teardown, quick.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
@@ -304,14 +305,6 @@ def _format(moment: datetime) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 def _handler_for(fake: FakeGoogleCalendar) -> type[BaseHTTPRequestHandler]:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.fakes.http import QuietServer
 
 DEFAULT_DISPLAY_NAME = "LINEユーザー"
 MAX_IMAGE_BYTES = 1024 * 1024
@@ -69,7 +70,7 @@ class FakeLineApi:
         self.rich_menus: dict[str, dict] = {}
         self.rich_menu_images: dict[str, tuple[str, bytes]] = {}
         self.default_rich_menu_id: str | None = None
-        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = QuietServer(("127.0.0.1", 0), _handler_for(self))
         # A short poll keeps shutdown, and so each test's teardown, quick.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
@@ -261,15 +262,6 @@ def _is_uuid(value: str) -> bool:
         return str(uuid.UUID(value)) == value.lower()
     except ValueError:
         return False
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up on a delayed answer closes its socket; that is the point of the delay.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 def _handler_for(fake: FakeLineApi) -> type[BaseHTTPRequestHandler]:

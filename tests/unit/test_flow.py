@@ -181,6 +181,17 @@ def test_declining_consent_asks_nothing_personal_and_offers_the_phone():
     assert CONFIG.contact_phone in all_text(out)
 
 
+def at_phone_question() -> Driver:
+    """A user whose intake has reached the phone number."""
+    d = Driver()
+    d.tap("consult")
+    d.say("HPを作りたい")
+    d.tap("yes")
+    for answer in ("テスト", "製造業", "1〜5人", "鹿児島市", "山田"):
+        d.say(answer)
+    return d
+
+
 def run_intake(d: Driver, *, method: str = "オンライン"):
     d.tap("consult")
     d.say("紙の請求書をやめたいが何から始めれば…")
@@ -218,12 +229,7 @@ def test_a_whole_intake_ends_with_a_summary_and_records_the_consultation_on_subm
     ("abc", "電話番号"),
 ])
 def test_a_wrong_phone_is_asked_again_with_the_reason(bad, reason):
-    d = Driver()
-    d.tap("consult")
-    d.say("HPを作りたい")
-    d.tap("yes")
-    for answer in ("テスト", "製造業", "1〜5人", "鹿児島市", "山田"):
-        d.say(answer)
+    d = at_phone_question()
     assert d.conv.state == State.ASK_PHONE
     out = d.say(bad)
     assert d.conv.state == State.ASK_PHONE
@@ -231,12 +237,7 @@ def test_a_wrong_phone_is_asked_again_with_the_reason(bad, reason):
 
 
 def test_skipping_both_phone_and_email_is_not_allowed():
-    d = Driver()
-    d.tap("consult")
-    d.say("HPを作りたい")
-    d.tap("yes")
-    for answer in ("テスト", "製造業", "1〜5人", "鹿児島市", "山田"):
-        d.say(answer)
+    d = at_phone_question()
     d.tap("skip")
     out = d.tap("skip")
     assert d.conv.state == State.ASK_EMAIL
@@ -244,12 +245,7 @@ def test_skipping_both_phone_and_email_is_not_allowed():
 
 
 def test_a_phone_consultation_without_a_phone_number_asks_for_one():
-    d = Driver()
-    d.tap("consult")
-    d.say("HPを作りたい")
-    d.tap("yes")
-    for answer in ("テスト", "製造業", "1〜5人", "鹿児島市", "山田"):
-        d.say(answer)
+    d = at_phone_question()
     d.tap("skip")
     d.say("yamada@example.jp")
     d.tap("method", v="phone")
