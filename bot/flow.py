@@ -63,8 +63,8 @@ FLOW: dict[State, Spec] = {
     S.ASK_MUNICIPALITY: Spec(i.ask_municipality, {
         **answer(i.take_municipality, "municipality"), "region": Step(i.pick_region, stays=True)}),
     S.ASK_CONTACT_NAME: Spec(i.ask_contact_name, answer(i.take_contact_name)),
-    S.ASK_PHONE: Spec(i.ask_phone, answer(i.take_phone, "skip")),
-    S.ASK_EMAIL: Spec(i.ask_email, answer(i.take_email, "skip")),
+    S.ASK_PHONE: Spec(i.ask_phone, answer(i.take_phone, "skip", "contact")),
+    S.ASK_EMAIL: Spec(i.ask_email, answer(i.take_email, "skip", "contact")),
     S.ASK_METHOD: Spec(i.ask_method, answer(i.take_method, "method")),
     S.CONFIRM_SUMMARY: Spec(i.ask_summary, {
         "submit": Step(b.submit, (S.CHOOSE_SLOT, S.IDLE, *ANSWERED)),
@@ -89,6 +89,8 @@ FLOW: dict[State, Spec] = {
 }
 
 INTAKE_STATES = tuple(s for s, spec in FLOW.items() if spec.intake)
+# The steps of the intake where 戻る and やめる are offered, and where 戻る may lead.
+NAV_STATES = (S.ASK_QUESTION, S.CONFIRM_CATEGORY, S.CHOOSE_CATEGORY, *FIELDS)
 
 # From any state, unless the state's own table takes the intent first.
 GLOBAL: dict[str, Step] = {
@@ -97,6 +99,7 @@ GLOBAL: dict[str, Step] = {
     "menu": Step(m.menu, (S.IDLE,)),
     "cancel": Step(m.cancel, (S.IDLE,)),
     "restart": Step(m.restart, (S.ASK_CONSENT, S.ASK_QUESTION)),
+    "back": Step(i.go_back, NAV_STATES, stays=True),
     "resume": Step(m.resume, (S.IDLE, *INTAKE_STATES), stays=True),
     "handover": Step(m.handover, (S.WITH_STAFF,)),
     "consult": Step(m.consult, (S.ASK_CONSENT, S.ASK_QUESTION, S.CONFIRM_CATEGORY, S.IDLE), stays=True),
@@ -131,12 +134,18 @@ def advance(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     if outcome.next_state not in step.to and not (step.stays and outcome.next_state == conv.state):
         raise FlowError(f"{step.run.__name__} went from {conv.state} to {outcome.next_state}")
     outcome.replies = notice + outcome.replies
+    if conv.state in NAV_STATES and outcome.next_state in NAV_STATES and outcome.next_state != conv.state \
+            and intent.name != "back":
+        outcome.data = i.with_trail(conv.data if outcome.data is None else outcome.data, conv.state)
     if outcome.prompt:
         prompt = FLOW[outcome.next_state].prompt
         if prompt:
             after = Conversation(conv.user_id, outcome.next_state,
                                  conv.data if outcome.data is None else outcome.data, conv.suspended)
-            outcome.replies += prompt(after, ctx)
+            asked = prompt(after, ctx)
+            if outcome.next_state in NAV_STATES and asked:
+                asked[-1] = r.with_quick(asked[-1], i.nav_actions(after))
+            outcome.replies += asked
     if notice and outcome.data is None:
         outcome.data = {}
     if notice and outcome.suspended is False:

@@ -19,6 +19,22 @@ EMPLOYEES = (("1〜5人", 1, 5), ("6〜20人", 6, 20), ("21〜50人", 21, 50), (
 METHODS = {"visit": "対面（訪問・来所）", "online": "オンライン", "phone": "電話", "email": "メール"}
 METHOD_WORDS = {"visit": ("対面", "訪問", "来所", "来て", "会って"), "online": ("オンライン", "zoom", "meet", "web", "ウェブ"),
                 "phone": ("電話", "でんわ", "tel"), "email": ("メール", "mail")}
+# Free text at a button step, mapped to the choice it names (the first choice whose words appear wins).
+INDUSTRY_WORDS: dict[str, tuple[str, ...]] = {
+    "製造業": ("製造", "工場", "焼酎", "酒造", "蔵元", "醸造", "加工", "メーカー", "ものづくり", "製作所", "製茶", "印刷"),
+    "建設業": ("建設", "工務店", "建築", "土木", "リフォーム", "工事", "塗装", "設備", "大工", "左官", "電気工事"),
+    "飲食・宿泊業": ("飲食", "食堂", "レストラン", "カフェ", "喫茶", "居酒屋", "ラーメン", "料理", "旅館", "ホテル", "民宿",
+                 "宿泊", "ゲストハウス", "焼肉", "弁当"),
+    "農林水産業": ("農業", "農家", "農園", "漁業", "漁協", "漁師", "水産", "養殖", "畜産", "林業", "牧場", "茶園", "果樹"),
+    "医療・福祉": ("医療", "病院", "クリニック", "医院", "歯科", "薬局", "介護", "福祉", "保育", "デイサービス", "訪問看護"),
+    "運輸業": ("運送", "運輸", "物流", "配送", "倉庫", "タクシー", "バス", "トラック", "海運"),
+    "情報通信業": ("it", "ソフトウェア", "システム開発", "web制作", "ホームページ制作", "通信", "アプリ開発", "プログラミング"),
+    "卸売業・小売業": ("卸", "小売", "商店", "販売", "ショップ", "スーパー", "お店", "店舗", "雑貨", "土産", "酒屋", "八百屋"),
+    "サービス業": ("サービス", "美容", "理容", "サロン", "エステ", "清掃", "クリーニング", "不動産", "士業", "事務所",
+               "教室", "塾", "整骨", "整体", "観光", "イベント"),
+}
+# Small numbers people write in words rather than digits.
+NUMBER_WORDS = {"ひとり": 1, "一人": 1, "独り": 1, "家族": 3, "夫婦": 2, "ふたり": 2, "二人": 2, "三人": 3, "四人": 4, "五人": 5}
 YES = ("はい", "ok", "おk", "お願いします", "おねがいします", "それで", "大丈夫", "yes", "うん", "よい", "いいです", "合って")
 NO = ("いいえ", "違う", "ちがう", "別", "no", "変更")
 
@@ -78,6 +94,87 @@ def _again(conv: Conversation, *reason: str) -> Outcome:
 
 def _choices(action: str, values) -> list[dict]:
     return [r.postback(v, action, v=v) for v in values]
+
+
+# --- answers that are not what was asked -------------------------------------------------------------------
+
+_QUESTION_END = re.compile(r"(?:[?？]|ですか|ますか|でしょうか|ませんか|ないの|んですか|のですか)[\s。!！…ね]*$")
+# Short answers to what people ask in the middle of the intake instead of answering it.
+SIDE_ANSWERS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("無料", "料金", "費用", "お金", "いくら", "有料", "タダ", "お代"), "ご相談は無料です。何度でもご利用いただけます。"),
+    (("個人情報", "秘密", "漏れ", "情報の扱い"), "お預かりした情報は、ご相談への対応と個人が特定されない集計にだけ使います。"),
+    (("土日", "祝日", "何時", "いつ", "営業", "日程", "時間"),
+     "ご相談の日時は、このあと空いている時間からお選びいただけます（土日・祝日も担当者がいる日は選べます）。"),
+    (("どこ", "場所", "会場", "来て", "訪問"), "ご相談は対面（訪問・来所）、オンライン、電話、メールから選べます。"),
+)
+
+
+def looks_like_question(text: str) -> bool:
+    return bool(_QUESTION_END.search(unicodedata.normalize("NFKC", text).strip()))
+
+
+def side_answer(text: str) -> str:
+    t = norm(text)
+    return next((said for words, said in SIDE_ANSWERS if any(w in t for w in words)),
+                "ご質問は、担当のDXコーディネーターがご相談の中でお答えします。")
+
+
+def has_letters(text: str) -> bool:
+    """At least one letter of any script: emoji, punctuation and digits alone are not an answer."""
+    return any(unicodedata.category(c).startswith("L") for c in text)
+
+
+def is_mash(text: str) -> bool:
+    """Keyboard mash or one key held down: 'ああああ', 'sdfghjk', 'www'."""
+    t = norm(text)
+    letters = [c for c in t if unicodedata.category(c).startswith("L")]
+    if len(letters) >= 3 and len(set(letters)) <= 2:
+        return True
+    if t.isascii() and t.isalpha() and len(t) >= 5:
+        vowels = sum(c in "aeiouy" for c in t)
+        return vowels / len(t) < 0.2 or any(row in t for row in ("asdf", "qwer", "zxcv", "hjkl", "uiop"))
+    return False
+
+
+def _not_an_answer(conv: Conversation, text: str, what: str, *, digits_ok: bool = True) -> Outcome | None:
+    """None when `text` can be taken as `what`; else the answer that keeps the field and asks it again."""
+    if looks_like_question(text):
+        return _again(conv, side_answer(text), f"入力の途中です。続けて{what}を教えてください。")
+    if not has_letters(text) or (not digits_ok and sum(c.isdigit() for c in text) >= 3) or is_mash(text):
+        return _again(conv, f"{what}を文字で教えてください。")
+    return None
+
+
+# --- 戻る: the way back to the step before ----------------------------------------------------------------
+
+# What an answer at each step put in the conversation's data, taken out again when the user goes back to it.
+ANSWER_KEYS: dict[State, tuple[str, ...]] = {
+    State.ASK_QUESTION: ("question", "category", "confidence", "keywords", "category_confirmed"),
+    State.CONFIRM_CATEGORY: ("category_confirmed",), State.CHOOSE_CATEGORY: ("category_confirmed",),
+    State.ASK_MUNICIPALITY: ("municipality", "region", "region_shown"),
+    State.ASK_PHONE: ("phone", "phone_required"), State.ASK_EMAIL: ("email",),
+    State.CONFIRM_PROFILE: (*PROFILE_FIELDS, "region", "profile_declined"),
+    **{state: (field,) for field, state in ORDER if state not in (State.ASK_MUNICIPALITY, State.ASK_PHONE, State.ASK_EMAIL)},
+}
+
+
+def with_trail(data: dict[str, Any], state: State) -> dict[str, Any]:
+    """`data` remembering that `state` was answered, for 戻る."""
+    return {**data, "trail": [*data.get("trail", []), str(state)]}
+
+
+def nav_actions(conv: Conversation) -> list[dict]:
+    back = [r.postback("戻る", "back", display="戻る")] if conv.data.get("trail") else []
+    return [*back, r.postback("やめる", "cancel", display="やめる")]
+
+
+def go_back(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    trail = list(conv.data.get("trail", []))
+    if not trail:
+        return Outcome(conv.state, replies=[r.text("これより前には戻れません。")])
+    previous = State(trail.pop())
+    data = {k: v for k, v in conv.data.items() if k not in ANSWER_KEYS.get(previous, ())}
+    return Outcome(previous, data={**data, "trail": trail}, replies=[r.text("ひとつ前の質問に戻ります。")])
 
 
 # --- consent -------------------------------------------------------------------------------------------
@@ -152,8 +249,8 @@ def _triaged(outcome: Outcome, data: dict[str, Any], question: str, ctx: Context
 
 
 def take_question(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    if not intent.text.strip():
-        return _again(conv, "ご相談内容を文字で教えてください。")
+    if not has_letters(intent.text) or is_mash(intent.text):
+        return _again(conv, "ご相談内容を文字で教えてください。困っていることを一言でもかまいません。")
     outcome = Outcome(State.CONFIRM_CATEGORY)
     if len(intent.text) > MAX_QUESTION:
         outcome.replies.append(r.text(f"長文をありがとうございます。最初の{MAX_QUESTION}文字までを承りました。続きは担当者にお話しください。"))
@@ -217,8 +314,9 @@ def ask_company(conv: Conversation, ctx: Context) -> list[dict]:
 
 def take_company(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     name = intent.text.strip()
-    if not name:
-        return _again(conv, "会社名（屋号）を文字で教えてください。")
+    refused = _not_an_answer(conv, name, "会社名（屋号）")
+    if refused:
+        return refused
     if len(name) > 100:
         return _again(conv, "会社名は100文字以内でお願いします。")
     return _answer(conv, ctx, company=name)
@@ -230,7 +328,8 @@ def ask_industry(conv: Conversation, ctx: Context) -> list[dict]:
 
 def take_industry(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     value = norm(intent.value)
-    match = next((i for i in INDUSTRIES if value and (value == norm(i) or value in norm(i))), None)
+    match = next((i for i in INDUSTRIES if value and (value == norm(i) or value in norm(i))), None) \
+        or next((i for i, words in INDUSTRY_WORDS.items() if any(w in value for w in words)), None)
     if match is None:
         return _again(conv, "いちばん近い業種を下のボタンから選んでください（当てはまらなければ「その他」）。")
     return _answer(conv, ctx, industry=match)
@@ -245,9 +344,9 @@ def take_employees(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     for label, low, high in EMPLOYEES:
         if value == norm(label):
             return _answer(conv, ctx, employees=label)
-    digits = re.fullmatch(r"(?:約|およそ)?(\d{1,6})(?:人|名)?(?:くらい|ぐらい|程度|位)?", value)
-    if digits:
-        n = int(digits.group(1))
+    digits = re.search(r"(\d{1,6})(?:人|名)?", value)
+    n = int(digits.group(1)) if digits else next((n for w, n in NUMBER_WORDS.items() if w in value), None)
+    if n is not None:
         label = next((lab for lab, low, high in EMPLOYEES if low <= n <= high), EMPLOYEES[0][0])
         return _answer(conv, ctx, employees=label)
     return _again(conv, "人数を下のボタンから選ぶか、「12人」のように数字で教えてください。")
@@ -294,24 +393,46 @@ def ask_contact_name(conv: Conversation, ctx: Context) -> list[dict]:
 
 def take_contact_name(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     name = intent.text.strip()
-    if not name or len(name) > 50:
+    refused = _not_an_answer(conv, name, "ご担当者のお名前", digits_ok=False)
+    if refused:
+        return refused
+    if len(name) > 50:
         return _again(conv, "お名前を50文字以内で教えてください。")
     return _answer(conv, ctx, contact_name=name)
+
+
+SKIP_WORDS = ("スキップ", "skip", "なし", "無し", "ない", "ありません")
+
+
+def _skipped(intent: Intent) -> bool:
+    return intent.name == "skip" or norm(intent.text) in SKIP_WORDS
 
 
 def ask_phone(conv: Conversation, ctx: Context) -> list[dict]:
     if conv.data.get("method") == "phone":
         return [r.text("お電話でのご相談には電話番号が必要です。日中につながる電話番号を教えてください。")]
+    if conv.data.get("phone_required"):
+        return [r.text("ご連絡用に、日中につながる電話番号を教えてください。",
+                       quick=[r.postback("メールで連絡を受ける", "contact", display="メールで連絡を受ける", v="email")])]
     return [r.text("日中につながる電話番号を教えてください。電話以外がよろしければ「スキップ」を押してください。",
                    quick=[r.postback("スキップ", "skip", display="スキップ")])]
 
 
 def take_phone(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    if intent.name == "skip" or norm(intent.text) in ("スキップ", "skip", "なし", "無し"):
+    if intent.name == "contact" and intent.data.get("v") == "email" and conv.data.get("method") != "phone":
+        data = {k: v for k, v in _with(conv, phone=None).items() if k != "phone_required"}
+        data.pop("email", None)
+        return Outcome(State.ASK_EMAIL, data=data)
+    if _skipped(intent):
         if conv.data.get("method") == "phone":
             return _again(conv, "お電話でのご相談のため、電話番号が必要です。")
+        if conv.data.get("phone_required"):
+            return _again(conv, "ご連絡のため、電話番号かメールアドレスのどちらかが必要です。"
+                                "メールがよろしければ「メールで連絡を受ける」を押してください。")
         return _answer(conv, ctx, phone=None)
     phone, email, reason = parse_contact(intent.text)
+    if phone is None and email is not None and conv.data.get("method") != "phone":
+        return _answer(conv, ctx, phone=None, email=email)  # an address typed here is just as good a contact
     if phone is None:
         return _again(conv, reason or "電話番号の形が正しくないようです。")
     if email is not None:
@@ -322,21 +443,35 @@ def take_phone(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
 def ask_email(conv: Conversation, ctx: Context) -> list[dict]:
     if conv.data.get("method") == "email":
         return [r.text("メールでのご相談のため、メールアドレスを教えてください。")]
+    if not conv.data.get("phone"):
+        # Without a phone number the address is the only way to reach the person: no skip, but the way back to the phone.
+        return [r.text("ご連絡のため、電話番号かメールアドレスのどちらかが必要です。メールアドレスを教えてください。",
+                       quick=[r.postback("電話番号を入力する", "contact", display="電話番号を入力する", v="phone")])]
     return [r.text("メールアドレスを教えてください。なければ「スキップ」を押してください。",
                    quick=[r.postback("スキップ", "skip", display="スキップ")])]
 
 
 def take_email(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    if intent.name == "skip" or norm(intent.text) in ("スキップ", "skip", "なし", "無し"):
+    if intent.name == "contact" and intent.data.get("v") == "phone":
+        data = _with(conv, phone_required=True)
+        data.pop("phone", None)
+        return Outcome(State.ASK_PHONE, data=data)
+    if _skipped(intent):
         if conv.data.get("method") == "email":
             return _again(conv, "メールでのご相談のため、メールアドレスが必要です。")
         if not conv.data.get("phone"):
-            return _again(conv, "ご連絡のため、電話番号かメールアドレスのどちらかが必要です。メールアドレスを教えてください。")
+            return _again(conv, "恐れ入りますが、スキップはできません。"
+                                "お電話がよろしければ「電話番号を入力する」を押してください。")
         return _answer(conv, ctx, email=None)
-    email, reason = parse_email(intent.text)
+    phone, email, reason = parse_contact(intent.text)
+    if email is None and phone is not None and not conv.data.get("phone") and conv.data.get("method") != "email":
+        return _answer(conv, ctx, phone=phone, email=None)  # a phone number typed here is taken as the phone
+    if email is None:
+        email, reason = parse_email(intent.text)
     if email is None:
         return _again(conv, reason or "メールアドレスの形が正しくないようです。")
-    return _answer(conv, ctx, email=email)
+    extra = {"phone": phone} if phone and not conv.data.get("phone") else {}
+    return _answer(conv, ctx, email=email, **extra)
 
 
 def ask_method(conv: Conversation, ctx: Context) -> list[dict]:

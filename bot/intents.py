@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "restart": ("最初から", "はじめから", "初めから"),
     "handover": ("担当者と話したい", "担当者と話す", "人と話したい", "オペレーター"),
     "resume": ("続きから", "つづきから"),
+    "back": ("戻る", "もどる", "前に戻る", "ひとつ戻る", "一つ戻る", "back"),
 }
 _COMMAND_OF = {word: name for name, words in COMMANDS.items() for word in words}
 

@@ -46,6 +46,13 @@ def flex(alt: str, contents: dict, quick: list[dict] | None = None) -> dict:
     return message
 
 
+def with_quick(message: dict, actions: list[dict]) -> dict:
+    """The message with `actions` added to its quick replies, as many as LINE's limit leaves room for."""
+    items = list(message.get("quickReply", {}).get("items", []))
+    items += [{"type": "action", "action": a} for a in actions][: max(0, QUICK_REPLY_MAX - len(items))]
+    return {**message, "quickReply": {"items": items}} if items else message
+
+
 def card(title: str, rows: list[tuple[str, str]] = (), body: list[str] = (), buttons: list[dict] = ()) -> dict:
     """A bubble with a title, label/value rows or paragraphs, and buttons (the first one primary)."""
     contents: list[dict] = [{"type": "text", "text": title, "weight": "bold", "size": "lg", "wrap": True}]
