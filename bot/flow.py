@@ -94,7 +94,7 @@ NAV_STATES = (S.ASK_QUESTION, S.CONFIRM_CATEGORY, S.CHOOSE_CATEGORY, *FIELDS)
 
 # From any state, unless the state's own table takes the intent first.
 GLOBAL: dict[str, Step] = {
-    "follow": Step(m.follow, (S.IDLE, S.ASK_CONSENT)),
+    "follow": Step(m.follow, (S.IDLE, S.ASK_CONSENT), stays=True),
     "unfollow": Step(m.unfollow, (S.IDLE,)),
     "menu": Step(m.menu, (S.IDLE,)),
     "cancel": Step(m.cancel, (S.IDLE,)),
@@ -103,11 +103,11 @@ GLOBAL: dict[str, Step] = {
     "resume": Step(m.resume, (S.IDLE, *INTAKE_STATES), stays=True),
     "handover": Step(m.handover, (S.WITH_STAFF,)),
     "consult": Step(m.consult, (S.ASK_CONSENT, S.ASK_QUESTION, S.CONFIRM_CATEGORY, S.IDLE), stays=True),
-    "faq": Step(m.faq, (S.IDLE,)),
-    "seminars": Step(m.seminars, (S.IDLE,)),
-    "popup": Step(b.list_popups, (S.IDLE,)),
+    "faq": Step(m.faq, (S.IDLE,), stays=True),
+    "seminars": Step(m.seminars, (S.IDLE,), stays=True),
+    "popup": Step(b.list_popups, (S.IDLE,), stays=True),
     "popup_slot": Step(b.popup_slot, (S.IDLE, S.ASK_CONSENT, S.ASK_QUESTION), stays=True),
-    "bookings": Step(b.list_bookings, (S.IDLE,)),
+    "bookings": Step(b.list_bookings, (S.IDLE,), stays=True),
     "book": Step(b.book_later, (S.IDLE, S.CHOOSE_SLOT)),
     "reschedule": Step(b.reschedule, (S.IDLE, S.CHOOSE_SLOT)),
     "cancel_booking": Step(b.cancel_booking, (S.IDLE, S.ASK_CANCEL_REASON)),

@@ -7,7 +7,7 @@ from bot import replies as r
 from bot.conversation import (
     INTAKE_TTL, Context, Conversation, HandOver, Intent, Outcome, SetFollowing, State,
 )
-from bot.intake import MAX_QUESTION, _triaged, consent_given, privacy_notice
+from bot.intake import MAX_QUESTION, _triaged, consent_given, looks_like_question, privacy_notice, side_answer
 from bot.jatime import describe_staff_reply
 
 STATUS_LABELS = {"received": "受付済み", "in_progress": "対応中", "closed": "対応完了"}
@@ -42,7 +42,13 @@ def suspend(conv: Conversation, now: datetime) -> dict | None | bool:
 
 
 def leave(conv: Conversation, ctx: Context, replies: list[dict], next_state: State = State.IDLE, **kw) -> Outcome:
-    """Leave the current state for another, keeping an unfinished intake to resume later."""
+    """Leave the current state for another, keeping an unfinished intake to resume later.
+
+    Only looking something up (FAQ, seminars, dates) in the middle of an intake does not leave it: the answer comes,
+    then the same question again, so that the next thing typed still answers it.
+    """
+    if next_state == State.IDLE and in_intake(conv) and conv.data:
+        return Outcome(conv.state, replies=[*replies, r.text("ご相談の入力の続きです。")])
     return Outcome(next_state, replies=replies, data=kw.pop("data", {}), suspended=suspend(conv, ctx.now), **kw)
 
 
@@ -51,6 +57,9 @@ def follow(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
                 "鹿児島県内の中小企業・個人事業主の皆さまのデジタル化（DX）のご相談を、DXコーディネーターが無料でお受けしています。\n"
                 "下のメニューから、ご相談の申し込み、セミナーや補助金のご案内をご覧いただけます。")
     effects = [SetFollowing(True)]
+    if in_intake(conv) and conv.data:  # a second follow (blocked and unblocked) keeps what was being entered
+        return Outcome(conv.state, effects=effects, replies=[r.text(
+            f"{ctx.config.program_name}です。またお会いできてうれしいです。入力途中のご相談の続きからお伺いします。")])
     if consent_given(ctx, conv):
         return Outcome(State.IDLE, data={}, effects=effects, replies=[r.text(greeting, quick=menu_quick(conv, ctx))])
     notice = privacy_notice(ctx)
@@ -143,10 +152,28 @@ def idle_text(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     category = ctx.config.category(result.category)
     lead = (f"「{category.name}」に関するご質問ですね。" if result.category != "other"
             else "メッセージありがとうございます。")
-    lines = [lead, *result.suggestions,
+    if looks_like_question(intent.text) and result.category == "other":
+        lead = side_answer(intent.text)
+    lines = [lead, *(result.suggestions if result.category != "other" else ()),
              "DXコーディネーターが無料でご相談に乗ります。この内容で相談を申し込みますか？"]
+    if resumable(conv, ctx.now):
+        lines.append("入力途中のご相談は「続きから」で再開できます。")
     return Outcome(State.IDLE, prompt=False, data={"pending_question": intent.text[:MAX_QUESTION]}, replies=[r.text(
         "\n".join(lines), quick=[r.postback("この内容で相談する", "consult", q="1"), *menu_quick(conv, ctx)[:-1]])])
+
+
+# Questions answered by typing: a sticker there has no button to fall back on.
+TYPED_ANSWER_STATES = (State.ASK_QUESTION, State.ASK_COMPANY, State.ASK_CONTACT_NAME, State.ASK_PHONE, State.ASK_EMAIL)
+# Buttons of a finished or outdated step, and why they no longer work.
+STALE_BUTTONS = {
+    **dict.fromkeys(("slot", "pick_slot", "more_slots", "prefer", "later", "confirm_slot", "other_slot"),
+                    "この日時のボタンは、すでに予約が終わったか、古い一覧のものです。"),
+    **dict.fromkeys(("yes", "no", "submit", "edit", "field", "industry", "employees", "municipality", "region",
+                     "method", "category", "skip", "contact", "back"),
+                    "このボタンは、すでに終わった入力のものです。"),
+    **dict.fromkeys(("cancel_reason", "keep"), "このキャンセルの手続きは、すでに終わっています。"),
+    "consent": "同意はすでに承っています。", "decline": "この確認は、すでに終わっています。",
+}
 
 
 def media(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
@@ -155,14 +182,21 @@ def media(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     if conv.state == State.IDLE:
         return Outcome(State.IDLE, prompt=False, replies=[r.text(
             "ありがとうございます。ご用件は文字か下のボタンでお送りください。", quick=menu_quick(conv, ctx))])
+    if conv.state in TYPED_ANSWER_STATES:
+        return Outcome(conv.state, replies=[r.text("恐れ入りますが、画像やスタンプは受け取れません。文字でお答えください。")])
+    if conv.state == State.CHOOSE_SLOT:
+        return Outcome(conv.state, prompt=False, replies=[r.text(
+            "恐れ入りますが、画像やスタンプは受け取れません。上の一覧から日時を選んでください。")])
     return Outcome(conv.state, replies=[r.text("恐れ入りますが、文字か下のボタンでお答えください。")])
 
 
 def not_understood(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    """A tap on an old button or an answer the current question does not take: ask the question again."""
+    """A tap on an old button or an answer the current question does not take: say why, and ask again."""
+    why = STALE_BUTTONS.get(intent.name, "このボタンは、いまはご利用いただけません。")
     if conv.state == State.IDLE:
-        return Outcome(State.IDLE, prompt=False, replies=[r.text("ご用件を選んでください。", quick=menu_quick(conv, ctx))])
-    return Outcome(conv.state, replies=[r.text("その操作は、いまはご利用いただけません。")])
+        return Outcome(State.IDLE, prompt=False, replies=[r.text(
+            f"{why}メニューからあらためてお選びください（ご予約は「予約の確認・変更」から）。", quick=menu_quick(conv, ctx))])
+    return Outcome(conv.state, replies=[r.text(f"{why}いまの質問にお答えください。")])
 
 
 def faq(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:

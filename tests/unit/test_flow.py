@@ -307,7 +307,7 @@ def test_a_sticker_or_file_during_intake_gets_a_kind_answer_and_the_question_aga
     d.tap("yes")
     out = d.send(Intent("media", data={"type": kind}))
     assert d.conv.state == State.ASK_COMPANY
-    assert "文字か下のボタン" in all_text(out) and "会社名" in all_text(out)
+    assert "文字でお答えください" in all_text(out) and "ボタン" not in out.replies[0]["text"] and "会社名" in all_text(out)
 
 
 def test_the_menu_puts_an_unfinished_intake_aside_and_resume_brings_it_back():

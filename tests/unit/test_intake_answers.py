@@ -174,3 +174,44 @@ def test_back_on_the_first_question_says_so():
     d.tap("consult")
     out = d.send(Intent("back"))
     assert d.conv.state == State.ASK_QUESTION and "戻れません" in all_text(out)
+
+
+# --- menu taps, follows, stickers and old buttons in the middle of things (6.14) ---------------------------
+
+@pytest.mark.parametrize("looked_up", ["faq", "seminars", "bookings", "popup"])
+def test_looking_something_up_mid_intake_keeps_the_intake_and_the_next_answer_continues_it(looked_up):
+    d = at_company_question()
+    out = d.tap(looked_up)
+    assert d.conv.state == State.ASK_COMPANY and "会社名" in all_text(out)
+    d.say("有限会社さつま")
+    assert d.conv.data["company"] == "有限会社さつま" and d.conv.state == State.ASK_INDUSTRY
+
+
+def test_a_second_follow_mid_intake_keeps_the_intake():
+    d = at_company_question()
+    d.say("有限会社さつま")
+    out = d.send(Intent("follow"))
+    assert d.conv.state == State.ASK_INDUSTRY and d.conv.data["company"] == "有限会社さつま"
+    assert "続き" in all_text(out) and "業種" in all_text(out)
+
+
+def test_an_off_topic_question_outside_the_intake_is_answered_once_not_twice():
+    d = Driver()
+    out = d.say("相談って無料ですか？")
+    text = all_text(out)
+    assert "無料です" in text
+    assert "どんなことでも" not in text  # the same offer was said twice in other words
+
+
+def test_a_sticker_at_a_typed_question_does_not_ask_for_buttons():
+    d = at_company_question()
+    out = d.send(Intent("media", data={"type": "sticker"}))
+    assert "ボタンで" not in out.replies[0]["text"]
+
+
+@pytest.mark.parametrize("stale", ["slot", "more_slots", "submit", "industry"])
+def test_an_old_button_says_why_it_no_longer_works(stale):
+    d = Driver()
+    out = d.tap(stale, t="202612011000", c="tanaka", v="製造業", start="2026-12-01")
+    assert d.conv.state == State.IDLE
+    assert "古い" in all_text(out) or "終わった" in all_text(out)
