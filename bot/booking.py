@@ -5,6 +5,7 @@ import logging
 import re
 import unicodedata
 from datetime import date, datetime, time, timedelta
+from urllib.parse import quote
 
 from bot import replies as r
 from bot.conversation import (
@@ -14,7 +15,7 @@ from bot.conversation import (
 from bot import intake
 from bot.intake import METHODS, consent_given, is_no, privacy_notice
 from bot.municipalities import match_municipality
-from bot.jatime import TOKYO, format_clock, format_date, format_datetime, format_time_range, to_tokyo
+from bot.jatime import TOKYO, format_clock, format_date, format_datetime, format_time_range, holiday_name, to_tokyo
 from bot.menu import leave, menu_quick
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,46 @@ def _page_start(conv: Conversation) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+def _region(conv: Conversation) -> str | None:
+    """Where the user is matters for visits only: online, phone and email consultations go to any coordinator."""
+    return conv.data.get("region") if conv.data.get("method") == "visit" else None
+
+
 def _offers(conv: Conversation, ctx: Context, after: date | None = None, days: int = PAGE_DAYS) -> list[OfferedSlot]:
-    return ctx.slots.offer(method=conv.data.get("method", "online"), region=conv.data.get("region"),
+    return ctx.slots.offer(method=conv.data.get("method", "online"), region=_region(conv),
                            after=after or _page_start(conv), days=days, preferred=conv.data.get("prefer"))
+
+
+def earliest(conv: Conversation, ctx: Context) -> datetime:
+    """The first moment that can still be booked with the method chosen (the minimum notice)."""
+    rules = ctx.config.booking
+    hours = rules.min_notice_hours_visit if conv.data.get("method") == "visit" else rules.min_notice_hours
+    return to_tokyo(ctx.now) + timedelta(hours=hours)
+
+
+def last_day(ctx: Context) -> date:
+    """The last day bookings are taken for (the horizon)."""
+    return to_tokyo(ctx.now).date() + timedelta(days=ctx.config.booking.horizon_days)
+
+
+def _outside_window(conv: Conversation, ctx: Context, start: datetime) -> str | None:
+    """Why `start` cannot be booked whatever the calendars say, or None."""
+    if start < to_tokyo(ctx.now):
+        return "その日時はすでに過ぎています。"
+    if start < earliest(conv, ctx):
+        hours = ctx.config.booking.min_notice_hours_visit if conv.data.get("method") == "visit" \
+            else ctx.config.booking.min_notice_hours
+        return f"{METHODS.get(conv.data.get('method', ''), 'ご相談')}のご予約は、{hours}時間前までにお願いしています。"
+    if to_tokyo(start).date() > last_day(ctx):
+        return f"ご予約は{format_date(last_day(ctx))}までの日程で承っています。"
+    return None
+
+
+def closures_note(ctx: Context, first: date, days: int) -> list[str]:
+    """The program's closed periods (年末年始休業 ...) that fall within the days shown."""
+    last = first + timedelta(days=days - 1)
+    return [f"{format_date(c.start)}〜{format_date(c.end)}は{c.name or '休業期間'}のため、ご予約を承っていません。"
+            for c in ctx.config.closures if c.start <= last and c.end >= first]
 
 
 # --- choosing a slot -----------------------------------------------------------------------------------
@@ -54,32 +92,52 @@ def ask_slot(conv: Conversation, ctx: Context) -> list[dict]:
         if conv.data.get("method") == "visit" and not conv.data.get("slot_from") else []
     first = _page_start(conv) or to_tokyo(ctx.now).date()
     next_from = (max(o.start for o in offers).date() if offers else first + timedelta(days=PAGE_DAYS - 1)) + timedelta(days=1)
-    quick = [r.postback("他の日を見る", "more_slots", display="他の日を見る", start=next_from.isoformat()),
-             _picker(ctx), r.postback("あとで予約する", "later", display="あとで予約する")]
+    more = next_from <= last_day(ctx)
+    quick = [r.postback("他の日を見る", "more_slots", display="他の日を見る", start=next_from.isoformat())] if more else []
+    quick += [_picker(conv, ctx), r.postback("あとで予約する", "later", display="あとで予約する")]
     if conv.data.get("prefer"):
-        quick.insert(2, r.postback("全員の空きを見る", "prefer", display="担当者を問わず探す", v=""))
-    elif met := ctx.slots.previous(method=conv.data.get("method", "online"), region=conv.data.get("region")):
-        quick.insert(2, r.postback("前回の担当者で探す", "prefer", display=f"前回の担当（{met[1]}）で探す", v=met[0]))
+        quick.insert(-1, r.postback("全員の空きを見る", "prefer", display="担当者を問わず探す", v=""))
+    elif met := ctx.slots.previous(method=conv.data.get("method", "online"), region=_region(conv)):
+        quick.insert(-1, r.postback("前回の担当者で探す", "prefer", display=f"前回の担当（{met[1]}）で探す", v=met[0]))
+    notes = closures_note(ctx, first, max((next_from - first).days, 1))
+    if not more:
+        notes.append(f"ご予約は{format_date(last_day(ctx))}までの日程で承っています。"
+                     "それより先をご希望の場合は、いったん「あとで予約する」を選び、後日あらためてお申し込みいただくか、"
+                     "「担当者と話す」からご相談ください。")
     if not offers and not nearby:
-        return [r.text(f"{format_date(first)}から{PAGE_DAYS}日間は、ご希望の方法で空いている時間がありませんでした。"
-                       "「他の日を見る」か、日時を指定して探してください。", quick=quick)]
+        ahead = "「他の日を見る」か、日時を指定して探してください。" if more else ""
+        return [r.text("\n".join([f"{format_date(first)}から{PAGE_DAYS}日間は、ご希望の方法で空いている時間がありませんでした。{ahead}",
+                                  *notes]), quick=quick + ([r.postback("担当者と話す", "handover")] if not more else []))]
     by_day: dict[date, list[OfferedSlot]] = {}
     for o in offers:
         by_day.setdefault(to_tokyo(o.start).date(), []).append(o)
     bubbles = [popup_bubble(p) for p in nearby[:2]]
     bubbles += [_day_bubble(day, slots) for day, slots in list(by_day.items())[:9 - len(bubbles)]]
     bubbles.append(r.card("ほかの日時", body=["ご都合の合う時間がなければ、ほかの日を表示するか、日時を指定してください。"],
-                          buttons=[quick[0], quick[1]]))
+                          buttons=quick[:2]))
     method = METHODS.get(conv.data.get("method", ""), "")
-    return [r.text(f"ご相談の日時を選んでください（{method}）。土日・祝日も担当者がいる日は選べます。"),
+    return [r.text("\n".join([f"ご相談の日時を選んでください（{method}）。土日・祝日も担当者がいる日は選べます。", *notes])),
             r.flex("ご相談の日時を選んでください", {"type": "carousel", "contents": bubbles}, quick=quick)]
 
 
-def _picker(ctx: Context) -> dict:
-    today = to_tokyo(ctx.now).date()
-    return r.datetime_picker("日時を指定", "pick_slot", mode="datetime",
-                             initial=f"{today + timedelta(days=1)}T10:00",
-                             min=f"{today}T00:00", max=f"{today + timedelta(days=ctx.config.booking.horizon_days)}T23:59")
+def _picker(conv: Conversation, ctx: Context) -> dict:
+    """The date-time picker, limited to what can be booked: from the minimum notice to the horizon."""
+    first = earliest(conv, ctx)
+    first = (first + timedelta(minutes=59)).replace(minute=0, second=0, microsecond=0)  # the next full hour
+    initial = max(first, datetime.combine(first.date() + timedelta(days=1), time(10), TOKYO)
+                  if first.hour >= 17 else first.replace(hour=max(first.hour, 10)))
+    return r.datetime_picker("日時を指定", "pick_slot", mode="datetime", initial=f"{initial:%Y-%m-%dT%H:%M}",
+                             min=f"{first:%Y-%m-%dT%H:%M}", max=f"{last_day(ctx)}T23:59")
+
+
+# Day headers coloured as Japanese calendars do: Saturdays blue, Sundays and public holidays red.
+DAY_COLOURS = {"weekday": "#06c755", "saturday": "#1a66cc", "holiday": "#d93636"}
+
+
+def day_colour(day: date) -> str:
+    if day.weekday() == 6 or holiday_name(day):
+        return DAY_COLOURS["holiday"]
+    return DAY_COLOURS["saturday"] if day.weekday() == 5 else DAY_COLOURS["weekday"]
 
 
 def _day_bubble(day: date, slots: list[OfferedSlot]) -> dict:
@@ -89,7 +147,7 @@ def _day_bubble(day: date, slots: list[OfferedSlot]) -> dict:
                                      c=s.coordinator, t=slot_key(s.start))}
                for s in slots[:TIMES_PER_DAY]]
     return {"type": "bubble", "size": "kilo",
-            "header": {"type": "box", "layout": "vertical", "backgroundColor": "#06c755", "contents": [
+            "header": {"type": "box", "layout": "vertical", "backgroundColor": day_colour(day), "contents": [
                 {"type": "text", "text": format_date(day), "weight": "bold", "color": "#ffffff", "wrap": True}]},
             "body": {"type": "box", "layout": "vertical", "contents": buttons}}
 
@@ -133,15 +191,28 @@ def _profile_region(ctx: Context) -> str | None:
     return found.region if found else None
 
 
+def _popup_offer(ctx: Context, day: str, t: str) -> tuple[PopupOffer, OfferedSlot] | None:
+    """The pop-up day and free time a postback names, if both are still offered."""
+    start = parse_slot_key(t)
+    offer = next((p for p in (ctx.slots.popups(region=None) if ctx.slots else ()) if str(p.day_id) == day), None)
+    slot = next((x for x in offer.slots if x.start == start), None) if offer and start else None
+    return (offer, slot) if slot else None
+
+
 def popup_slot(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    """A tap on a pop-up time: booked at once when the consultation is on record, else the intake comes first."""
-    start, day = parse_slot_key(intent.data.get("t", "")), intent.data.get("d", "")
-    if start is None or not day.isdigit():
-        return Outcome(conv.state, prompt=False, replies=[r.text("日時を読み取れませんでした。あらためてお選びください。")])
+    """A tap on a pop-up time: confirmed, then booked, when the consultation is on record; else the intake comes first."""
+    day, t = str(intent.data.get("d", "")), str(intent.data.get("t", ""))
+    found = _popup_offer(ctx, day, t)
+    if found is None:
+        return Outcome(conv.state, prompt=conv.state != State.IDLE, replies=[r.text(
+            "その出張相談会の時間は、終了したか満席になりました。メニューの「出張相談会」から最新の日程をご覧ください。",
+            quick=[r.postback("出張相談会", "popup")] if conv.state == State.IDLE else None)])
+    offer, slot = found
     if conv.state == State.CHOOSE_SLOT and conv.data.get("consultation_id"):
-        return _book(conv, ctx, OfferedSlot(f"popup:{day}", start, start), popup_day=int(day))
-    data = {"popup": int(day), "popup_t": intent.data["t"], "method": "visit"}
-    said = [r.text(f"出張相談会（{format_datetime(start)}）のお申し込みを承ります。先にご相談内容などをお伺いします。")]
+        return _ask_to_confirm(conv, ctx, slot, popup=offer)
+    data = {"popup": offer.day_id, "popup_t": t, "method": "visit"}
+    said = [r.text(f"出張相談会（{format_datetime(slot.start)}・{offer.venue}）のお申し込みを承ります。"
+                   "先にご相談内容などをお伺いします。")]
     if not consent_given(ctx, conv):
         return Outcome(State.ASK_CONSENT, data=data, suspended=None, prompt=False, replies=[*said, *privacy_notice(ctx)])
     return Outcome(State.ASK_QUESTION, data={**data, "consented": True}, suspended=None, replies=said)
@@ -180,38 +251,97 @@ def _book(conv: Conversation, ctx: Context, slot: OfferedSlot, popup_day: int | 
                 *ask_slot(again, ctx)]
 
     return Outcome(State.IDLE, data={}, prompt=False, effects=[BookSlot(
-        slot.coordinator, slot.start, conv.data.get("method", "online"), conv.data.get("region"),
+        slot.coordinator, slot.start, conv.data.get("method", "online"), _region(conv),
         conv.data.get("consultation_id"), conv.data.get("replaces"), taken, popup_day)])
 
 
+def _ask_to_confirm(conv: Conversation, ctx: Context, slot: OfferedSlot, popup: PopupOffer | None = None) -> Outcome:
+    """「この日時で予約しますか」: the time, method and coordinator (or venue), before anything is booked."""
+    method = conv.data.get("method", "online")
+    if popup:
+        rows = [("日時", format_time_range(slot.start, slot.end)), ("方法", "出張相談会（会場でのご相談）"),
+                ("会場", popup.venue), *([("住所", popup.address)] if popup.address else [])]
+        chosen = {"d": popup.day_id, "t": slot_key(slot.start)}
+    else:
+        coordinator = ctx.config.coordinator(slot.coordinator)
+        rows = [("日時", format_time_range(slot.start, slot.end)), ("方法", METHODS.get(method, method)),
+                ("担当", coordinator.name if coordinator else "")]
+        chosen = {"c": slot.coordinator, "t": slot_key(slot.start)}
+    bubble = r.card("この日時で予約しますか？", rows=rows, buttons=[
+        r.postback("予約する", "confirm_slot", display="この日時で予約する"),
+        r.postback("別の日時を選ぶ", "other_slot", display="別の日時を選ぶ")])
+    return Outcome(State.CHOOSE_SLOT, prompt=False, data={**conv.data, "chosen": chosen},
+                   replies=[r.flex(f"この日時で予約しますか：{format_time_range(slot.start, slot.end)}", bubble)])
+
+
+def confirm_slot(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    """予約する on the confirmation card: books the time chosen just before (kept in the conversation, not the postback)."""
+    chosen = conv.data.get("chosen") or {}
+    start = parse_slot_key(chosen.get("t", ""))
+    data = {k: v for k, v in conv.data.items() if k != "chosen"}
+    if start is None:
+        return Outcome(State.CHOOSE_SLOT, data=data, replies=[r.text("日時がまだ選ばれていません。一覧からお選びください。")])
+    again = Conversation(conv.user_id, conv.state, data)
+    if "d" in chosen:
+        return _book(again, ctx, OfferedSlot(f"popup:{chosen['d']}", start, start), popup_day=int(chosen["d"]))
+    return _book(again, ctx, OfferedSlot(chosen.get("c", ""), start, start))
+
+
+def other_slot(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    return Outcome(State.CHOOSE_SLOT, data={k: v for k, v in conv.data.items() if k != "chosen"})
+
+
+def _refused(conv: Conversation, why: str) -> Outcome:
+    """A time that cannot be booked: say plainly why, and show the choices again."""
+    log.warning("slot tap refused: stale, impossible or forged")
+    return Outcome(State.CHOOSE_SLOT, data={k: v for k, v in conv.data.items() if k != "chosen"},
+                   replies=[r.text(f"{why}あらためて空いている時間からお選びください。")])
+
+
 def take_slot(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    start = parse_slot_key(intent.data.get("t", ""))
-    coordinator = intent.data.get("c", "")
-    if start is None or not coordinator:
-        return Outcome(State.CHOOSE_SLOT, replies=[r.text("日時を読み取れませんでした。あらためてお選びください。")])
-    # The service checks the slot again under a lock: a forged or stale one is refused there with fresh choices.
-    return _book(conv, ctx, OfferedSlot(coordinator, start, start))
+    start = parse_slot_key(str(intent.data.get("t", "")))
+    coordinator = ctx.config.coordinator(str(intent.data.get("c", "")))
+    if start is None or coordinator is None:
+        return _refused(conv, "日時を読み取れませんでした。")
+    why = _outside_window(conv, ctx, start)
+    if why:
+        return _refused(conv, why)
+    slot = next((o for o in _offers(conv, ctx, after=start.date(), days=1) if o.start == start), None)
+    if slot is None:
+        return _refused(conv, "申し訳ありません。その時間はご予約いただけません（埋まったか、受付時間外です）。")
+    # The service checks the tapped coordinator's slot again under a lock when it books.
+    return _ask_to_confirm(conv, ctx, OfferedSlot(coordinator.id, slot.start, slot.end))
 
 
 def picked_slot(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     try:
-        wanted = datetime.fromisoformat(intent.params.get("datetime", "")).replace(tzinfo=TOKYO)
+        wanted = datetime.fromisoformat(str(intent.params.get("datetime", ""))).replace(tzinfo=TOKYO)
     except ValueError:
-        return Outcome(State.CHOOSE_SLOT, replies=[r.text("日時を読み取れませんでした。もう一度お選びください。")])
+        return _refused(conv, "日時を読み取れませんでした。")
+    why = _outside_window(conv, ctx, wanted)
+    if why:
+        return _refused(conv, why)
     day_offers = _offers(conv, ctx, after=wanted.date(), days=1)
     match = next((o for o in day_offers if o.start == wanted), None)
     if match:
-        return _book(conv, ctx, match)
+        return _ask_to_confirm(conv, ctx, match)
     said = ("ご指定の日時は空いていませんでした。その日の空いている時間です。" if day_offers
             else "ご指定の日は空いている時間がありませんでした。近い日の空き時間です。")
     return Outcome(State.CHOOSE_SLOT, data={**conv.data, "slot_from": wanted.date().isoformat()}, replies=[r.text(said)])
 
 
 def more_slots(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    today = to_tokyo(ctx.now).date()
     try:
-        start = date.fromisoformat(intent.data.get("start", ""))
+        start = max(date.fromisoformat(str(intent.data.get("start", ""))), today)
     except ValueError:
-        start = to_tokyo(ctx.now).date()
+        start = today
+    if start > last_day(ctx):
+        return Outcome(State.CHOOSE_SLOT, prompt=False, replies=[r.text(
+            f"ご予約は{format_date(last_day(ctx))}までの日程で承っています。それより先をご希望の場合は、"
+            "いったん「あとで予約する」を選び、後日あらためてお申し込みいただくか、「担当者と話す」からご相談ください。",
+            quick=[r.postback("最初の日から見る", "more_slots", display="最初の日から見る", start=today.isoformat()),
+                   r.postback("あとで予約する", "later", display="あとで予約する"), r.postback("担当者と話す", "handover")])])
     return Outcome(State.CHOOSE_SLOT, data={**conv.data, "slot_from": start.isoformat()})
 
 
@@ -363,17 +493,34 @@ def coordinator_answer(conv: Conversation, intent: Intent, ctx: Context) -> Outc
     return Outcome(conv.state, prompt=False, effects=[CoordinatorAnswer(int(booking_id), intent.name == "coord_swap")])
 
 
-def confirmation(b: BookingSummary, changed: bool = False) -> list[dict]:
-    """What the user is told once the booking is in the coordinator's calendar."""
+def map_url(address: str) -> str:
+    return "https://www.google.com/maps/search/?api=1&query=" + quote(address)
+
+
+def confirmation(b: BookingSummary, changed: bool = False, previous: tuple[datetime, datetime] | None = None) -> list[dict]:
+    """What the user is told once the booking is in the coordinator's calendar (or the pop-up seat is held)."""
     title = "ご予約を変更しました" if changed else "ご予約が確定しました"
-    rows = [("日時", format_time_range(b.start, b.end)), ("方法", METHODS.get(b.method, b.method)), ("担当", b.coordinator_name)]
-    body = {"visit": "担当者から訪問先・来所場所について確認のご連絡をします。",
-            "online": "当日は下のGoogle Meetのリンクからご参加ください。" if b.meet_url else "オンライン会議のURLは担当者からお送りします。",
-            "phone": "当日、担当者からお電話します。",
-            "email": "当日、担当者からメールでご連絡します。"}.get(b.method, "")
+    rows = [("受付番号", b.receipt_no)] if b.receipt_no else []
+    if b.topic:
+        rows.append(("ご相談", b.topic))
+    if changed and previous:
+        rows.append(("変更前", format_time_range(*previous)))
+    rows.append(("変更後" if changed and previous else "日時", format_time_range(b.start, b.end)))
+    buttons = []
+    if b.venue:  # a seat at a pop-up day: a fixed venue, no coordinator to arrange a place with
+        rows += [("方法", "出張相談会（会場でのご相談）"), ("会場", b.venue), *([("住所", b.address)] if b.address else [])]
+        body = "当日は会場へ直接お越しください。受付で「LINEで予約した」とお伝えください。"
+        if b.address:
+            buttons.append(r.uri("会場の地図を見る", map_url(b.address)))
+    else:
+        rows += [("方法", METHODS.get(b.method, b.method)), ("担当", b.coordinator_name)]
+        body = {"visit": "担当者から訪問先・来所場所について確認のご連絡をします。",
+                "online": "当日は下のGoogle Meetのリンクからご参加ください。" if b.meet_url else "オンライン会議のURLは担当者からお送りします。",
+                "phone": "当日、担当者からお電話します。",
+                "email": "当日、担当者からメールでご連絡します。"}.get(b.method, "")
     if b.meet_url:
         rows.append(("Meet", b.meet_url))
-    buttons = [r.uri("Google Meetを開く", b.meet_url)] if b.meet_url else []
+        buttons.append(r.uri("Google Meetを開く", b.meet_url))
     buttons.append(r.postback("予約の確認・変更", "bookings"))
     return [r.flex(f"{title}：{format_time_range(b.start, b.end)}", r.card(title, rows=rows, body=[
         body, "ご相談の前に、このLINEでリマインダーをお送りします。変更・キャンセルはメニューの「予約の確認・変更」から。"], buttons=buttons))]

@@ -196,6 +196,10 @@ class BookingSummary:
     meet_url: str | None = None
     region: str | None = None
     consultation_id: int | None = None
+    venue: str | None = None  # a seat at a pop-up day: where
+    address: str | None = None
+    receipt_no: str | None = None
+    topic: str | None = None  # the consultation's category, by name
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ FLOW: dict[State, Spec] = {
         "popup_slot": Step(b.popup_slot, (S.IDLE,), stays=True),
         "pick_slot": Step(b.picked_slot, (S.IDLE,), stays=True),
         "more_slots": Step(b.more_slots, stays=True),
+        "confirm_slot": Step(b.confirm_slot, (S.IDLE,), stays=True),
+        "other_slot": Step(b.other_slot, stays=True),
         "prefer": Step(b.prefer, stays=True),
         "later": Step(b.later, (S.IDLE,)),
         "text": Step(b.slot_text, (S.IDLE,), stays=True),

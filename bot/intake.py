@@ -542,10 +542,16 @@ def submit(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
         return Outcome(next_state(data, ctx), replies=[r.text("まだお伺いしていない項目があります。")])
     fields = {f: data.get(f) for f in ("question", "category", "confidence", "keywords", "method", "region", *PROFILE_FIELDS)}
     profile = {f: data.get(f) for f in PROFILE_FIELDS}
-    effects = [RecordConsultation({**fields, "channel": "popup" if data.get("popup") else "line"}, receipt=receipt),
+    effects = [RecordConsultation({**fields, "channel": "popup" if data.get("popup") else "line"},
+                                  receipt=popup_receipt if data.get("popup") else receipt),
                SaveProfile(profile)]
     return Outcome(State.CHOOSE_SLOT, data={"method": data["method"], "region": data.get("region")}, suspended=None,
                    effects=effects)
+
+
+def popup_receipt(receipt_no: str) -> list[dict]:
+    """A pop-up seat was chosen before the intake: it is booked right after, so no date is asked for."""
+    return [r.text(f"ご相談を受け付けました。\n受付番号：{receipt_no}\n\nお選びいただいた出張相談会のお席をお取りします。")]
 
 
 def receipt(receipt_no: str) -> list[dict]:

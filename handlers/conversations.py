@@ -186,7 +186,7 @@ class ConversationService:
             self.loading(user.id)
         if reserved.replaced is not None:
             self.bookings.finish_cancel(reserved.replaced.id)
-        booking = self.bookings.confirm(reserved.booking.id, changed=reserved.changed,
+        booking = self.bookings.confirm(reserved.booking.id, changed=reserved.changed, previous=reserved.previous,
                                         reply_token=reply_token, reply_until=reply_until)
         if booking is None:
             with self.bookings.db.unit_of_work() as s:

@@ -45,6 +45,7 @@ class Reserved:
     replaced: Booking | None  # cancelled for this one (a change of date to another coordinator)
     notices: list[int]  # messages queued for coordinators, to send after the commit
     changed: bool = False  # a change of date rather than a new booking
+    previous: tuple[datetime, datetime] | None = None  # the time it had before a change of date
 
 
 Notify = Callable[[Session, str, Booking, datetime], list[int]]
@@ -162,11 +163,12 @@ class BookingService:
                 return None
             if replaced is not None and replaced.coordinator_id == coordinator:
                 outbox.cancel(s, f"booking:{replaced.id}", now)
+                previous = (to_tokyo(replaced.start), to_tokyo(replaced.end))
                 replaced.start, replaced.end, replaced.status, replaced.updated_at = slot.start, slot.end, "pending", now
                 s.flush()  # the unique index on (coordinator, start) for active bookings decides a race
                 savepoint.commit()
                 log.info("booking %s moving (coordinator %s)", replaced.id, coordinator)
-                return Reserved(replaced, None, [], changed=True)
+                return Reserved(replaced, None, [], changed=True, previous=previous)
             notices = []
             if replaced is not None:
                 notices = self._start_cancel(s, replaced, "日時の変更", "user", now)
@@ -183,7 +185,8 @@ class BookingService:
             log.info("slot %s for %s taken by a concurrent booking", slot.start.isoformat(), coordinator)
             return None
         log.info("booking %s pending (coordinator %s)", booking.id, coordinator)
-        return Reserved(booking, replaced, notices, changed=replaced is not None)
+        return Reserved(booking, replaced, notices, changed=replaced is not None,
+                        previous=(to_tokyo(replaced.start), to_tokyo(replaced.end)) if replaced is not None else None)
 
     def reserve_popup(self, s: Session, *, day_id: int, start: datetime, user_id: str | None,
                       consultation_id: int | None, now: datetime) -> Reserved | None:
@@ -215,7 +218,7 @@ class BookingService:
     # --- after the commit: the calendar ------------------------------------------------------------------
 
     def confirm(self, booking_id: int, *, changed: bool = False, reply_token: str | None = None,
-                reply_until: datetime | None = None) -> Booking | None:
+                reply_until: datetime | None = None, previous: tuple[datetime, datetime] | None = None) -> Booking | None:
         """Put a pending booking in the calendar (idempotently) and confirm it; None if the calendar failed for now.
 
         Confirming, the user's confirmation, the coordinator's notice and the reminders are one transaction: each happens once.
@@ -247,7 +250,8 @@ class BookingService:
             booking.status, booking.meet_url, booking.updated_at = "confirmed", meet_url, now
             self._schedule_reminders(s, booking, now)
             user = s.get(LineUser, booking.user_id) if booking.user_id else None
-            ids = queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking, s=s), changed=changed),
+            ids = queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking, s=s), changed=changed,
+                                                                                   previous=previous),
                                  now, reply_token=reply_token, reply_until=reply_until) if user else []
             # The user's confirmation goes first: a slow mail server must not keep them waiting.
             ids += self.notify(s, "changed" if changed else "new", booking, now) if self.notify else []
@@ -341,7 +345,13 @@ class BookingService:
         """The booking as the bot shows it; with a session, a pop-up booking is named by its venue."""
         c = config.coordinator(booking.coordinator_id)
         name = c.name if c else "担当コーディネーター"
-        if booking.popup_day_id and s is not None:
-            name = f"出張相談会（{s.get(PopupDay, booking.popup_day_id).venue}）"
+        venue = address = receipt = topic = None
+        if s is not None and booking.popup_day_id:
+            day = s.get(PopupDay, booking.popup_day_id)
+            name, venue, address = f"出張相談会（{day.venue}）", day.venue, day.address
+        if s is not None and booking.consultation_id:
+            consultation = s.get(Consultation, booking.consultation_id)
+            receipt, topic = consultation.receipt_no, config.category(consultation.category).name
         return BookingSummary(booking.id, to_tokyo(booking.start), to_tokyo(booking.end), booking.method, name,
-                              booking.status, booking.meet_url, region=region, consultation_id=booking.consultation_id)
+                              booking.status, booking.meet_url, region=region, consultation_id=booking.consultation_id,
+                              venue=venue, address=address, receipt_no=receipt, topic=topic)

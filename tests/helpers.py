@@ -18,6 +18,13 @@ def tap(client, user: str, data: str, display: str = "") -> list[dict]:
     return send(client, user, {"type": "postback", "postback": {"data": data}, "displayText": display})
 
 
+def book(client, user: str, data: str) -> list[dict]:
+    """Tap a time in the simulator, then 予約する on the confirmation card."""
+    asked = tap(client, user, data)
+    assert "この日時で予約しますか" in texts(asked), texts(asked)
+    return tap(client, user, "action=confirm_slot")
+
+
 def send(client, user: str, event: dict) -> list[dict]:
     """The bot's messages (LINE JSON) in answer to one simulated event."""
     response = client.post("/simulator/api/send", json={"user": user, "event": event})
@@ -84,3 +91,9 @@ class LineUserDriver:
 
     def tap(self, data, **params):
         return self.send(type="postback", postback={"data": data, **({"params": params} if params else {})})
+
+    def book(self, data, **params):
+        """Tap a time (or pick one), then 予約する on 「この日時で予約しますか」: what the confirmation said."""
+        asked = self.tap(data, **params)
+        assert "この日時で予約しますか" in texts(asked), texts(asked)
+        return self.tap("action=confirm_slot")

@@ -109,7 +109,7 @@ def test_a_booking_made_over_line_creates_one_event_notifies_the_coordinator_and
     carousel = intake(user)
     # Thursday 11月26日 10:00: far enough ahead for both reminders.
     chosen = next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])
-    said = texts(user.tap(chosen["data"]))
+    said = texts(user.book(chosen["data"]))
     assert "ご予約が確定しました" in said and "11月26日(木) 10:00〜11:00" in said
     assert "https://meet.google.com/" in said
 
@@ -146,7 +146,7 @@ def test_cancelling_deletes_the_event_tells_the_coordinator_and_no_reminder_goes
     services = app.extensions["dxdesk"]
     carousel = intake(user, method="phone")
     chosen = next(a for a in slot_actions(carousel) if "11月26日(木) 13:00" in a["displayText"])
-    user.tap(chosen["data"])
+    user.book(chosen["data"])
     [booking] = active_bookings(services)
     assert "action=cancel_booking" in json.dumps(user.tap("action=menu&item=bookings"))
     user.tap(f"action=cancel_booking&b={booking.id}")
@@ -164,12 +164,12 @@ def test_changing_the_date_frees_the_old_slot_and_moves_the_event(app, user, gca
     services = app.extensions["dxdesk"]
     carousel = intake(user)
     first = next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])
-    user.tap(first["data"])
+    user.book(first["data"])
     [old] = active_bookings(services)
     said = user.tap(f"action=reschedule&b={old.id}")
     again = next(m for m in said if m.get("type") == "flex")
     second = next(a for a in slot_actions(again) if "11月26日(木) 14:00" in a["displayText"])
-    assert "ご予約を変更しました" in texts(user.tap(second["data"]))
+    assert "ご予約を変更しました" in texts(user.book(second["data"]))
     assert "ご予約の変更" in texts(line.delivered(COORDINATOR_LINE_ID))
     [new] = active_bookings(services)
     assert (new.id, new.status, new.start) == (old.id, "confirmed", datetime(2026, 11, 26, 14, 0, tzinfo=TOKYO))
@@ -194,7 +194,7 @@ def test_a_forged_or_stale_slot_is_refused_with_fresh_choices(app, user, gcal, f
     caplog.set_level("WARNING")
     intake(user)
     said = user.tap(forged)
-    assert "埋まってしまいました" in texts(said)
+    assert "あらためて空いている時間からお選びください" in texts(said) and "埋まってしまいました" not in texts(said)
     assert any(m.get("type") == "flex" for m in said)
     assert active_bookings(app.extensions["dxdesk"]) == [] and gcal.events("tanaka@example.jp") == []
     assert "refused" in caplog.text
@@ -207,7 +207,7 @@ def test_google_errors_never_lose_the_booking_and_the_reconciler_finishes_it(app
     carousel = intake(user)
     gcal.script("POST", "/calendar/v3/calendars/", [503] * 4)  # the first try and the client's three retries
     chosen = next(a for a in slot_actions(carousel) if "11月27日(金) 10:00" in a["displayText"])
-    said = texts(user.tap(chosen["data"]))
+    said = texts(user.book(chosen["data"]))
     assert "時間がかかっています" in said and "確定しだい" in said
     [booking] = active_bookings(services)
     assert booking.status == "pending"
@@ -219,7 +219,7 @@ def test_google_errors_never_lose_the_booking_and_the_reconciler_finishes_it(app
 
 
 def _users_choosing(services, n: int) -> list[str]:
-    """n users who have finished the intake and are looking at the slot carousel."""
+    """n users who have finished the intake and tapped 11月26日 10:00: each is looking at 「この日時で予約しますか」."""
     users = [f"U{k:032d}" for k in range(n)]
     now = services.clock.now()
     with services.db.unit_of_work() as s:
@@ -228,8 +228,9 @@ def _users_choosing(services, n: int) -> list[str]:
                            created_at=now, updated_at=now))
         s.flush()  # users first: no ORM relationship orders these inserts
         for u in users:
-            s.add(ConversationRow(user_id=u, state="choose_slot", data={"method": "online", "region": "kagoshima"},
-                                  suspended=None, updated_at=now))
+            s.add(ConversationRow(user_id=u, state="choose_slot", data={
+                "method": "online", "region": "kagoshima", "chosen": {"c": "tanaka", "t": "202611261000"}},
+                suspended=None, updated_at=now))
         s.commit()
     return users
 
@@ -243,7 +244,7 @@ def test_fifty_concurrent_requests_for_one_slot_give_one_booking_and_forty_nine_
         users = _users_choosing(services, 50)
         drivers = [LineUserDriver(None, app, line, u) for u in users]
         bodies = [json.dumps({"destination": "U", "events": [d.event(type="postback", postback={
-            "data": "action=slot&c=tanaka&t=202611261000"})]}).encode() for d in drivers]
+            "data": "action=confirm_slot"})]}).encode() for d in drivers]
         start = threading.Barrier(len(bodies))
 
         def tap(body):
@@ -346,7 +347,7 @@ def test_kill_9_between_pending_and_confirm_is_resolved_by_one_reconciler_pass(c
 def test_a_user_cannot_cancel_someone_elses_booking(app, user, line, clock, caplog):
     services = app.extensions["dxdesk"]
     carousel = intake(user)
-    user.tap(next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])["data"])
+    user.book(next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])["data"])
     [booking] = active_bookings(services)
     stranger = LineUserDriver(user.client, app, line, "U9" + "0" * 31)
     stranger.send(type="follow")
@@ -382,7 +383,7 @@ def test_the_postgres_and_sqlite_unique_index_refuses_a_second_active_booking_of
 def test_the_coordinator_confirms_or_asks_for_someone_else_and_nobody_else_can(app, user, line):
     services = app.extensions["dxdesk"]
     carousel = intake(user)
-    user.tap(next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])["data"])
+    user.book(next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])["data"])
     [booking] = active_bookings(services)
     coordinator = LineUserDriver(user.client, app, line, COORDINATOR_LINE_ID)
     assert "記録しました" in texts(coordinator.tap(f"action=coord_ack&b={booking.id}"))
@@ -409,10 +410,11 @@ def test_a_popup_day_is_booked_over_line_with_channel_popup_until_its_seats_are_
     day = add_popup_day(services, capacity=2, coordinator="tanaka")
     users = [LineUserDriver(app.test_client(), app, line, f"U7{n:031d}") for n in range(3)]
     answers = []
-    for u in users:
+    for u in users:  # all three choose the 10:00 seat while two are still free ...
         listed = u.tap("action=menu&item=popup")
         assert "鹿屋商工会議所" in texts(listed)
-        u.tap(f"action=popup_slot&d={day}&t=202612051000")
+        assert "お申し込みを承ります" in texts(u.tap(f"action=popup_slot&d={day}&t=202612051000"))
+    for u in users:  # ... then finish their intakes one after another
         u.tap("action=consent&v=2026-11")
         u.say("POSレジを入れたい")
         u.tap("action=yes")
@@ -442,12 +444,12 @@ def test_a_date_change_during_a_calendar_outage_is_moved_by_the_reconciler(app, 
     monkeypatch.setattr(googleapiclient.http.time, "sleep", lambda seconds: None)
     services = app.extensions["dxdesk"]
     carousel = intake(user)
-    user.tap(next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])["data"])
+    user.book(next(a for a in slot_actions(carousel) if "11月26日(木) 10:00" in a["displayText"])["data"])
     [old] = active_bookings(services)
     said = user.tap(f"action=reschedule&b={old.id}")
     again = next(m for m in said if m.get("type") == "flex")
     gcal.script("POST", "/calendar/v3/calendars/", [503] * 4)
-    assert "時間がかかっています" in texts(user.tap(next(
+    assert "時間がかかっています" in texts(user.book(next(
         a for a in slot_actions(again) if "11月27日(金) 15:00" in a["displayText"])["data"]))
     assert gcal.events("tanaka@example.jp")[0]["start"]["dateTime"].startswith("2026-11-26T10:00")  # not moved yet
     clock.advance(minutes=5)

@@ -16,7 +16,7 @@ import pytest
 from storage.db import Database
 from storage.staff import authenticate
 from tests.fakes.line_api import FakeLineApi
-from tests.helpers import say, tap
+from tests.helpers import book, say, tap
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -203,7 +203,7 @@ def test_outbox_lists_the_reminders_of_a_booking(client, database_url):
     carousel = next(m for m in tap(client, "sim-outbox", "action=more_slots&start=2026-11-30")
                     if m.get("type") == "flex")
     first = carousel["contents"]["contents"][0]["body"]["contents"][0]["action"]["data"]
-    tap(client, "sim-outbox", first)
+    book(client, "sim-outbox", first)
     result = dxdesk("outbox", "--json", env={"DXDESK_DATABASE_URL": database_url})
     assert result.returncode == 0, result.stderr
     items = json.loads(result.stdout)

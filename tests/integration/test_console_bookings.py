@@ -26,7 +26,7 @@ GOOD_DAY = {"date": "2026-12-05", "region": "osumi", "venue": "鹿屋商工会�
 
 def book_over_line(u: LineUserDriver, when: str = "11月26日(木) 10:00") -> Booking:
     """The user's whole intake and a tap on the slot at `when`; returns the confirmed booking."""
-    u.tap(next(a for a in slot_actions(intake(u)) if when in a["displayText"])["data"])
+    u.book(next(a for a in slot_actions(intake(u)) if when in a["displayText"])["data"])
     [booking] = active_bookings(u.services)
     assert booking.status == "confirmed"
     return booking

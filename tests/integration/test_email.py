@@ -60,7 +60,7 @@ def user(app, line):
 
 def book(user: LineUserDriver, when: str = "11月26日(木) 10:00") -> list[dict]:
     carousel = intake(user)
-    return user.tap(next(a for a in slot_actions(carousel) if when in a["displayText"])["data"])
+    return user.book(next(a for a in slot_actions(carousel) if when in a["displayText"])["data"])
 
 
 def email_rows(services) -> list[OutboundMessage]:
@@ -156,7 +156,7 @@ def test_a_change_and_a_cancellation_each_email_the_coordinator(services, user, 
     book(user)
     said = user.tap(f"action=reschedule&b={active_booking(services).id}")
     again = next(m for m in said if m.get("type") == "flex")
-    user.tap(next(a for a in slot_actions(again) if "11月26日(木) 14:00" in a["displayText"])["data"])
+    user.book(next(a for a in slot_actions(again) if "11月26日(木) 14:00" in a["displayText"])["data"])
     user.tap(f"action=cancel_booking&b={active_booking(services).id}")
     user.tap("action=cancel_reason&v=問題が解決した")
     assert [m.parsed()["Subject"] for m in smtp.mails] == [

@@ -272,7 +272,7 @@ def test_a_sticker_during_intake_gets_a_kind_answer_over_line(line_client, line_
     u.send(type="follow")
     u.tap("action=consent&v=2026-11")
     said = texts(u.send(message={"id": "5", "type": "sticker", "packageId": "446", "stickerId": "1988"}))
-    assert "文字か下のボタン" in said and "ご相談内容" in said
+    assert "文字でお答えください" in said and "ご相談内容" in said
 
 
 def test_logs_carry_no_personal_data(line_client, line_app, fake, caplog):

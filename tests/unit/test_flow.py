@@ -440,7 +440,9 @@ def test_after_the_intake_the_user_sees_days_and_times_and_taps_one_to_book():
     d, out = choosing()
     first = slot_buttons(out)[0]
     assert first["label"] == "10:00〜11:00" and "11月25日(水)" in first["displayText"]
-    d.send(intent_of({"type": "postback", "source": {"type": "user"}, "postback": {"data": first["data"]}}))
+    out = d.send(intent_of({"type": "postback", "source": {"type": "user"}, "postback": {"data": first["data"]}}))
+    assert "この日時で予約しますか" in all_text(out) and not [e for e in d.effects if isinstance(e, BookSlot)]
+    d.tap("confirm_slot")
     book = next(e for e in d.effects if isinstance(e, BookSlot))
     assert (book.coordinator, book.start, book.method) == ("tanaka", datetime(2026, 11, 25, 1, 0, tzinfo=UTC), "online")
     assert "埋まってしまいました" in json_of(book.taken())
@@ -462,6 +464,7 @@ def test_other_days_page_forward():
 def test_the_datetime_picker_books_a_free_time_and_offers_that_day_otherwise():
     d, _ = choosing()
     d.send(Intent("pick_slot", params={"datetime": "2026-11-26T11:00"}))
+    d.tap("confirm_slot")
     assert any(isinstance(e, BookSlot) and e.start == datetime(2026, 11, 26, 2, 0, tzinfo=UTC) for e in d.effects)
     d, _ = choosing()
     out = d.send(Intent("pick_slot", params={"datetime": "2026-11-26T15:00"}))
@@ -497,6 +500,7 @@ def test_changing_a_booking_offers_slots_for_the_same_method_and_books_as_a_repl
     out = d.tap("reschedule", b="7")
     assert d.conv.state == State.CHOOSE_SLOT and d.conv.data["replaces"] == 7
     d.tap("slot", c="tanaka", t=slot_buttons(out)[0]["data"].split("t=")[1])
+    d.tap("confirm_slot")
     book = next(e for e in d.effects if isinstance(e, BookSlot))
     assert (book.replaces, book.method, book.consultation_id) == (7, "visit", 3)
 
