@@ -162,8 +162,7 @@ def dashboard():
         counts = {
             "received": s.scalar(received.where(Consultation.simulated.is_(False))),
             "received_simulated": s.scalar(received.where(Consultation.simulated.is_(True))),
-            "waiting": s.scalar(select(func.count()).select_from(ConversationRow)
-                                .where(ConversationRow.state == State.WITH_STAFF)),
+            "waiting": s.scalar(select(func.count()).select_from(ConversationRow).where(WAITING_FOR_STAFF)),
             "failed": s.scalar(select(func.count()).select_from(OutboundMessage)
                                .where(OutboundMessage.status == "failed"))
             + s.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "failed")),
@@ -256,14 +255,17 @@ def change_status(consultation_id: int):
 
 # --- conversations ------------------------------------------------------------------------------------
 
+# In 担当者の対応待ち: with staff, or asked staff something not yet answered (whatever the user tapped since).
+WAITING_FOR_STAFF = or_(ConversationRow.state == State.WITH_STAFF, ConversationRow.staff_waiting_since.is_not(None))
+
 @bp.get("/conversations")
 def conversations():
     """Conversations waiting for staff, longest-waiting first, then the most recent others."""
     base = select(ConversationRow, LineUser).join(LineUser, LineUser.id == ConversationRow.user_id)
     with _services().db.unit_of_work() as s:
-        waiting = s.execute(base.where(ConversationRow.state == State.WITH_STAFF)
-                            .order_by(ConversationRow.updated_at, ConversationRow.user_id)).all()
-        others = s.execute(base.where(ConversationRow.state != State.WITH_STAFF)
+        waiting = s.execute(base.where(WAITING_FOR_STAFF).order_by(
+            func.coalesce(ConversationRow.staff_waiting_since, ConversationRow.updated_at), ConversationRow.user_id)).all()
+        others = s.execute(base.where(~WAITING_FOR_STAFF)
                            .order_by(ConversationRow.updated_at.desc()).limit(RECENT_CONVERSATIONS)).all()
     return render_template("console/conversations.html", waiting=waiting, others=others,
                            state_label=_state_label, channel_labels=CHANNEL_LABELS)
@@ -303,7 +305,9 @@ def _conversation_page(user_id: str, draft: str = "", error: str = "", status: i
                    key=lambda line: (line.at, line.order))[-TRANSCRIPT_LIMIT:]
     profile = [(FIELD_LABELS[f], getattr(user, f)) for f in
                ("company", "industry", "employees", "municipality", "contact_name", "phone", "email")]
+    waiting = row.staff_waiting_since if row is not None else None
     return render_template("console/conversation.html", user=user, state=row.state if row else State.IDLE,
+                           waiting_since=format_datetime(waiting) if waiting else None,
                            state_label=_state_label(row.state if row else State.IDLE), lines=lines,
                            profile=profile, history=history, draft=draft, error=error, max_reply=MAX_REPLY,
                            channel_labels=CHANNEL_LABELS, sender_labels=SENDER_LABELS), status
@@ -360,6 +364,9 @@ def reply(user_id: str):
         if user is None:
             return _error(404, "この利用者は見つかりませんでした。")
         ids = queue_messages(s, user.source, user.id, [r.text(body)], services.clock.now(), sender="staff")
+        row = s.get(ConversationRow, user_id, with_for_update=True)
+        if row is not None:
+            row.staff_waiting_since = None  # answered: out of 担当者の対応待ち
         s.commit()
     services.delivery.send(ids)
     log.info("staff %s replied to %s (messages %s)", session["staff"]["id"], user_id, ids)
@@ -388,7 +395,8 @@ def _switch(user_id: str, to_staff: bool):
         if user is None:
             return _error(404, "この利用者は見つかりませんでした。")
         row = _locked_row(s, user_id, now)
-        if (row.state == State.WITH_STAFF) == to_staff:
+        with_staff = row.state == State.WITH_STAFF
+        if with_staff == to_staff and (to_staff or row.staff_waiting_since is None):
             flash("すでに担当者が対応中です。" if to_staff else "この会話はすでにボットが対応しています。", "ok")
             return back
         if to_staff:
@@ -398,16 +406,17 @@ def _switch(user_id: str, to_staff: bool):
             if kept is not False:
                 row.suspended = kept
             row.state, row.data = State.WITH_STAFF, {"acked_at": now.isoformat()}
-        else:
+        elif with_staff:
             row.state, row.data = State.IDLE, {}
-        row.updated_at = now
-        ids = queue_messages(s, user.source, user.id, [r.text(TAKEN_OVER if to_staff else BACK_TO_BOT)], now,
-                             sender="staff")
+        row.updated_at, row.staff_waiting_since = now, None
+        # Dequeuing a conversation the bot already has (the user went on to the menu) tells the user nothing.
+        said = [r.text(TAKEN_OVER if to_staff else BACK_TO_BOT)] if with_staff != to_staff else []
+        ids = queue_messages(s, user.source, user.id, said, now, sender="staff") if said else []
         s.commit()
     services.delivery.send(ids)
     log.info("staff %s %s conversation %s", session["staff"]["id"], "took over" if to_staff else "released", user_id)
     flash("担当者の対応に切り替えました。ボットは応答を止めます。" if to_staff
-          else "ボットの対応に戻しました。", "ok")
+          else "ボットの対応に戻しました。" if with_staff else "対応済みにしました。", "ok")
     return back
 
 

@@ -108,6 +108,9 @@ class ConversationService:
                                 reply_token=reply_token, reply_until=reply_until)
         replies = said + outcome.replies
         log.info("conversation %s: %s --%s--> %s", user_id, state, intent.name, outcome.next_state)
+        if any(isinstance(e, HandOver) for e in outcome.effects) or (
+                state == State.WITH_STAFF and intent.name in ("text", "media")):
+            row.staff_waiting_since = row.staff_waiting_since or now  # in the staff's queue until they answer
         row.state = outcome.next_state
         if outcome.data is not None:
             row.data = outcome.data

@@ -52,6 +52,7 @@ class LineUser(Base):
     contact_name: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(254))
+    display_name: Mapped[str | None] = mapped_column(String(100))  # LINE's profile name, offered as the contact name
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -66,6 +67,9 @@ class ConversationRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     suspended: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime]
+    # Set when the user asks for staff or writes to them; cleared only when staff answer or give the conversation
+    # back, so a question stays in 担当者の対応待ち whatever the user taps meanwhile.
+    staff_waiting_since: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class InboxEvent(Base):

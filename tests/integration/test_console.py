@@ -548,3 +548,33 @@ def test_a_long_consultation_list_pages_forward_and_back_keeping_the_filter(clie
     assert second.count("会社0") == 3 and "別分野の会社" not in second
     assert "前のページ" in second and "次のページ" not in second
     assert "category=security" in second.split("前のページ")[0].rsplit("href=", 1)[1]
+
+
+def test_a_question_to_staff_stays_in_the_queue_whatever_the_user_taps_until_staff_answer(client, services):
+    tap(client, "sim-a", "action=menu&item=staff", "担当者と話す")
+    say(client, "sim-a", "補助金の締切はいつですか？至急")
+    tap(client, "sim-a", "action=menu&item=faq")
+    tap(client, "sim-a", "action=menu&item=bookings")
+    assert conversation_state(services, "sim-a") == State.IDLE  # the bot answered the menu taps
+    sign_in(client, services)
+    assert "/admin/conversations/sim-a" in section(page(client, "/admin/conversations"), "担当者の対応待ち", "最近の会話")
+    assert "まだ返信していません" in page(client, "/admin/conversations/sim-a")
+
+    post(client, "/admin/conversations/sim-a/reply", text="締切は12月25日です。")
+
+    assert "/admin/conversations/sim-a" not in section(page(client, "/admin/conversations"), "担当者の対応待ち", "最近の会話")
+    assert "締切は12月25日です。" in simulator_out_texts(client, "sim-a")
+
+
+def test_a_waiting_question_can_be_marked_done_without_a_reply_and_the_user_is_told_nothing(client, services):
+    tap(client, "sim-a", "action=menu&item=staff", "担当者と話す")
+    say(client, "sim-a", "やっぱり大丈夫です")
+    tap(client, "sim-a", "action=menu&item=faq")
+    sign_in(client, services)
+    before = simulator_out_texts(client, "sim-a")
+
+    post(client, "/admin/conversations/sim-a/release")
+
+    assert "/admin/conversations/sim-a" not in section(page(client, "/admin/conversations"), "担当者の対応待ち", "最近の会話")
+    assert simulator_out_texts(client, "sim-a") == before
+    assert conversation_state(services, "sim-a") == State.IDLE
