@@ -20,7 +20,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.replies import text
 from bot.triage import Triager
 from handlers import console, ical, pages, simulator, webhook
-from handlers.conversations import ConversationService
+from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
@@ -101,8 +101,9 @@ class Services:
     def process(self, event: InboxEvent) -> None:
         """Run one inbox event through the bot in one transaction, then send what it queued."""
         now = self.clock.now()
-        if self.line and event.source == "line" and now - event.received_at > timedelta(seconds=2):
-            self.line.show_loading(event.user_key)  # a backlog: let the user see we are on it
+        if self.line and event.source == "line" and (now - event.received_at > timedelta(seconds=2)
+                                                      or is_slow(event.payload)):
+            self.line.show_loading(event.user_key)  # a backlog or a calendar search: let the user see we are on it
         with self.db.unit_of_work() as s:
             row = s.get(InboxEvent, event.id)
             handled = self.conversations.handle_event(s, row, now)
@@ -147,7 +148,8 @@ def build_services(settings: Settings, clock=None) -> Services:
     bookings = BookingService(db, config, _calendar(settings, db), clock, delivery, notify=notifier)
     services = Services(settings, config, db, clock, triager, line, delivery,
                         ConversationService(config, triager, policy_url, bookings,
-                                            loading=line.show_loading if line else None), bookings)
+                                            loading=line.show_loading if line else None,
+                                            profile_name=line.profile_name if line else None), bookings)
     services.inbox = InboxWorker(db, services.process, clock, threads=settings.inbox_threads,
                                  on_give_up=services.apologise)
     return services

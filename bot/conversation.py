@@ -71,6 +71,7 @@ class Profile:
     phone: str | None = None
     email: str | None = None
     consent_version: str | None = None
+    display_name: str | None = None  # the LINE profile's name, proposed as the contact name (the user confirms)
 
     @property
     def complete(self) -> bool:

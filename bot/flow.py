@@ -62,7 +62,7 @@ FLOW: dict[State, Spec] = {
     S.ASK_EMPLOYEES: Spec(i.ask_employees, answer(i.take_employees, "employees")),
     S.ASK_MUNICIPALITY: Spec(i.ask_municipality, {
         **answer(i.take_municipality, "municipality"), "region": Step(i.pick_region, stays=True)}),
-    S.ASK_CONTACT_NAME: Spec(i.ask_contact_name, answer(i.take_contact_name)),
+    S.ASK_CONTACT_NAME: Spec(i.ask_contact_name, answer(i.take_contact_name, "name")),
     S.ASK_PHONE: Spec(i.ask_phone, answer(i.take_phone, "skip", "contact")),
     S.ASK_EMAIL: Spec(i.ask_email, answer(i.take_email, "skip", "contact")),
     S.ASK_METHOD: Spec(i.ask_method, answer(i.take_method, "method")),

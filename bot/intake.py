@@ -387,11 +387,22 @@ def pick_region(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     return Outcome(State.ASK_MUNICIPALITY, data=_with(conv, region_shown=wanted))
 
 
+def _proposed_name(ctx: Context) -> str | None:
+    name = (ctx.profile.display_name or "").strip()
+    return name if has_letters(name) and len(name) <= 50 else None
+
+
 def ask_contact_name(conv: Conversation, ctx: Context) -> list[dict]:
+    proposed = _proposed_name(ctx)
+    if proposed:
+        return [r.text(f"ご担当者のお名前を教えてください。LINEのお名前「{proposed}」でよろしければ、下のボタンを押してください。",
+                       quick=[r.postback(f"{proposed}で登録", "name", display=proposed)])]
     return [r.text("ご担当者のお名前を教えてください。")]
 
 
 def take_contact_name(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if intent.name == "name" and _proposed_name(ctx):
+        return _answer(conv, ctx, contact_name=_proposed_name(ctx))
     name = intent.text.strip()
     refused = _not_an_answer(conv, name, "ご担当者のお名前", digits_ok=False)
     if refused:

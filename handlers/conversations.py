@@ -15,7 +15,7 @@ from bot.conversation import (
     HandOver, Intent,
     OfferedSlot, PopupOffer, Profile, RecordConsent, RecordConsultation, SaveProfile, SetFollowing, State,
 )
-from bot.flow import advance
+from bot.flow import INTAKE_STATES, advance
 from bot.intents import intent_of
 from bot.booking import pending_notice
 from bot.jatime import to_tokyo
@@ -31,6 +31,14 @@ REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
 PROFILE_FIELDS = ("company", "industry", "employees", "municipality", "contact_name", "phone", "email")
 # Intents whose steps read the user's consultations and bookings.
 RECORD_INTENTS = frozenset({"bookings", "book", "reschedule", "cancel_booking"})
+# Intents whose steps search the calendars for free times: slow enough to show LINE's loading animation first.
+SLOW_INTENTS = frozenset({"submit", "more_slots", "pick_slot", "prefer", "book", "reschedule", "slot", "confirm_slot",
+                          "popup", "popup_slot"})
+
+
+def is_slow(payload: dict) -> bool:
+    intent = intent_of(payload)
+    return intent is not None and intent.name in SLOW_INTENTS
 
 
 @dataclass
@@ -64,10 +72,11 @@ class SessionSlots:
 
 class ConversationService:
     def __init__(self, config: Config, triager: Classifier, policy_url: str, bookings=None,
-                 loading: Callable[[str], None] | None = None):
+                 loading: Callable[[str], None] | None = None, profile_name: Callable[[str], str | None] | None = None):
         self.config, self.triager, self.policy_url = config, triager, policy_url
         self.bookings = bookings
         self.loading = loading  # shows LINE's loading animation before slow work
+        self.profile_name = profile_name  # reads a LINE user's display name
 
     def handle_event(self, s: Session, event: InboxEvent, now: datetime) -> Handled:
         """Process one inbox event inside the caller's transaction."""
@@ -94,6 +103,9 @@ class ConversationService:
         except ValueError:  # a state from an older version of the flow
             state, row.data = State.IDLE, {}
         conv = Conversation(user_id, state, dict(row.data or {}), row.suspended, row.updated_at)
+        if self.profile_name and source == "line" and user.display_name is None and state in INTAKE_STATES:
+            # Once per user, during an intake: the name is proposed as the contact name. "" when LINE will not say.
+            user.display_name = (self.profile_name(user_id) or "")[:100]
         records = intent.name in RECORD_INTENTS
         ctx = Context(self.config, self.triager, now, profile=_profile(user),
                       consultations=self._consultations(s, user_id) if records else (),
@@ -223,5 +235,6 @@ class ConversationService:
 
 
 def _profile(user: LineUser) -> Profile:
-    return Profile(**{f: getattr(user, f) for f in PROFILE_FIELDS}, consent_version=user.consent_version)
+    return Profile(**{f: getattr(user, f) for f in PROFILE_FIELDS}, consent_version=user.consent_version,
+                   display_name=user.display_name)
 

@@ -313,3 +313,42 @@ def test_an_event_that_waited_in_a_backlog_shows_the_loading_animation_first(lin
     line_app.extensions["dxdesk"].inbox.drain()
     [loading] = fake.requests("/v2/bot/chat/loading/start")
     assert loading.body["chatId"] == USER
+
+
+def _to_contact_name(u: LineUserDriver) -> list[dict]:
+    u.send(type="follow")
+    u.tap("action=consent&v=2026-11")
+    u.say("紙の請求書をやめたい")
+    u.tap("action=yes")
+    u.say("有限会社さつま揚げ本舗")
+    u.tap("action=industry&v=製造業")
+    u.say("8人")
+    return u.say("いちき串木野")
+
+
+def test_the_contact_name_question_proposes_the_line_display_name_and_the_user_confirms(line_client, line_app, fake):
+    fake.profiles[USER] = "薩摩 花子"
+    u = LineUserDriver(line_client, line_app, fake)
+    asked = _to_contact_name(u)
+    assert "「薩摩 花子」" in texts(asked) and "薩摩 花子で登録" in quick_labels(asked)
+    u.tap("action=name")
+    u.say("099-286-2111")
+    u.tap("action=skip")
+    u.tap("action=method&v=phone")
+    u.tap("action=submit")
+    [c] = consultations_as_json(line_app.extensions["dxdesk"].db)
+    assert c["contact_name"] == "薩摩 花子"
+    assert len(fake.requests(f"/v2/bot/profile/{USER}")) == 1  # read once, kept on the user's record
+
+
+def test_a_calendar_search_shows_the_loading_animation_before_the_slots(line_client, line_app, fake):
+    u = LineUserDriver(line_client, line_app, fake)
+    _to_contact_name(u)
+    for answer in ("薩摩 次郎", "099-286-2111", "jiro@example.jp"):
+        u.say(answer)
+    u.tap("action=method&v=online")
+    assert not fake.requests("/v2/bot/chat/loading/start")  # typed answers are quick: no animation
+    u.tap("action=submit")
+    [loading] = fake.requests("/v2/bot/chat/loading/start")
+    replies = [r for r in fake.requests() if r.path == REPLY]
+    assert loading.body["chatId"] == USER and fake.requests().index(loading) < fake.requests().index(replies[-1])
