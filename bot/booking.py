@@ -16,7 +16,7 @@ from bot import intake
 from bot.intake import METHODS, consent_given, is_no, privacy_notice
 from bot.municipalities import match_municipality
 from bot.jatime import TOKYO, format_clock, format_date, format_datetime, format_time_range, holiday_name, to_tokyo
-from bot.menu import leave, menu_quick
+from bot.menu import in_intake, leave, menu_quick
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,9 @@ def popup_slot(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     data = {"popup": offer.day_id, "popup_t": t, "method": "visit"}
     said = [r.text(f"出張相談会（{format_datetime(slot.start)}・{offer.venue}）のお申し込みを承ります。"
                    "先にご相談内容などをお伺いします。")]
+    if in_intake(conv) and conv.data.get("consented"):  # chosen in the middle of an intake: that intake goes on
+        data = {**conv.data, **data}
+        return Outcome(intake.next_state(data, ctx), data=data, replies=said)
     if not consent_given(ctx, conv):
         return Outcome(State.ASK_CONSENT, data=data, suspended=None, prompt=False, replies=[*said, *privacy_notice(ctx)])
     return Outcome(State.ASK_QUESTION, data={**data, "consented": True}, suspended=None, replies=said)

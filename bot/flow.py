@@ -108,7 +108,7 @@ GLOBAL: dict[str, Step] = {
     "faq": Step(m.faq, (S.IDLE,), stays=True),
     "seminars": Step(m.seminars, (S.IDLE,), stays=True),
     "popup": Step(b.list_popups, (S.IDLE,), stays=True),
-    "popup_slot": Step(b.popup_slot, (S.IDLE, S.ASK_CONSENT, S.ASK_QUESTION), stays=True),
+    "popup_slot": Step(b.popup_slot, (S.IDLE, S.ASK_CONSENT, *ANSWERED), stays=True),
     "bookings": Step(b.list_bookings, (S.IDLE,), stays=True),
     "book": Step(b.book_later, (S.IDLE, S.CHOOSE_SLOT)),
     "reschedule": Step(b.reschedule, (S.IDLE, S.CHOOSE_SLOT)),

@@ -206,3 +206,15 @@ def test_tapping_a_popup_time_with_the_consultation_on_record_confirms_the_venue
     assert "この日時で予約しますか" in all_text(out) and "鹿屋商工会議所" in all_text(out) and not booked(d)
     d.tap("confirm_slot")
     assert [(x.popup_day, x.start) for x in booked(d)] == [(4, datetime(2026, 12, 5, 10, 0, tzinfo=TOKYO))]
+
+
+def test_a_popup_time_tapped_in_the_middle_of_an_intake_joins_that_intake():
+    d = Driver(slots=FakeSlots(popups=[KANOYA]))
+    d.tap("consult")
+    d.say("レジを新しくしたい")
+    d.tap("yes")
+    d.say("鹿屋商店")
+    d.tap("popup")
+    d.tap("popup_slot", d="4", t="202612051000")
+    assert d.conv.data["company"] == "鹿屋商店" and d.conv.data["popup"] == 4 and d.conv.data["method"] == "visit"
+    assert d.conv.state == State.ASK_INDUSTRY
