@@ -9,17 +9,28 @@ import os
 import signal
 import sys
 import threading
+import unicodedata
 from datetime import date, datetime, timedelta
+
+from sqlalchemy.engine import make_url
 
 from app import Settings, build_services, create_app
 from bot.config import ConfigError, load_config
+from bot.jatime import TOKYO, format_date, format_time_range, to_tokyo
+from bot.menu import STATUS_LABELS
 from bot.triage import Triager
+from handlers.console import ROLE_LABELS
 from handlers.line_api import LineMessenger
 from handlers.richmenu import install_rich_menu
 from scheduling import outbox, popup
 from scheduling.ticker import Ticker, run_scheduler_command
-from storage.db import Database
-from storage.staff import add_user, has_users
+from storage.db import Database, missing_sqlite_file
+from storage.staff import add_user, change_password, has_users, list_users
+
+
+class CommandError(Exception):
+    """What the operator must do before the command can run; printed as it is, exit code 2."""
+
 
 def _serve(args) -> int:
     from werkzeug.serving import make_server
@@ -52,15 +63,17 @@ def _serve(args) -> int:
 
 
 def _scheduler(args) -> int:
-    services = build_services(Settings.from_env())
+    services = _services()
     return run_scheduler_command(services, services.jobs())
 
 
 def _slots(args) -> int:
-    from bot.jatime import TOKYO, format_date, format_time_range
-
-    services = build_services(Settings.from_env())
-    first = args.from_date or services.clock.now().astimezone(TOKYO).date()
+    services = _services()
+    known = [c.id for c in services.config.coordinators]
+    if args.coordinator and args.coordinator not in known:
+        raise CommandError(f"コーディネーター「{args.coordinator}」は設定にありません。"
+                           f"指定できるID: {', '.join(known) or '（設定されたコーディネーターがいません）'}")
+    first = args.from_date or to_tokyo(services.clock.now()).date()
     start = datetime.combine(first, datetime.min.time(), TOKYO)
     with services.db.unit_of_work() as s:
         slots = services.bookings.free(s, start=start, end=start + timedelta(days=args.days),
@@ -74,18 +87,18 @@ def _slots(args) -> int:
         print("空いている枠はありません。")
     day = None
     for x in slots:
-        if x.start.date() != day:
-            day = x.start.date()
+        if to_tokyo(x.start).date() != day:
+            day = to_tokyo(x.start).date()
             print(f"\n{format_date(day)}")
         coordinator = services.config.coordinator(x.coordinator)
-        print(f"  {format_time_range(x.start, x.end).split(' ', 1)[1]}  {coordinator.name}（{x.coordinator}）")
+        # The range without the day's heading (which may hold a holiday's name with spaces in it).
+        hours = format_time_range(x.start, x.end).removeprefix(f"{format_date(day)} ")
+        print(f"  {hours}  {coordinator.name}（{x.coordinator}）")
     return 0
 
 
 def _popup_add(args) -> int:
-    from bot.jatime import TOKYO
-
-    services = build_services(Settings.from_env())
+    services = _services()
     try:
         start_at = datetime.combine(args.date, _clock_time(args.start), TOKYO)
         end_at = datetime.combine(args.date, _clock_time(args.end), TOKYO)
@@ -103,7 +116,7 @@ def _popup_add(args) -> int:
 
 
 def _popup_list(args) -> int:
-    services = build_services(Settings.from_env())
+    services = _services()
     with services.db.unit_of_work() as s:
         offers = popup.offers(s, services.config, now=services.clock.now(), region=None)
     if args.json:
@@ -140,16 +153,50 @@ def _outbox(args) -> int:
 
 
 def _database() -> Database:
-    """The configured database, migrated: every command works on a fresh one."""
-    db = Database(Settings.from_env().database_url)
-    db.upgrade()
+    """The configured database as it is: only `serve` and `db upgrade` create one or change its schema.
+
+    The default SQLite path is relative to the folder the command runs in; run elsewhere, creating it would
+    give an empty second database that silently lists nothing.
+    """
+    url = Settings.from_env().database_url
+    missing = missing_sqlite_file(url)
+    if missing:
+        looked = ("DXDESK_DATABASE_URL が設定されていないため、いまのフォルダーの var/dxdesk.sqlite3 を探しました。"
+                  if not os.environ.get("DXDESK_DATABASE_URL") else "DXDESK_DATABASE_URL で指定されたファイルがありません。")
+        raise CommandError(
+            f"データベースが見つかりません: {missing}\n{looked}\n"
+            "dxdesk serve を動かしているフォルダーで実行するか、"
+            "DXDESK_DATABASE_URL=sqlite:////絶対パス/dxdesk.sqlite3 のように指定してください。"
+            "新しく作る場合は dxdesk db upgrade を実行してください。")
+    db = Database(url)
+    if not db.is_current():
+        db.dispose()
+        raise CommandError(f"データベースが最新の形式になっていません: {_shown(url)}\n"
+                           "先に dxdesk db upgrade を実行してください。")
     return db
 
 
+def _shown(url: str) -> str:
+    """The database URL without its password, to name it in a message."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _services():
+    """The app's services over the existing, current database (see _database)."""
+    _database().dispose()
+    settings = Settings.from_env()
+    settings.migrate = False
+    return build_services(settings)
+
+
 def _db_upgrade(args) -> int:
-    _database()
+    Database(Settings.from_env().database_url).upgrade()
     print("データベースを最新の状態にしました。")
     return 0
+
+
+# Short names for a terminal's columns (the console's are longer: 対面（訪問・来所）).
+METHOD_NAMES = {"visit": "訪問", "online": "オンライン", "phone": "電話", "email": "メール"}
 
 
 def _consultations(args) -> int:
@@ -161,35 +208,89 @@ def _consultations(args) -> int:
         return 0
     if not items:
         print("記録された相談はありません。")
-    for c in items:
-        print(f"{c['receipt_no']}  {c['received_at'][:16].replace('T', ' ')}  {c['category']:<10} "
-              f"{c['method']:<7} {c['status']:<10} {c['company']}")
+        return 0
+    config = load_config(os.environ.get("DXDESK_CONFIG") or None)
+    _print_table(("受付番号", "受付日時", "分野", "方法", "状態", "会社名"),
+                 [(c["receipt_no"], c["received_at"][:16].replace("T", " "), config.category(c["category"]).name,
+                   METHOD_NAMES.get(c["method"], c["method"]), STATUS_LABELS.get(c["status"], c["status"]), c["company"])
+                  for c in items])
     return 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Columns aligned as a terminal shows them: an East Asian wide character takes two cells."""
+    widths = [max(_cells(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        print("  ".join([*(value + " " * (width - _cells(value)) for value, width in zip(row, widths)), row[-1]]))
+
+
+def _cells(value: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in value)
 
 
 def _triage(args) -> int:
     triager = Triager(load_config(os.environ.get("DXDESK_CONFIG") or None))
-    messages = [args.text] if args.text is not None else (line.rstrip("\n") for line in sys.stdin)
-    for message in messages:
-        result = triager.classify(message)
-        if args.json:
-            print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
-        else:
-            print(f"{result.category}\t{result.confidence:.2f}\t{' '.join(result.keywords)}", flush=True)
+    if args.text is not None:
+        if not args.text.strip():
+            raise CommandError("分類する相談文が空です。例: dxdesk triage \"紙の請求書をやめたい\"")
+        _print_triage(triager.classify(args.text), args.json)
+        return 0
+    for number, line in enumerate(sys.stdin, start=1):
+        if line.strip():
+            _print_triage(triager.classify(line.rstrip("\n")), args.json)
+            continue
+        # Still one line out per line in, so callers can pair answers with their input.
+        print("null" if args.json else "", flush=True)
+        print(f"{number}行目は空のため分類しませんでした。", file=sys.stderr, flush=True)
     return 0
 
 
+def _print_triage(result, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
+    else:
+        print(f"{result.category}\t{result.confidence:.2f}\t{' '.join(result.keywords)}", flush=True)
+
+
 def _users_add(args) -> int:
-    password = getpass.getpass("パスワード: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
-    if len(password) < 8:
-        print("パスワードは8文字以上にしてください。", file=sys.stderr)
-        return 2
+    db = _database()
     try:
-        add_user(_database(), args.login, password, args.role, datetime.now().astimezone())
+        add_user(db, args.login, _read_password(), args.role, datetime.now().astimezone())
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
     print(f"スタッフ画面のユーザー {args.login}（{args.role}）を追加しました。")
+    return 0
+
+
+def _users_passwd(args) -> int:
+    db = _database()
+    try:
+        change_password(db, args.login, _read_password("新しいパスワード: "))
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"ユーザー {args.login} のパスワードを変更しました。")
+    return 0
+
+
+def _read_password(prompt: str = "パスワード: ") -> str:
+    """From the terminal without echo, or the first line of stdin when it is not a terminal (scripts)."""
+    return getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+
+
+def _users_list(args) -> int:
+    users = list_users(_database())
+    if args.json:
+        print(json.dumps([{"login": u.login, "role": u.role, "created_at": u.created_at.astimezone(TOKYO).isoformat()}
+                          for u in users], ensure_ascii=False, indent=2))
+        return 0
+    if not users:
+        print("スタッフ画面のユーザーはまだいません。作成: dxdesk users add LOGIN --role admin")
+        return 0
+    _print_table(("ログインID", "役割", "登録日"),
+                 [(u.login, f"{ROLE_LABELS.get(u.role, u.role)}（{u.role}）", f"{u.created_at.astimezone(TOKYO):%Y-%m-%d}")
+                  for u in users])
     return 0
 
 
@@ -238,6 +339,12 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("login")
     add.add_argument("--role", required=True, choices=("admin", "coordinator", "viewer"))
     add.set_defaults(run=_users_add)
+    listing = users.add_parser("list", help="ユーザーの一覧（パスワードは表示しません）")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_users_list)
+    passwd = users.add_parser("passwd", help="ユーザーのパスワードを変更する")
+    passwd.add_argument("login")
+    passwd.set_defaults(run=_users_passwd)
 
     sub.add_parser("scheduler", help="スケジューラーだけを動かす（同時に1つだけ）").set_defaults(run=_scheduler)
 
@@ -282,8 +389,15 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     try:
-        return args.run(args)
-    except ConfigError as exc:
+        code = args.run(args)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return code
+    except (ConfigError, CommandError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `dxdesk slots | head`: the reader has what it wanted. Point stdout at devnull so the
+        # interpreter's own flush at exit does not fail again (the recipe in Python's signal docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
