@@ -240,7 +240,7 @@ def _consultation_fields(c: Consultation) -> list[tuple[str, str]]:
 
 def _model_guess(c: Consultation) -> str:
     """The triage model's guess, labelled as such: the category above is the one the user chose."""
-    if c.confidence is None and not c.suggested_category:
+    if c.confidence is None and not c.suggested_category and not c.keywords:
         return ""
     guess = (f"「{_services().config.category(c.suggested_category).name}」と推定" if c.suggested_category
              else "推定した分野は記録されていません")  # rows from before the guess was kept

@@ -350,7 +350,7 @@ def test_the_consultation_detail_shows_every_field_and_keeps_the_question_s_line
     text = page(client, f"/admin/consultations/{consultation_id}")
 
     assert '<p class="question">請求書を電子化したい。\n受発注もまとめたい。</p>' in text
-    for shown in ("製造業", "6〜20人", "霧島市", "鹿児島 花子", "099-000-0000", "hanako@example.jp", "請求書、紙",
+    for shown in ("製造業", "6〜20人", "霧島市", "鹿児島 花子", "099-000-0000", "hanako@example.jp", "手がかりの語 「請求書」、「紙」",
                   "オンライン", "業務効率化・ペーパーレス"):
         assert shown in text
 
