@@ -154,24 +154,31 @@ def _safe_next(target: str) -> str:
 
 @bp.get("")
 def dashboard():
-    """What needs attention: new consultations, conversations waiting for staff, bookings, and failed messages."""
+    """What needs attention: new consultations, conversations waiting for staff, bookings, and failed messages.
+
+    Every count leaves out what the simulator made (its users, their bookings and messages), so a tile means work.
+    """
+    real_users = select(LineUser.id).where(LineUser.source == "line")
+    real_booking = or_(Booking.user_id.is_(None), Booking.user_id.in_(real_users))  # staff-made and pop-up seats too
     upcoming = select(func.count()).select_from(Booking).where(Booking.status.in_(ACTIVE_BOOKING),
-                                                               Booking.start >= _today_start())
+                                                               Booking.start >= _today_start(), real_booking)
     with _services().db.unit_of_work() as s:
         received = select(func.count()).select_from(Consultation).where(Consultation.status == "received")
         counts = {
             "received": s.scalar(received.where(Consultation.simulated.is_(False))),
             "received_simulated": s.scalar(received.where(Consultation.simulated.is_(True))),
-            "waiting": s.scalar(select(func.count()).select_from(ConversationRow).where(WAITING_FOR_STAFF)),
-            "failed": s.scalar(select(func.count()).select_from(OutboundMessage)
-                               .where(OutboundMessage.status == "failed"))
-            + s.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "failed")),
+            "waiting": s.scalar(select(func.count()).select_from(ConversationRow).where(
+                WAITING_FOR_STAFF, ConversationRow.user_id.in_(real_users))),
+            "failed": s.scalar(select(func.count()).select_from(OutboundMessage).where(
+                OutboundMessage.status == "failed", OutboundMessage.channel != "simulator"))
+            + s.scalar(select(func.count()).select_from(OutboxItem).where(
+                OutboxItem.status == "failed", OutboxItem.channel != "simulator")),
             "bookings": s.scalar(upcoming),
             "swaps": s.scalar(upcoming.where(Booking.swap_requested_at.is_not(None))),
             # The reconciler retries every minute: a booking still pending after this needs a person
             # (a calendar not shared with the service account, a quota used up).
             "stuck": s.scalar(select(func.count()).select_from(Booking).where(
-                Booking.status == "pending", Booking.updated_at < _services().clock.now() - STUCK_AFTER)),
+                Booking.status == "pending", Booking.updated_at < _services().clock.now() - STUCK_AFTER, real_booking)),
         }
     return render_template("console/dashboard.html", counts=counts)
 
@@ -216,22 +223,32 @@ def consultation(consultation_id: int):
 
 def _consultation_fields(c: Consultation) -> list[tuple[str, str]]:
     config = _services().config
-    category = config.category(c.category).name
-    if c.confidence is not None:
-        category += f"（自動判定の確からしさ {c.confidence:.0%}）"
     municipality = c.municipality or ""
     if c.region in REGION_NAMES:
         municipality += f"（{REGION_NAMES[c.region]}）"
     channel = CHANNEL_LABELS.get(c.channel, c.channel) + ("（シミュレーター）" if c.simulated else "")
     return [
         ("受付番号", c.receipt_no), ("受付日時", format_datetime(c.received_at)), ("受付経路", channel),
-        ("状態", STATUS_LABELS.get(c.status, c.status)), (FIELD_LABELS["category"], category),
-        ("キーワード", "、".join(c.keywords or [])), (FIELD_LABELS["method"], METHODS.get(c.method, c.method)),
+        ("状態", STATUS_LABELS.get(c.status, c.status)), (FIELD_LABELS["category"], config.category(c.category).name),
+        ("自動判定（参考）", _model_guess(c)), (FIELD_LABELS["method"], METHODS.get(c.method, c.method)),
         (FIELD_LABELS["company"], c.company), (FIELD_LABELS["industry"], c.industry or ""),
         (FIELD_LABELS["employees"], c.employees or ""), (FIELD_LABELS["municipality"], municipality),
         (FIELD_LABELS["contact_name"], c.contact_name or ""), (FIELD_LABELS["phone"], c.phone or ""),
         (FIELD_LABELS["email"], c.email or ""),
     ]
+
+
+def _model_guess(c: Consultation) -> str:
+    """The triage model's guess, labelled as such: the category above is the one the user chose."""
+    if c.confidence is None and not c.suggested_category and not c.keywords:
+        return ""
+    guess = (f"「{_services().config.category(c.suggested_category).name}」と推定" if c.suggested_category
+             else "推定した分野は記録されていません")  # rows from before the guess was kept
+    details = [f"確からしさ {c.confidence:.0%}"] if c.confidence is not None else []
+    if c.keywords:
+        details.append(f"手がかりの語 {'、'.join(f'「{k}」' for k in c.keywords)}")
+    note = "。利用者の選んだ分野と同じです" if c.suggested_category == c.category else ""
+    return f"{guess}（{'、'.join(details)}）{note}" if details else guess + note
 
 
 @bp.post("/consultations/<int:consultation_id>/status")
@@ -524,6 +541,29 @@ def _booking_page(booking_id: int, error: str = "", reason: str = "", status: in
 def _seat_of(booking: Booking) -> str:
     # A pop-up booking's coordinator_id is its seat (popup-<day>-<seat>); staff know it as 席.
     return booking.coordinator_id.rsplit("-", 1)[-1] if booking.popup_day_id else ""
+
+
+@bp.post("/bookings/<int:booking_id>/acknowledge")
+def acknowledge_booking(booking_id: int):
+    """Mark a booking 確認済み for its coordinator (told by phone, say), recording which staff member did and when."""
+    services = _services()
+    back = redirect(url_for("console.booking", booking_id=booking_id))
+    with services.db.unit_of_work() as s:
+        booking = s.get(Booking, booking_id, with_for_update=True)
+        if booking is None:
+            return _error(404, "お探しの予約は見つかりませんでした。")
+        if booking.acknowledged_at is not None:
+            flash("この予約はすでに確認済みです。", "ok")
+            return back
+        if booking.status not in ACTIVE_BOOKING or booking.popup_day_id:
+            flash("キャンセルされた予約や出張相談会の予約は、確認済みにできません。", "error")
+            return back
+        # updated_at stays: it dates the calendar work, which tells a stuck pending booking apart.
+        booking.acknowledged_at, booking.acknowledged_by = services.clock.now(), session["staff"]["login"]
+        s.commit()
+    log.info("staff %s marked booking %s acknowledged", session["staff"]["id"], booking_id)
+    flash("予約を確認済みにしました。", "ok")
+    return back
 
 
 @bp.post("/bookings/<int:booking_id>/cancel")

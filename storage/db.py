@@ -7,6 +7,8 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +45,15 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The absolute path of the SQLite file `url` names when that file does not exist (opening it would create it)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database).absolute()
+    return None if path.exists() else path
+
+
 class Database:
     """One engine and its session factory, built once per app."""
 
@@ -71,6 +82,12 @@ class Database:
     def upgrade(self) -> None:
         """Bring the schema to the newest migration."""
         upgrade(self.url, self.engine)
+
+    def is_current(self) -> bool:
+        """Whether every migration has been applied (an empty database has none)."""
+        heads = set(ScriptDirectory.from_config(alembic_config(self.url)).get_heads())
+        with self.engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads()) == heads
 
     def dispose(self) -> None:
         self.engine.dispose()

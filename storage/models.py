@@ -131,7 +131,9 @@ class Consultation(Base):
     contact_name: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(254))
-    category: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(20))  # what the user settled on
+    # The triage model's guess, which confidence and keywords describe; None on rows from before it was kept.
+    suggested_category: Mapped[str | None] = mapped_column(String(20))
     confidence: Mapped[float | None] = mapped_column(Float)
     keywords: Mapped[list[Any]] = mapped_column(default=list)
     method: Mapped[str] = mapped_column(String(10))
@@ -189,7 +191,8 @@ class Booking(Base):
     popup_day_id: Mapped[int | None] = mapped_column(Integer)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     cancelled_by: Mapped[str | None] = mapped_column(String(16))
-    acknowledged_at: Mapped[datetime | None]  # the coordinator tapped 確認
+    acknowledged_at: Mapped[datetime | None]  # the coordinator tapped 確認, or staff marked it 確認済み
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))  # the staff login; None for the coordinator's tap
     swap_requested_at: Mapped[datetime | None]  # the coordinator asked staff for someone else
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

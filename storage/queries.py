@@ -28,6 +28,7 @@ def consultation_json(c: Consultation, booking: Booking | None = None) -> dict:
         "phone": c.phone,
         "email": c.email,
         "category": c.category,
+        "suggested_category": c.suggested_category,
         "confidence": c.confidence,
         "keywords": list(c.keywords or []),
         "method": c.method,

@@ -8,12 +8,15 @@ import socket
 import subprocess
 import sys
 import time
+import unicodedata
 import urllib.request
 from pathlib import Path
 
 import pytest
+from alembic import command as alembic
 
-from storage.db import Database
+from storage.db import Database, alembic_config
+from storage.models import Consultation
 from storage.staff import authenticate
 from tests.fakes.line_api import FakeLineApi
 from tests.helpers import book, say, tap
@@ -61,13 +64,29 @@ def test_consultations_since_filters_by_date(client, database_url):
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
 
 
-def test_triage_answers_one_json_object_per_line_from_stdin():
-    result = dxdesk("triage", "--json", stdin="紙の請求書をやめたい\nウイルスに感染したかも\n\n")
+def test_triage_answers_one_json_line_per_input_line_from_stdin_and_null_for_a_blank_one():
+    result = dxdesk("triage", "--json", stdin="紙の請求書をやめたい\n\nウイルスに感染したかも\n  \n")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [line["category"] for line in lines] == ["efficiency", "security", "other"]
+    assert [line and line["category"] for line in lines] == ["efficiency", None, "security", None]
     assert set(lines[0]) == {"category", "confidence", "keywords", "suggestions"}
     assert 0 <= lines[0]["confidence"] <= 1
+    assert "2行目は空のため分類しませんでした" in result.stderr and "4行目" in result.stderr
+
+
+def test_triage_text_mode_answers_a_blank_line_with_an_empty_line():
+    result = dxdesk("triage", stdin="\n紙の請求書をやめたい\n")
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.split("\n")[:2]
+    assert first == "" and second.startswith("efficiency\t")
+    assert "1行目は空" in result.stderr
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_triage_refuses_a_blank_message_argument_in_japanese(blank):
+    result = dxdesk("triage", blank)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "相談文が空です" in result.stderr
 
 
 def test_triage_takes_one_message_as_an_argument():
@@ -77,6 +96,7 @@ def test_triage_takes_one_message_as_an_argument():
 
 def test_users_add_reads_the_password_from_stdin(database_url):
     env = {"DXDESK_DATABASE_URL": database_url}
+    assert dxdesk("db", "upgrade", env=env).returncode == 0
     result = dxdesk("users", "add", "suzuki", "--role", "coordinator", env=env, stdin="correct horse battery\n")
     assert result.returncode == 0, result.stderr
     db = Database(database_url)
@@ -87,6 +107,136 @@ def test_users_add_reads_the_password_from_stdin(database_url):
     short = dxdesk("users", "add", "sato", "--role", "viewer", env=env, stdin="short\n")
     assert short.returncode == 2 and "8文字" in short.stderr
     db.dispose()
+
+
+def without_database_url() -> dict:
+    """The environment of an operator who set no DXDESK_DATABASE_URL (the default path is relative to the folder)."""
+    env = {name: value for name, value in os.environ.items() if name != "DXDESK_DATABASE_URL"}
+    return {**env, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.mark.parametrize("command", [["consultations"], ["users", "add", "sato", "--role", "viewer"], ["users", "list"],
+                                     ["outbox"], ["slots"], ["popup", "list"], ["scheduler"]])
+def test_a_command_run_from_another_folder_says_where_it_looked_and_creates_no_database(tmp_path, command):
+    result = subprocess.run([sys.executable, "-c", "import app, sys; sys.exit(app.main())", *command],
+                            input="correct horse battery\n", capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env=without_database_url())
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert str(tmp_path / "var" / "dxdesk.sqlite3") in result.stderr
+    assert "DXDESK_DATABASE_URL" in result.stderr and "見つかりません" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "var").exists()
+
+
+def test_a_database_behind_the_migrations_is_refused_until_db_upgrade_is_run(tmp_path):
+    url = f"sqlite:///{tmp_path}/old.sqlite3"
+    alembic.upgrade(alembic_config(url), "0002")
+    env = {"DXDESK_DATABASE_URL": url}
+
+    behind = dxdesk("consultations", env=env)
+    assert behind.returncode == 2 and "dxdesk db upgrade" in behind.stderr and "Traceback" not in behind.stderr
+
+    assert dxdesk("db", "upgrade", env=env).returncode == 0
+    current = dxdesk("consultations", env=env)
+    assert current.returncode == 0 and "記録された相談はありません" in current.stdout
+
+
+def test_users_list_shows_logins_and_roles_but_no_passwords(database_url):
+    env = {"DXDESK_DATABASE_URL": database_url}
+    assert dxdesk("db", "upgrade", env=env).returncode == 0
+    for login, role in (("yamada", "admin"), ("suzuki", "viewer")):
+        assert dxdesk("users", "add", login, "--role", role, env=env, stdin="correct horse battery\n").returncode == 0
+
+    shown = dxdesk("users", "list", env=env)
+    listed = json.loads(dxdesk("users", "list", "--json", env=env).stdout)
+
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].split() == ["ログインID", "役割", "登録日"]
+    assert lines[1].split()[:2] == ["suzuki", "閲覧のみ（viewer）"] and lines[2].split()[:2] == ["yamada", "管理者（admin）"]
+    assert [(u["login"], u["role"]) for u in listed] == [("suzuki", "viewer"), ("yamada", "admin")]
+    assert "correct horse" not in shown.stdout + json.dumps(listed) and "scrypt" not in shown.stdout + json.dumps(listed)
+
+
+def test_users_passwd_sets_a_new_password_read_from_stdin(database_url):
+    env = {"DXDESK_DATABASE_URL": database_url}
+    assert dxdesk("db", "upgrade", env=env).returncode == 0
+    assert dxdesk("users", "add", "suzuki", "--role", "coordinator", env=env, stdin="old password 1\n").returncode == 0
+
+    changed = dxdesk("users", "passwd", "suzuki", env=env, stdin="new password 2\n")
+    short = dxdesk("users", "passwd", "suzuki", env=env, stdin="short\n")
+    unknown = dxdesk("users", "passwd", "nobody", env=env, stdin="new password 3\n")
+
+    assert changed.returncode == 0 and "suzuki" in changed.stdout, changed.stderr
+    assert short.returncode == 2 and "8文字" in short.stderr
+    assert unknown.returncode == 2 and "nobody" in unknown.stderr and "登録されていません" in unknown.stderr
+    db = Database(database_url)
+    assert authenticate(db, "suzuki", "new password 2").role == "coordinator"
+    assert authenticate(db, "suzuki", "old password 1") is None
+    db.dispose()
+
+
+def cells(text: str) -> int:
+    """How many terminal cells `text` takes (East Asian wide characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def test_consultations_text_shows_japanese_names_in_columns_aligned_on_screen(client, services, database_url):
+    complete_intake(client)
+    with services.db.unit_of_work() as s:
+        s.add(Consultation(received_at=services.clock.now(), channel="line", company="ABC", category="efficiency",
+                           method="visit", status="in_progress", question="紙を減らしたい"))
+        s.commit()
+
+    result = dxdesk("consultations", env={"DXDESK_DATABASE_URL": database_url})
+
+    assert result.returncode == 0, result.stderr
+    header, sales, paper = result.stdout.splitlines()
+    assert "EC・Web集客・販路開拓" in sales and "電話" in sales and "受付済み" in sales and sales.endswith("鹿屋商店")
+    assert "業務効率化・ペーパーレス" in paper and "訪問" in paper and "対応中" in paper and paper.endswith("ABC")
+    assert not {"sales", "phone", "received", "efficiency", "visit", "in_progress"} & set(result.stdout.split())
+    # Each column starts at the same screen position on every line.
+    for heading, values in (("方法", ("電話", "訪問")), ("状態", ("受付済み", "対応中")), ("会社名", ("鹿屋商店", "ABC"))):
+        starts = {cells(line[:line.index(value)]) for line, value in zip((header, sales, paper), (heading, *values))}
+        assert len(starts) == 1, (heading, starts)
+
+
+def slots_config(tmp_path: Path) -> Path:
+    config = tmp_path / "weekend.toml"
+    config.write_text(SATURDAY_AND_HOLIDAY)
+    return config
+
+
+def test_slots_on_a_holiday_print_the_heading_once_and_the_hours_under_it(tmp_path):
+    config = slots_config(tmp_path)
+    result = dxdesk("slots", "--from", "2026-11-21", "--days", "3", env=slots_env(config, tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = lines.index("11月23日(月・祝 勤労感謝の日)")
+    assert lines[at + 1] == "  15:00〜16:00  祝日 担当（holiday）"
+
+
+def test_slots_into_a_pipe_whose_reader_has_gone_end_without_a_traceback(tmp_path):
+    env = {**os.environ, **slots_env(slots_config(tmp_path), tmp_path)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `| head` does once it has its lines
+    try:
+        result = subprocess.run([sys.executable, "-c", "import app, sys; sys.exit(app.main())", "slots", "--from",
+                                 "2026-11-21", "--days", "3"], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                                timeout=120, cwd=ROOT, env=env)
+    finally:
+        os.close(write_end)
+    assert result.returncode != 0 and result.stderr == ""
+
+
+def test_slots_for_an_unknown_coordinator_is_an_error_naming_the_known_ones(tmp_path):
+    env = slots_env(slots_config(tmp_path), tmp_path)
+    for extra in ((), ("--json",)):
+        result = dxdesk("slots", "--coordinator", "nobody", *extra, env=env)
+        assert result.returncode == 2 and result.stdout == ""
+        assert "nobody" in result.stderr and "weekend" in result.stderr and "holiday" in result.stderr
+        assert "空いている枠はありません" not in result.stderr
 
 
 def test_db_upgrade_creates_the_schema(tmp_path):
@@ -169,8 +319,16 @@ holiday = ["15:00-16:00"]
 """
 
 
-def slots_json(config: Path, *args: str, tmp_path: Path) -> list[dict]:
+def slots_env(config: Path, tmp_path: Path) -> dict:
+    """The environment for `dxdesk slots` on a database created (once) with `dxdesk db upgrade`."""
     env = {"DXDESK_CONFIG": str(config), "DXDESK_DATABASE_URL": f"sqlite:///{tmp_path}/slots.sqlite3"}
+    if not (tmp_path / "slots.sqlite3").exists():
+        assert dxdesk("db", "upgrade", env=env).returncode == 0
+    return env
+
+
+def slots_json(config: Path, *args: str, tmp_path: Path) -> list[dict]:
+    env = slots_env(config, tmp_path)
     result = dxdesk("slots", "--from", "2026-11-21", "--days", "3", "--json", *args, env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -193,8 +351,7 @@ def test_slots_filter_by_method_and_coordinator_and_print_in_japanese(tmp_path):
     config.write_text(SATURDAY_AND_HOLIDAY)
     assert slots_json(config, "--method", "visit", tmp_path=tmp_path) == []
     assert {s["coordinator"] for s in slots_json(config, "--coordinator", "holiday", tmp_path=tmp_path)} == {"holiday"}
-    env = {"DXDESK_CONFIG": str(config), "DXDESK_DATABASE_URL": f"sqlite:///{tmp_path}/slots.sqlite3"}
-    shown = dxdesk("slots", "--from", "2026-11-21", "--days", "3", env=env).stdout
+    shown = dxdesk("slots", "--from", "2026-11-21", "--days", "3", env=slots_env(config, tmp_path)).stdout
     assert "11月23日(月・祝 勤労感謝の日)" in shown and "15:00〜16:00" in shown and "祝日 担当" in shown
 
 
@@ -225,6 +382,7 @@ def _wait_for_line(proc: subprocess.Popen, phrase: str, lines: int = 50) -> str:
 
 def test_only_one_scheduler_runs_at_a_time(tmp_path):
     env = {**os.environ, "DXDESK_DATABASE_URL": f"sqlite:///{tmp_path}/sched.sqlite3", "PYTHONPATH": str(ROOT)}
+    assert dxdesk("db", "upgrade", env=env).returncode == 0
     command = [sys.executable, "-c", "import app, sys; sys.exit(app.main())", "scheduler"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     second = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import logging
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,7 +14,7 @@ from app import create_app
 from bot.conversation import State
 from handlers.console import BACK_TO_BOT, TAKEN_OVER
 from storage.outbound import queue_messages
-from storage.models import Consultation, ConversationRow, LineUser, OutboundMessage
+from storage.models import Booking, Consultation, ConversationRow, LineUser, OutboundMessage, OutboxItem
 from storage.staff import add_user
 from tests.fakes.line_api import FakeLineApi
 from tests.helpers import say, tap
@@ -211,16 +212,83 @@ def test_the_dashboard_counts_what_waits_for_staff(client, services):
     for status in ("received", "received", "in_progress"):
         add_consultation(services, status=status)
     add_consultation(services, simulated=True)
-    tap(client, "sim-a", "action=menu&item=staff")
-    failed_message(services)
+    with_staff(services, "U" + "a" * 32, source="line")
+    failed_message(services, channel="line", to="U" + "a" * 32)
     sign_in(client, services)
 
     text = page(client, "/admin")
 
-    assert "新しい相談（受付済み）</span>\n    <span class=\"tile-count\">2<small>" in text
-    assert "担当者の対応待ち（担当者対応中）</span>\n    <span class=\"tile-count\">1<small>" in text
-    assert "送信失敗</span>\n    <span class=\"tile-count\">1<small>" in text
+    assert tile(text, "新しい相談（受付済み）") == 2
+    assert tile(text, "担当者の対応待ち（担当者対応中）") == 1
+    assert tile(text, "送信失敗") == 1
     assert "シミュレーターからの受付済みの相談が" in text
+
+
+def tile(text: str, label: str) -> int:
+    """The number on the dashboard tile labelled `label`."""
+    after = text[text.index(f'class="tile-label">{label}</span>'):]
+    return int(after[after.index('class="tile-count">') + len('class="tile-count">'):after.index("<small>")])
+
+
+def with_staff(services, user_id: str, source: str) -> None:
+    now = services.clock.now()
+    with services.db.unit_of_work() as s:
+        s.add(LineUser(id=user_id, source=source, created_at=now, updated_at=now))
+        s.flush()
+        s.add(ConversationRow(user_id=user_id, state=State.WITH_STAFF, data={}, updated_at=now))
+        s.commit()
+
+
+def test_every_dashboard_count_leaves_out_what_the_simulator_made(client, services, clock):
+    now = clock.now()
+    for source, user_id in (("line", "U" + "b" * 32), ("simulator", "sim-b")):
+        with_staff(services, user_id, source)
+        add_consultation(services, simulated=source == "simulator", user_id=user_id)
+        failed_message(services, channel=source, to=user_id)
+        with services.db.unit_of_work() as s:
+            start = now + timedelta(days=2 if source == "line" else 3)
+            for status, swap in (("confirmed", now), ("pending", None)):
+                s.add(Booking(user_id=user_id, coordinator_id="tanaka", start=start, end=start + timedelta(hours=1),
+                              method="online", status=status, swap_requested_at=swap, created_at=now, updated_at=now))
+                start += timedelta(hours=2)
+            s.add(OutboxItem(key=f"reminder:{user_id}", kind="reminder_day_before", ref="booking:1", channel=source,
+                             to=user_id, messages=[], due_at=now, status="failed", created_at=now))
+            s.commit()
+    clock.advance(minutes=16)  # the pending bookings are now stuck
+    sign_in(client, services)
+
+    text = page(client, "/admin")
+
+    counts = {label: tile(text, label) for label in ("新しい相談（受付済み）", "担当者の対応待ち（担当者対応中）", "今後の予約",
+                                                     "担当変更の依頼", "カレンダーに登録できていない予約", "送信失敗")}
+    assert counts == {"新しい相談（受付済み）": 1, "担当者の対応待ち（担当者対応中）": 1, "今後の予約": 2, "担当変更の依頼": 1,
+                      "カレンダーに登録できていない予約": 1, "送信失敗": 2}
+
+
+def test_a_consultation_shows_the_category_the_user_chose_and_the_model_s_guess_apart(client, services):
+    user = "sim-chooser"
+    tap(client, user, "action=consult")
+    tap(client, user, "action=consent&v=2026-11")
+    say(client, user, "何から始めればいいか分からない")
+    tap(client, user, "action=no")
+    tap(client, user, "action=category&v=efficiency")
+    for answer in ("鹿屋商店", "卸売業・小売業", "3人", "鹿屋市", "大隅 太郎", "0994-31-1111", "スキップ"):
+        say(client, user, answer)
+    tap(client, user, "action=method&v=phone")
+    tap(client, user, "action=submit")
+    with services.db.unit_of_work() as s:
+        c = s.scalars(select(Consultation)).one()
+    guess = services.triager.classify("何から始めればいいか分からない")
+    assert c.category == "efficiency" and c.suggested_category == guess.category != "efficiency"
+    sign_in(client, services)
+
+    text = html.unescape(page(client, f"/admin/consultations/{c.id}"))
+
+    assert "<dt>分野</dt><dd>業務効率化・ペーパーレス</dd>" in text
+    shown = section(text, "<dt>自動判定（参考）</dt>", "</dd>")
+    assert f"「{services.config.category(guess.category).name}」と推定" in shown
+    assert f"確からしさ {guess.confidence:.0%}" in shown and all(f"「{k}」" in shown for k in guess.keywords)
+    assert "業務効率化" not in shown
 
 
 @pytest.mark.parametrize(("query", "shown"), [
@@ -282,7 +350,7 @@ def test_the_consultation_detail_shows_every_field_and_keeps_the_question_s_line
     text = page(client, f"/admin/consultations/{consultation_id}")
 
     assert '<p class="question">請求書を電子化したい。\n受発注もまとめたい。</p>' in text
-    for shown in ("製造業", "6〜20人", "霧島市", "鹿児島 花子", "099-000-0000", "hanako@example.jp", "請求書、紙",
+    for shown in ("製造業", "6〜20人", "霧島市", "鹿児島 花子", "099-000-0000", "hanako@example.jp", "手がかりの語 「請求書」、「紙」",
                   "オンライン", "業務効率化・ペーパーレス"):
         assert shown in text
 

@@ -15,7 +15,7 @@ from tests.helpers import LineUserDriver, texts
 from tests.integration.test_booking import (  # noqa: F401 - app, configured, gcal, line and user are fixtures used here
     COORDINATOR_LINE_ID, active_bookings, add_popup_day, app, configured, gcal, intake, line, slot_actions, user,
 )
-from tests.integration.test_console import MARKUP, page, post, section, sign_in
+from tests.integration.test_console import MARKUP, csrf, page, post, section, sign_in
 
 GOOD_DAY = {"date": "2026-12-05", "region": "osumi", "venue": "鹿屋商工会議所 2階", "address": "鹿屋市打馬1-2-3",
             "start": "10:00", "end": "12:00", "slot_minutes": "60", "capacity": "2", "coordinator": "",
@@ -473,3 +473,48 @@ def test_a_booking_the_calendar_never_took_is_flagged_on_the_dashboard(client, s
     clock.advance(minutes=16)
     dashboard = page(client, "/admin")
     assert "カレンダーに登録できていない予約" in dashboard and "status=pending" in dashboard
+
+
+# --- staff acknowledging a booking ------------------------------------------------------------------------
+
+def acknowledgement(services, booking_id: int) -> tuple:
+    with services.db.unit_of_work() as s:
+        b = s.get(Booking, booking_id)
+        return b.acknowledged_at, b.acknowledged_by
+
+
+def test_staff_mark_a_booking_acknowledged_and_the_console_says_who_and_when(client, services, clock):
+    booking_id = add_booking(services, start=at(26, 10), company="桜島製作所")
+    sign_in(client, services)
+    assert "確認済みにする" in page(client, f"/admin/bookings/{booking_id}")
+    clock.advance(minutes=3)
+
+    response = post(client, f"/admin/bookings/{booking_id}/acknowledge")
+
+    assert response.status_code == 302
+    assert acknowledgement(services, booking_id) == (clock.now(), "coordinator-staff")
+    text = page(client, f"/admin/bookings/{booking_id}")
+    assert "✓ 11月24日(火) 10:03にcoordinator-staff（スタッフ画面）が確認" in text and "確認済みにする" not in text
+    assert "coordinator-staff（スタッフ画面）が確認" in page(client, "/admin/bookings")
+
+
+def test_a_viewer_cannot_acknowledge_a_booking_nor_anyone_without_the_form_s_token(client, services):
+    booking_id = add_booking(services, start=at(26, 10), company="桜島製作所")
+    sign_in(client, services, role="viewer")
+    assert "確認済みにする" not in page(client, f"/admin/bookings/{booking_id}")
+
+    assert post(client, f"/admin/bookings/{booking_id}/acknowledge").status_code == 403
+    client.post("/admin/logout", data={"csrf_token": csrf(client)})
+    sign_in(client, services, role="admin")
+    assert client.post(f"/admin/bookings/{booking_id}/acknowledge", data={}).status_code == 400
+    assert acknowledgement(services, booking_id) == (None, None)
+
+
+def test_a_cancelled_booking_cannot_be_acknowledged(client, services):
+    booking_id = add_booking(services, start=at(26, 10), company="桜島製作所", status="cancelled")
+    sign_in(client, services)
+
+    post(client, f"/admin/bookings/{booking_id}/acknowledge")
+
+    assert acknowledgement(services, booking_id) == (None, None)
+    assert "確認済みにする" not in page(client, f"/admin/bookings/{booking_id}")

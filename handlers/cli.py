@@ -1,0 +1,403 @@
+"""The `dxdesk` command: one small function per subcommand over the services app.py builds."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import unicodedata
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.engine import make_url
+
+from app import Settings, build_services, create_app
+from bot.config import ConfigError, load_config
+from bot.jatime import TOKYO, format_date, format_time_range, to_tokyo
+from bot.menu import STATUS_LABELS
+from bot.triage import Triager
+from handlers.console import ROLE_LABELS
+from handlers.line_api import LineMessenger
+from handlers.richmenu import install_rich_menu
+from scheduling import outbox, popup
+from scheduling.ticker import Ticker, run_scheduler_command
+from storage.db import Database, missing_sqlite_file
+from storage.staff import add_user, change_password, has_users, list_users
+
+
+class CommandError(Exception):
+    """What the operator must do before the command can run; printed as it is, exit code 2."""
+
+
+def _serve(args) -> int:
+    from werkzeug.serving import make_server
+
+    settings = Settings.from_env()
+    app = create_app(settings)
+    services = app.extensions["dxdesk"]
+    ticker = None if args.no_scheduler else Ticker(services.db, services.jobs())
+    server = make_server(args.host, args.port, app, threaded=True)
+    base = f"http://{args.host}:{server.server_port}"
+    print(f"dxdesk を起動しました: {base}")
+    print(f"  シミュレーター   {base}/simulator")
+    print(f"  スタッフ画面     {base}/admin")
+    print(f"  LINE Webhook     {base}/callback" + ("" if settings.line_configured else "（LINE未設定: 503を返します）"))
+    print(f"  ヘルスチェック   {base}/healthz", flush=True)
+    if not has_users(services.db):
+        print("スタッフ画面のユーザーはまだいません。作成: dxdesk users add LOGIN --role admin", flush=True)
+    if ticker:
+        ticker.start()
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if ticker:
+            ticker.stop()
+        services.inbox.stop()
+    return 0
+
+
+def _scheduler(args) -> int:
+    services = _services()
+    return run_scheduler_command(services, services.jobs())
+
+
+def _slots(args) -> int:
+    services = _services()
+    known = [c.id for c in services.config.coordinators]
+    if args.coordinator and args.coordinator not in known:
+        raise CommandError(f"コーディネーター「{args.coordinator}」は設定にありません。"
+                           f"指定できるID: {', '.join(known) or '（設定されたコーディネーターがいません）'}")
+    first = args.from_date or to_tokyo(services.clock.now()).date()
+    start = datetime.combine(first, datetime.min.time(), TOKYO)
+    with services.db.unit_of_work() as s:
+        slots = services.bookings.free(s, start=start, end=start + timedelta(days=args.days),
+                                       now=None if args.from_date else services.clock.now(),
+                                       method=args.method, coordinator=args.coordinator)
+    if args.json:
+        print(json.dumps([{"coordinator": x.coordinator, "start": x.start.isoformat(), "end": x.end.isoformat()}
+                          for x in slots], ensure_ascii=False, indent=2))
+        return 0
+    if not slots:
+        print("空いている枠はありません。")
+    day = None
+    for x in slots:
+        if to_tokyo(x.start).date() != day:
+            day = to_tokyo(x.start).date()
+            print(f"\n{format_date(day)}")
+        coordinator = services.config.coordinator(x.coordinator)
+        # The range without the day's heading (which may hold a holiday's name with spaces in it).
+        hours = format_time_range(x.start, x.end).removeprefix(f"{format_date(day)} ")
+        print(f"  {hours}  {coordinator.name}（{x.coordinator}）")
+    return 0
+
+
+def _popup_add(args) -> int:
+    services = _services()
+    try:
+        start_at = datetime.combine(args.date, _clock_time(args.start), TOKYO)
+        end_at = datetime.combine(args.date, _clock_time(args.end), TOKYO)
+        with services.db.unit_of_work() as s:
+            day = popup.add_day(s, region=args.region, venue=args.venue, address=args.address, start_at=start_at,
+                                end_at=end_at, slot_minutes=args.slot_minutes, capacity=args.capacity,
+                                coordinator_id=args.coordinator, note=args.note, now=services.clock.now(),
+                                config=services.config)
+            s.commit()
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"出張相談会を登録しました（ID {day.id}）: {args.date} {args.venue}")
+    return 0
+
+
+def _popup_list(args) -> int:
+    services = _services()
+    with services.db.unit_of_work() as s:
+        offers = popup.offers(s, services.config, now=services.clock.now(), region=None)
+    if args.json:
+        print(json.dumps([{"id": o.day_id, "venue": o.venue, "region": o.region, "start": o.start.isoformat(),
+                           "end": o.end.isoformat(), "free": [x.start.isoformat() for x in o.slots]} for o in offers],
+                         ensure_ascii=False, indent=2))
+        return 0
+    if not offers:
+        print("受付中の出張相談会はありません。")
+    for o in offers:
+        print(f"{o.day_id:>4}  {o.start:%Y-%m-%d %H:%M}〜{o.end:%H:%M}  {o.venue}（{o.region}）  空き {len(o.slots)} 枠")
+    return 0
+
+
+def _clock_time(text: str):
+    from datetime import time
+
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"時刻は HH:MM で指定してください: {text}") from None
+
+
+def _outbox(args) -> int:
+    listed = outbox.items(_database(), all=args.all)
+    if args.json:
+        print(json.dumps(listed, ensure_ascii=False, indent=2))
+        return 0
+    if not listed:
+        print("予定されている送信はありません。")
+    for item in listed:
+        print(f"{item['due_at'][:16].replace('T', ' ')}  {item['kind']:<22} {item['status']:<10} {item['ref']}")
+    return 0
+
+
+def _database() -> Database:
+    """The configured database as it is: only `serve` and `db upgrade` create one or change its schema.
+
+    The default SQLite path is relative to the folder the command runs in; run elsewhere, creating it would
+    give an empty second database that silently lists nothing.
+    """
+    url = Settings.from_env().database_url
+    missing = missing_sqlite_file(url)
+    if missing:
+        looked = ("DXDESK_DATABASE_URL が設定されていないため、いまのフォルダーの var/dxdesk.sqlite3 を探しました。"
+                  if not os.environ.get("DXDESK_DATABASE_URL") else "DXDESK_DATABASE_URL で指定されたファイルがありません。")
+        raise CommandError(
+            f"データベースが見つかりません: {missing}\n{looked}\n"
+            "dxdesk serve を動かしているフォルダーで実行するか、"
+            "DXDESK_DATABASE_URL=sqlite:////絶対パス/dxdesk.sqlite3 のように指定してください。"
+            "新しく作る場合は dxdesk db upgrade を実行してください。")
+    db = Database(url)
+    if not db.is_current():
+        db.dispose()
+        raise CommandError(f"データベースが最新の形式になっていません: {_shown(url)}\n"
+                           "先に dxdesk db upgrade を実行してください。")
+    return db
+
+
+def _shown(url: str) -> str:
+    """The database URL without its password, to name it in a message."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _services():
+    """The app's services over the existing, current database (see _database)."""
+    _database().dispose()
+    settings = Settings.from_env()
+    settings.migrate = False
+    return build_services(settings)
+
+
+def _db_upgrade(args) -> int:
+    Database(Settings.from_env().database_url).upgrade()
+    print("データベースを最新の状態にしました。")
+    return 0
+
+
+# Short names for a terminal's columns (the console's are longer: 対面（訪問・来所）).
+METHOD_NAMES = {"visit": "訪問", "online": "オンライン", "phone": "電話", "email": "メール"}
+
+
+def _consultations(args) -> int:
+    from storage.queries import consultations_as_json
+
+    items = consultations_as_json(_database(), since=args.since)
+    if args.json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        return 0
+    if not items:
+        print("記録された相談はありません。")
+        return 0
+    config = load_config(os.environ.get("DXDESK_CONFIG") or None)
+    _print_table(("受付番号", "受付日時", "分野", "方法", "状態", "会社名"),
+                 [(c["receipt_no"], c["received_at"][:16].replace("T", " "), config.category(c["category"]).name,
+                   METHOD_NAMES.get(c["method"], c["method"]), STATUS_LABELS.get(c["status"], c["status"]), c["company"])
+                  for c in items])
+    return 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Columns aligned as a terminal shows them: an East Asian wide character takes two cells."""
+    widths = [max(_cells(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        print("  ".join([*(value + " " * (width - _cells(value)) for value, width in zip(row, widths)), row[-1]]))
+
+
+def _cells(value: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in value)
+
+
+def _triage(args) -> int:
+    triager = Triager(load_config(os.environ.get("DXDESK_CONFIG") or None))
+    if args.text is not None:
+        if not args.text.strip():
+            raise CommandError("分類する相談文が空です。例: dxdesk triage \"紙の請求書をやめたい\"")
+        _print_triage(triager.classify(args.text), args.json)
+        return 0
+    for number, line in enumerate(sys.stdin, start=1):
+        if line.strip():
+            _print_triage(triager.classify(line.rstrip("\n")), args.json)
+            continue
+        # Still one line out per line in, so callers can pair answers with their input.
+        print("null" if args.json else "", flush=True)
+        print(f"{number}行目は空のため分類しませんでした。", file=sys.stderr, flush=True)
+    return 0
+
+
+def _print_triage(result, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
+    else:
+        print(f"{result.category}\t{result.confidence:.2f}\t{' '.join(result.keywords)}", flush=True)
+
+
+def _users_add(args) -> int:
+    db = _database()
+    try:
+        add_user(db, args.login, _read_password(), args.role, datetime.now().astimezone())
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"スタッフ画面のユーザー {args.login}（{args.role}）を追加しました。")
+    return 0
+
+
+def _users_passwd(args) -> int:
+    db = _database()
+    try:
+        change_password(db, args.login, _read_password("新しいパスワード: "))
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"ユーザー {args.login} のパスワードを変更しました。")
+    return 0
+
+
+def _read_password(prompt: str = "パスワード: ") -> str:
+    """From the terminal without echo, or the first line of stdin when it is not a terminal (scripts)."""
+    return getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+
+
+def _users_list(args) -> int:
+    users = list_users(_database())
+    if args.json:
+        print(json.dumps([{"login": u.login, "role": u.role, "created_at": u.created_at.astimezone(TOKYO).isoformat()}
+                          for u in users], ensure_ascii=False, indent=2))
+        return 0
+    if not users:
+        print("スタッフ画面のユーザーはまだいません。作成: dxdesk users add LOGIN --role admin")
+        return 0
+    _print_table(("ログインID", "役割", "登録日"),
+                 [(u.login, f"{ROLE_LABELS.get(u.role, u.role)}（{u.role}）", f"{u.created_at.astimezone(TOKYO):%Y-%m-%d}")
+                  for u in users])
+    return 0
+
+
+def _line_richmenu(args) -> int:
+    settings = Settings.from_env()
+    if not settings.line_channel_access_token:
+        print("LINE_CHANNEL_ACCESS_TOKEN が設定されていません。", file=sys.stderr)
+        return 2
+    menu_id = install_rich_menu(LineMessenger(settings.line_channel_access_token, settings.line_api_base_url))
+    print(f"リッチメニューを設定しました: {menu_id}")
+    return 0
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"日付は YYYY-MM-DD で指定してください: {text}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dxdesk", description="かごしまDX相談窓口（LINE）")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="Webhook・シミュレーター・スタッフ画面を起動する")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-scheduler", action="store_true", help="スケジューラーを動かさない")
+    serve.set_defaults(run=_serve)
+
+    db = sub.add_parser("db", help="データベース").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="マイグレーションを適用する").set_defaults(run=_db_upgrade)
+
+    cons = sub.add_parser("consultations", help="記録された相談の一覧")
+    cons.add_argument("--json", action="store_true")
+    cons.add_argument("--since", type=_iso_date)
+    cons.set_defaults(run=_consultations)
+
+    triage = sub.add_parser("triage", help="相談文を分野に分類する")
+    triage.add_argument("text", nargs="?")
+    triage.add_argument("--json", action="store_true")
+    triage.set_defaults(run=_triage)
+
+    users = sub.add_parser("users", help="スタッフ画面のユーザー").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="ユーザーを追加する")
+    add.add_argument("login")
+    add.add_argument("--role", required=True, choices=("admin", "coordinator", "viewer"))
+    add.set_defaults(run=_users_add)
+    listing = users.add_parser("list", help="ユーザーの一覧（パスワードは表示しません）")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_users_list)
+    passwd = users.add_parser("passwd", help="ユーザーのパスワードを変更する")
+    passwd.add_argument("login")
+    passwd.set_defaults(run=_users_passwd)
+
+    sub.add_parser("scheduler", help="スケジューラーだけを動かす（同時に1つだけ）").set_defaults(run=_scheduler)
+
+    slots = sub.add_parser("slots", help="空いている相談枠")
+    slots.add_argument("--from", dest="from_date", type=_iso_date, help="この日から（受付期限・予約期間は適用しない）")
+    slots.add_argument("--days", type=int, default=7)
+    slots.add_argument("--method", choices=("visit", "online", "phone", "email"))
+    slots.add_argument("--coordinator")
+    slots.add_argument("--json", action="store_true")
+    slots.set_defaults(run=_slots)
+
+    box = sub.add_parser("outbox", help="予定されている送信（リマインダーなど）")
+    box.add_argument("--json", action="store_true")
+    box.add_argument("--all", action="store_true", help="送信済み・取り消し済みも表示する")
+    box.set_defaults(run=_outbox)
+
+    popups = sub.add_parser("popup", help="出張相談会").add_subparsers(dest="popup_command", required=True)
+    add_day = popups.add_parser("add", help="出張相談会の日を登録する")
+    add_day.add_argument("--date", type=_iso_date, required=True)
+    add_day.add_argument("--region", required=True, help="kagoshima, nansatsu, hokusatsu, aira_isa, osumi, kumage, amami")
+    add_day.add_argument("--venue", required=True)
+    add_day.add_argument("--address")
+    add_day.add_argument("--start", default="10:00")
+    add_day.add_argument("--end", default="16:00")
+    add_day.add_argument("--slot-minutes", type=int, default=60)
+    add_day.add_argument("--capacity", type=int, default=1, help="同じ時間に受けられる相談の数")
+    add_day.add_argument("--coordinator", help="担当コーディネーターのID（その人のカレンダーに登録）")
+    add_day.add_argument("--note")
+    add_day.set_defaults(run=_popup_add)
+    list_days = popups.add_parser("list", help="受付中の出張相談会")
+    list_days.add_argument("--json", action="store_true")
+    list_days.set_defaults(run=_popup_list)
+
+    line = sub.add_parser("line", help="LINEチャネルの設定").add_subparsers(dest="line_command", required=True)
+    line.add_parser("richmenu", help="リッチメニューをチャネルに設定する").set_defaults(run=_line_richmenu)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    try:
+        code = args.run(args)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return code
+    except (ConfigError, CommandError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # `dxdesk slots | head`: the reader has what it wanted. Point stdout at devnull so the
+        # interpreter's own flush at exit does not fail again (the recipe in Python's signal docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
