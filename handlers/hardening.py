@@ -6,7 +6,7 @@ from flask import Flask, current_app, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
 from werkzeug.serving import WSGIRequestHandler
 
 # Everything the pages use is served from here: scripts and styles as files, never inline. Images may also come
@@ -40,6 +40,7 @@ def install(app: Flask, trust_proxy: bool) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     app.session_interface = SessionInterface()
     app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
     app.after_request(secure_headers)
     app.register_error_handler(HTTPException, error_page)
 
@@ -57,6 +58,15 @@ class IdConverter(IntegerConverter):
     def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = MAX_ID,
                  signed: bool = False):
         super().__init__(map, fixed_digits, min, max, signed)
+
+
+class TextConverter(UnicodeConverter):
+    """`<name>` in routes: a control character (a NUL, which PostgreSQL refuses in text) names nothing: a 404."""
+
+    def to_python(self, value: str) -> str:
+        if not value.isprintable():
+            raise ValidationError()
+        return value
 
 
 class QuietRequestHandler(WSGIRequestHandler):

@@ -52,7 +52,8 @@ def has_users(db: Database) -> bool:
 
 def authenticate(db: Database, login: str, password: str) -> StaffUser | None:
     with db.unit_of_work() as s:
-        user = s.scalar(select(StaffUser).where(StaffUser.login == login))
+        # A control character cannot be in a login (and PostgreSQL refuses a NUL in a query): unknown, like any.
+        user = s.scalar(select(StaffUser).where(StaffUser.login == login)) if login.isprintable() else None
     matches = check_password_hash(user.password_hash if user else _dummy_hash(), password)
     return user if user and matches else None
 

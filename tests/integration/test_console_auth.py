@@ -126,6 +126,12 @@ def test_an_unknown_login_costs_the_same_password_hash_as_a_known_one(services, 
     assert len(checked) == 2 and checked[0] == checked[1]
 
 
+def test_a_login_with_a_control_character_is_simply_wrong(client, services, clock):
+    add_user(services.db, "tanaka", PASSWORD, "coordinator", clock.now())
+
+    assert attempt(client, "tan\x00aka", PASSWORD).status_code == 401
+
+
 def test_head_with_a_form_body_does_not_sign_in(client, services, clock):
     add_user(services.db, "tanaka", PASSWORD, "coordinator", clock.now())
 

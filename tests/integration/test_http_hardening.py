@@ -75,6 +75,14 @@ def test_an_id_or_page_beyond_any_record_is_a_kind_404(client, services, path):
     assert "見つかりません" in response.get_data(as_text=True) or "ページはありません" in response.get_data(as_text=True)
 
 
+def test_a_control_character_in_an_address_is_a_kind_404(client, services):
+    sign_in(client, services)
+
+    assert client.get("/admin/conversations/sim-a%00").status_code == 404
+    assert client.post("/admin/conversations/%00/reply", data={"csrf_token": csrf(client), "text": "こんにちは"}
+                       ).status_code == 404
+
+
 @pytest.mark.parametrize("path", ["/admin/consultations/99999999999999999999/status",
                                   "/admin/messages/99999999999999999999/resend"])
 def test_a_post_to_an_id_beyond_any_record_is_a_kind_404(client, services, path):
