@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -65,23 +65,23 @@ def _dummy_hash() -> str:
 
 
 def sign_in(db: Database, login: str, password: str, address: str, now: datetime) -> SignIn:
-    """Check a password unless the typed login or the address must wait; count a failure against both.
+    """Check a password unless the typed login or the address must wait; a failure counts against both.
 
-    Unknown logins are counted and locked exactly like known ones, so a lock tells nothing about who exists.
+    The attempt is counted before the password is checked, in one locked transaction, so that a burst of parallel
+    attempts cannot slip past the limit; a success takes its count back. Unknown logins are counted and locked
+    exactly like known ones, so a lock tells nothing about who exists.
     """
     keys = (_key("login", login), _key("address", address))
-    with db.unit_of_work() as s:
-        waits = s.scalars(select(LoginThrottle.locked_until).where(
-            LoginThrottle.key.in_(keys), LoginThrottle.locked_until > now)).all()
-    if waits:
-        return SignIn(locked_until=max(waits))
+    locked_until = _count_attempt(db, keys, now)
+    if locked_until:
+        return SignIn(locked_until=locked_until)
     user = authenticate(db, login, password)
-    if user is None:
-        _count_failure(db, keys, now)
-        return SignIn()
-    with db.unit_of_work() as s:
-        s.execute(delete(LoginThrottle).where(LoginThrottle.key == keys[0]))
-        s.commit()
+    if user is not None:
+        with db.unit_of_work() as s:
+            s.execute(delete(LoginThrottle).where(LoginThrottle.key == keys[0]))
+            s.execute(update(LoginThrottle).where(LoginThrottle.key == keys[1], LoginThrottle.failures > 0)
+                      .values(failures=LoginThrottle.failures - 1))
+            s.commit()
     return SignIn(user=user)
 
 
@@ -90,26 +90,31 @@ def _key(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
 
 
-def _count_failure(db: Database, keys: tuple[str, str], now: datetime) -> None:
-    for attempt in range(2):  # two first failures of one key at once: the loser's insert clashes; count again
+def _count_attempt(db: Database, keys: tuple[str, str], now: datetime) -> datetime | None:
+    """Count one attempt against the login and the address, or (counting nothing) until when one of them waits."""
+    for attempt in range(2):  # two first attempts of one key at once: the loser's insert clashes; count again
         try:
             with db.unit_of_work() as s:
-                for key, limit in zip(keys, (LOGIN_FAILURES, ADDRESS_FAILURES)):
-                    row = s.get(LoginThrottle, key, with_for_update=True)
-                    if row is None:
-                        row = LoginThrottle(key=key, failures=0, last_failure_at=now)
-                        s.add(row)
-                    elif row.last_failure_at < now - FAILURE_WINDOW:
+                login_row, address_row = (s.get(LoginThrottle, key, with_for_update=True) or
+                                          LoginThrottle(key=key, failures=0, last_failure_at=now) for key in keys)
+                waits = [row.locked_until for row in (login_row, address_row)
+                         if row.locked_until and row.locked_until > now]
+                if waits:
+                    return max(waits)
+                for row in (login_row, address_row):
+                    if row.last_failure_at < now - FAILURE_WINDOW:
                         row.failures = 0
                     row.failures += 1
                     row.last_failure_at = now
-                    if key == keys[0] and row.failures >= limit:
-                        row.failures, row.locked_until = 0, now + LOCK_FOR
-                    elif key == keys[1] and row.failures > limit:
-                        row.locked_until = now + min(timedelta(seconds=2 ** (row.failures - limit - 1)), LOCK_FOR)
+                    s.add(row)
+                if login_row.failures >= LOGIN_FAILURES:
+                    login_row.failures, login_row.locked_until = 0, now + LOCK_FOR
+                beyond = address_row.failures - ADDRESS_FAILURES
+                if beyond > 0:
+                    address_row.locked_until = now + min(timedelta(seconds=2 ** (beyond - 1)), LOCK_FOR)
                 s.execute(delete(LoginThrottle).where(LoginThrottle.last_failure_at < now - LOCK_FOR - FAILURE_WINDOW))
                 s.commit()
-            return
+            return None
         except IntegrityError:
             if attempt:
                 raise

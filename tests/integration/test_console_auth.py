@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
@@ -61,6 +62,20 @@ def test_an_unknown_login_is_locked_and_answered_exactly_like_a_known_one(servic
 
     assert answers["tanaka"] == answers["nobody"]
     assert answers["nobody"][1] == 429
+
+
+def test_a_burst_of_parallel_attempts_gets_no_more_than_five_tries(app, services, clock):
+    add_user(services.db, "tanaka", PASSWORD, "coordinator", clock.now())
+    clients = [app.test_client() for _ in range(12)]
+    for client in clients:
+        client.get("/admin/login")
+    forms = [{"login": "tanaka", "password": "wrong-password", "csrf_token": csrf(client)} for client in clients]
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        codes = list(pool.map(lambda pair: pair[0].post("/admin/login", data=pair[1]).status_code,
+                              zip(clients, forms)))
+
+    assert sorted(codes) == [401] * 5 + [429] * 7
 
 
 def test_a_success_before_the_fifth_failure_starts_the_count_again(client, services, clock):
