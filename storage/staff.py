@@ -111,7 +111,8 @@ def _count_attempt(db: Database, keys: tuple[str, str], now: datetime) -> dateti
                     login_row.failures, login_row.locked_until = 0, now + LOCK_FOR
                 beyond = address_row.failures - ADDRESS_FAILURES
                 if beyond > 0:
-                    address_row.locked_until = now + min(timedelta(seconds=2 ** (beyond - 1)), LOCK_FOR)
+                    # 1, 2, 4 ... seconds; the exponent stops where the wait is past LOCK_FOR anyway
+                    address_row.locked_until = now + min(timedelta(seconds=2 ** min(beyond - 1, 10)), LOCK_FOR)
                 s.execute(delete(LoginThrottle).where(LoginThrottle.last_failure_at < now - LOCK_FOR - FAILURE_WINDOW))
                 s.commit()
             return None

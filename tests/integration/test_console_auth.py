@@ -125,6 +125,15 @@ def test_many_failures_from_one_address_make_that_address_wait_longer_and_longer
     assert twelfth.status_code == 401 and waits == [2, 4]
 
 
+def test_an_address_that_keeps_failing_waits_at_most_15_minutes_at_a_time(client, services, clock):
+    for n in range(60):  # each attempt just as the wait before it ends, for fifteen hours
+        with services.db.unit_of_work() as s:
+            clock.set(max([clock.now(), *filter(None, s.scalars(select(LoginThrottle.locked_until)))]))
+        assert attempt(client, f"guess-{n}", "wrong-password").status_code == 401
+
+    assert int(attempt(client, "guess-60", "wrong-password").headers["Retry-After"]) == 15 * 60
+
+
 def test_an_unknown_login_costs_the_same_password_hash_as_a_known_one(services, client, clock, monkeypatch):
     add_user(services.db, "tanaka", PASSWORD, "coordinator", clock.now())
     checked = []
