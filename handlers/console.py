@@ -214,7 +214,7 @@ def change_password():
     if result.user is None or result.user.id != staff["id"]:
         return render_template("console/password.html", min_password=MIN_PASSWORD,
                                error="現在のパスワードが違います。"), 400
-    set_password(services.db, staff["id"], new)
+    set_password(services.db, staff["login"], new)
     session.clear()
     _start_session(result.user)
     log.info("staff %s changed their password", staff["id"])

@@ -152,16 +152,16 @@ def close_session(db: Database, token: str) -> None:
         s.commit()
 
 
-def change_password(db: Database, user_id: int, password: str) -> None:
+def change_password(db: Database, login: str, password: str) -> None:
     """Set a new password and end every session of the user: a stolen cookie stops working with the old password."""
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"パスワードは{MIN_PASSWORD}文字以上にしてください。")
     with db.unit_of_work() as s:
-        user = s.get(StaffUser, user_id, with_for_update=True)
+        user = s.scalar(select(StaffUser).where(StaffUser.login == login).with_for_update())
         if user is None:
-            raise ValueError("このユーザーは登録されていません。")
+            raise ValueError(f"ユーザー {login} は登録されていません。")
         user.password_hash = generate_password_hash(password)
-        s.execute(delete(StaffSession).where(StaffSession.user_id == user_id))
+        s.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
         s.commit()
 
 
