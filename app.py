@@ -14,7 +14,7 @@ from flask import Flask, redirect
 from bot.config import Config, load_config
 from bot.replies import text
 from bot.triage import Triager
-from handlers import console, ical, pages, simulator, webhook
+from handlers import console, hardening, ical, pages, simulator, webhook
 from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
@@ -47,6 +47,7 @@ class Settings:
     smtp_url: str | None = None  # smtp://, smtp+starttls:// or smtps://[user:pass@]host[:port]
     mail_from: str | None = None  # e.g. かごしまDX相談窓口 <dx-desk@example.jp>
     public_base_url: str = ""  # how users reach this service, for links in LINE messages
+    trust_proxy: bool = False  # behind a reverse proxy: take https and the client address from its X-Forwarded-*
     var_dir: Path = field(default_factory=lambda: Path("var"))
     start_workers: bool = True
     inbox_threads: int = 2
@@ -68,6 +69,7 @@ class Settings:
             smtp_url=get("DXDESK_SMTP_URL"),
             mail_from=get("DXDESK_MAIL_FROM"),
             public_base_url=get("DXDESK_PUBLIC_URL") or "",
+            trust_proxy=get("DXDESK_TRUST_PROXY") == "1",
         )
 
     @property
@@ -178,6 +180,7 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", JSON_AS_ASCII=False)
     app.json.ensure_ascii = False
     app.extensions["dxdesk"] = services
+    hardening.install(app, trust_proxy=settings.trust_proxy)
     for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp, ical.bp):
         app.register_blueprint(blueprint)
 

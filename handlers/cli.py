@@ -22,6 +22,7 @@ from bot.triage import Triager
 from handlers.console import ROLE_LABELS
 from handlers.line_api import LineMessenger
 from handlers.richmenu import install_rich_menu
+from handlers import hardening
 from scheduling import outbox, popup
 from scheduling.ticker import Ticker, run_scheduler_command
 from storage.db import Database, missing_sqlite_file
@@ -39,7 +40,7 @@ def _serve(args) -> int:
     app = create_app(settings)
     services = app.extensions["dxdesk"]
     ticker = None if args.no_scheduler else Ticker(services.db, services.jobs())
-    server = make_server(args.host, args.port, app, threaded=True)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=hardening.QuietRequestHandler)
     base = f"http://{args.host}:{server.server_port}"
     print(f"dxdesk を起動しました: {base}")
     print(f"  シミュレーター   {base}/simulator")

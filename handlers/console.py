@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import secrets
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -25,16 +26,20 @@ from storage.models import (
     ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser, OutboundMessage, OutboxItem, PopupDay,
 )
 from storage.outbound import queue_messages
-from storage.staff import authenticate
+from storage.staff import MIN_PASSWORD, close_session, open_session, session_user, sign_in
+from storage.staff import change_password as set_password
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("console", __name__, url_prefix="/admin")
 
 ACTING_ROLES = ("admin", "coordinator")
+SELF_SERVICE = ("console.login", "console.logout", "console.change_password")  # POSTs a viewer may make too
 ROLE_LABELS = {"admin": "管理者", "coordinator": "コーディネーター", "viewer": "閲覧のみ"}
 MAX_REPLY = 2000
 PAGE_SIZE = 50
+MAX_PAGE = 100_000
+MIN_YEAR, MAX_YEAR = 1900, 9999
 STUCK_AFTER = timedelta(minutes=15)
 RECENT_CONVERSATIONS = 50
 TRANSCRIPT_LIMIT = 200
@@ -83,7 +88,7 @@ def _csrf_ok() -> bool:
 @bp.before_request
 def guard():
     """Sign-in for every page but the login form, a CSRF token on every POST, and only acting roles may change things."""
-    staff = session.get("staff")
+    staff = _current_staff()
     if staff is None and request.endpoint != "console.login":
         return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
     if request.method != "POST":
@@ -92,10 +97,25 @@ def guard():
         log.info("console POST to %s refused: CSRF token mismatch", request.endpoint)
         return _error(400, "フォームの有効期限が切れたか、正しく送信されませんでした。"
                            "ページを再読み込みしてから、もう一度お試しください。")
-    if staff and staff["role"] not in ACTING_ROLES and request.endpoint not in ("console.login", "console.logout"):
+    if staff and staff["role"] not in ACTING_ROLES and request.endpoint not in SELF_SERVICE:
         log.info("staff %s (%s) refused %s", staff["id"], staff["role"], request.endpoint)
         return _error(403, "このアカウントは閲覧専用のため、変更の操作はできません。必要な場合は管理者にご連絡ください。")
     return None
+
+
+def _current_staff() -> dict | None:
+    """The signed-in staff member, checked against their session record (ended at logout, password change, idling)."""
+    staff = session.get("staff")
+    if staff is None:
+        return None
+    user = session_user(_services().db, staff.get("sid", ""), _services().clock.now())
+    if user is None:
+        session.clear()
+        flash("ログインの有効期限が切れました。お手数ですが、もう一度ログインしてください。", "error")
+        return None
+    if user.role != staff["role"]:  # a role changed since sign-in counts from the next page on
+        session["staff"] = staff | {"role": user.role}
+    return session["staff"]
 
 
 @bp.after_request
@@ -119,35 +139,94 @@ def helpers() -> dict:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """The sign-in form; a wrong login or password is answered 401 without saying which."""
+    """The sign-in form; a wrong login or password is answered 401 without saying which, repeated failures wait."""
     next_url = _safe_next(request.values.get("next", ""))
-    if request.method == "GET":
+    if request.method != "POST":  # HEAD too: only a POST (with its CSRF token) may sign in
         return render_template("console/login.html", next_url=next_url, login="")
     name = request.form.get("login", "").strip()
-    user = authenticate(_services().db, name, request.form.get("password", ""))
-    if user is None:
+    services = _services()
+    result = sign_in(services.db, name, request.form.get("password", ""), request.remote_addr or "",
+                     services.clock.now())
+    if result.locked_until:
+        log.info("console sign-in refused: locked")
+        return _locked(render_template("console/login.html", next_url=next_url, login=name,
+                                       error=_locked_message(result.locked_until)), result.locked_until)
+    if result.user is None:
         log.info("console sign-in refused")
         return render_template("console/login.html", next_url=next_url, login=name,
                                error="ログインIDまたはパスワードが違います。"), 401
+    user = result.user
     session.clear()  # a new session (and CSRF token) at sign-in, so one planted before it is worthless
-    session["staff"] = {"id": user.id, "login": user.login, "role": user.role}
-    csrf_token()
+    _start_session(user)
     log.info("staff %s signed in", user.id)
     return redirect(next_url or url_for("console.dashboard"))
 
 
+def _start_session(user) -> None:
+    token = open_session(_services().db, user.id, _services().clock.now())
+    session["staff"] = {"id": user.id, "login": user.login, "role": user.role, "sid": token}
+    csrf_token()
+
+
+def _locked_message(until: datetime) -> str:
+    # Said alike whether the login exists or not; the minute is rounded up so that "以降" holds.
+    shown = format_datetime((until + timedelta(seconds=59)).replace(second=0, microsecond=0))
+    return (f"ログインの失敗が続いたため、しばらくログインを受け付けていません。{shown}以降にもう一度お試しください。"
+            "パスワードがわからない場合は、管理者にご連絡ください。")
+
+
+def _locked(page: str, until: datetime):
+    wait = max(math.ceil((until - _services().clock.now()).total_seconds()), 1)
+    return page, 429, {"Retry-After": str(wait)}
+
+
 @bp.post("/logout")
 def logout():
-    """Sign out and go back to the sign-in form."""
-    log.info("staff %s signed out", session["staff"]["id"])
+    """Sign out, ending the session on the server too, and go back to the sign-in form."""
+    staff = session["staff"]
+    close_session(_services().db, staff["sid"])
+    log.info("staff %s signed out", staff["id"])
     session.clear()
     flash("ログアウトしました。", "ok")
     return redirect(url_for("console.login"))
 
 
+@bp.route("/password", methods=["GET", "POST"])
+def change_password():
+    """The signed-in user changes their own password; every other session of theirs ends."""
+    if request.method != "POST":
+        return render_template("console/password.html", min_password=MIN_PASSWORD)
+    services = _services()
+    staff = session["staff"]
+    new, again = request.form.get("new_password", ""), request.form.get("new_password_again", "")
+    error = ""
+    if len(new) < MIN_PASSWORD:
+        error = f"新しいパスワードは{MIN_PASSWORD}文字以上にしてください。"
+    elif new != again:
+        error = "新しいパスワードが確認用と一致しません。もう一度入力してください。"
+    if error:
+        return render_template("console/password.html", min_password=MIN_PASSWORD, error=error), 400
+    result = sign_in(services.db, staff["login"], request.form.get("current_password", ""),
+                     request.remote_addr or "", services.clock.now())
+    if result.locked_until:
+        return _locked(render_template("console/password.html", min_password=MIN_PASSWORD,
+                                       error=_locked_message(result.locked_until)), result.locked_until)
+    if result.user is None or result.user.id != staff["id"]:
+        return render_template("console/password.html", min_password=MIN_PASSWORD,
+                               error="現在のパスワードが違います。"), 400
+    set_password(services.db, staff["login"], new)
+    session.clear()
+    _start_session(result.user)
+    log.info("staff %s changed their password", staff["id"])
+    flash("パスワードを変更しました。ほかの端末やブラウザーでのログインは解除されました。", "ok")
+    return redirect(url_for("console.dashboard"))
+
+
 def _safe_next(target: str) -> str:
-    # Only back into the console: anything else would make the login form an open redirect.
-    return target if target.startswith("/admin") and "\\" not in target else ""
+    # Only back into the console: anything else would make the login form an open redirect, and a control
+    # character (CR/LF) has no place in a Location header.
+    safe = target.startswith("/admin") and "\\" not in target and target.isprintable() and " " not in target
+    return target if safe else ""
 
 
 # --- dashboard and consultations ----------------------------------------------------------------------
@@ -820,16 +899,21 @@ def _today_start() -> datetime:
 
 
 def _date_arg(value: str) -> datetime | None:
-    """The start of a YYYY-MM-DD day in Tokyo, or None when the value is not a date."""
+    """The start of a YYYY-MM-DD day in Tokyo, or None when the value is not a date; 400 for one out of range."""
     try:
-        return datetime.combine(date.fromisoformat(value), time.min, TOKYO)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:  # 0001-01-01 in Tokyo is still year 0 in UTC: an overflow
+        abort(400, description=f"日付は{MIN_YEAR}年から{MAX_YEAR}年までの間で指定してください。")
+    return datetime.combine(day, time.min, TOKYO)
 
 
 def _page_number() -> int:
     value = request.args.get("page", "1")
-    return max(int(value), 1) if value.isdigit() else 1
+    if value.isdecimal() and int(value) > MAX_PAGE:  # far past any list, and too big for the database's OFFSET
+        abort(404, description="このページ番号のページはありません。一覧の最初のページからお探しください。")
+    return max(int(value), 1) if value.isdecimal() else 1
 
 
 def _error(status: int, message: str):

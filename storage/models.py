@@ -162,6 +162,28 @@ class StaffUser(Base):
     created_at: Mapped[datetime]
 
 
+class StaffSession(Base):
+    """A signed-in browser: the cookie names this row, so logging out or changing the password ends it."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's token, not the token
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class LoginThrottle(Base):
+    """Recent failed sign-ins of one typed login or one address, and until when they must wait."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of "login:<name>" or "address:<ip>"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(index=True)
+    locked_until: Mapped[datetime | None]
+
+
 ACTIVE_BOOKING = ("pending", "confirmed")
 
 

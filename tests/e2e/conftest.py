@@ -18,8 +18,8 @@ _user_numbers = itertools.count(100, 10)
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory):
-    """Base URL of the whole app, served by werkzeug in a thread on an ephemeral port."""
+def live_app(tmp_path_factory):
+    """The whole app, served by werkzeug in a thread on an ephemeral port: (app, base URL)."""
     from app import Settings, create_app
 
     tmp = tmp_path_factory.mktemp("e2e")
@@ -27,9 +27,15 @@ def live_server(tmp_path_factory):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield app, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join()
+
+
+@pytest.fixture(scope="module")
+def live_server(live_app):
+    """Base URL of the served app."""
+    return live_app[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +51,22 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
-    """A fresh phone-sized tab with its own localStorage."""
+def csp_violations():
+    """What the browser console reported as blocked by the Content-Security-Policy, in the tab under test."""
+    return []
+
+
+@pytest.fixture
+def page(browser, csp_violations):
+    """A fresh phone-sized tab with its own localStorage; no test may leave a CSP violation in its console."""
     context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 390, "height": 844})
     tab = context.new_page()
     tab.set_default_timeout(10_000)
+    tab.on("console", lambda message: csp_violations.append(message.text)
+           if "Content Security Policy" in message.text else None)
     yield tab
     context.close()
+    assert csp_violations == [], "the page broke its Content-Security-Policy"
 
 
 @pytest.fixture
