@@ -16,8 +16,15 @@ from storage.models import InboxEvent, OutboundMessage
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 
 USER_ID = re.compile(r"^sim-[A-Za-z0-9_-]{1,40}$")
-EVENT_TYPES = {"message", "postback", "follow", "unfollow"}
 WAIT_SECONDS = 10
+MAX_TEXT = 5000  # LINE's own limit for a text message
+MAX_DATA = 300  # LINE's limit for postback data and a display text
+PICKER_MODES = ("date", "time", "datetime")
+UNREADABLE = "送信内容を読み取れませんでした。ページを再読み込みしてから、もう一度お試しください。"
+
+
+class Unreadable(ValueError):
+    """Input the simulator page would never send; its message says so kindly, in Japanese."""
 
 
 @bp.get("")
@@ -46,18 +53,22 @@ def messages():
 @bp.post("/api/send")
 def send():
     """Put one simulated event through the inbox like a webhook event, and answer with what followed."""
-    body = request.get_json(silent=True) or {}
-    user, event = body.get("user", ""), body.get("event")
-    if not USER_ID.match(str(user)):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return {"error": UNREADABLE}, 400
+    user = body.get("user")
+    if not isinstance(user, str) or not USER_ID.match(user):
         return {"error": "ユーザーIDが正しくありません（sim- で始まる英数字）"}, 400
-    if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
-        return {"error": "送信内容を読み取れませんでした。もう一度お試しください。"}, 400
+    try:
+        event = _event(body.get("event"))
+    except Unreadable as exc:
+        return {"error": str(exc)}, 400
     services = current_app.extensions["dxdesk"]
     with services.db.unit_of_work() as s:
         seen_in = s.scalar(select(func.max(InboxEvent.id))) or 0
         seen_out = s.scalar(select(func.max(OutboundMessage.id))) or 0
     now = services.clock.now()
-    event = {**event, "source": {"type": "user", "userId": user}, "webhookEventId": f"sim-{uuid.uuid4().hex}",
+    event |= {"source": {"type": "user", "userId": user}, "webhookEventId": f"sim-{uuid.uuid4().hex}",
              "timestamp": int(now.timestamp() * 1000), "mode": "active"}
     store_events(services.db, [event], "simulator", now)
     services.inbox.notify()
@@ -68,6 +79,50 @@ def send():
     return {"messages": [m for m in transcript(user, 0, rows=True) if m.pop("row") > (seen_in if m["direction"] == "in" else seen_out)]}
 
 
+def _event(raw) -> dict:
+    """The event rebuilt from the fields the page sends, each checked, so nothing odd reaches the inbox."""
+    if not isinstance(raw, dict):
+        raise Unreadable(UNREADABLE)
+    kind = raw.get("type")
+    if kind in ("follow", "unfollow"):
+        return {"type": kind}
+    if kind == "message":
+        return {"type": "message", "message": _message(raw.get("message"))}
+    if kind == "postback":
+        postback, shown = raw.get("postback"), raw.get("displayText")
+        if not isinstance(postback, dict) or shown is not None and not _short(shown, MAX_DATA):
+            raise Unreadable(UNREADABLE)
+        event = {"type": "postback", "postback": {"data": _text(postback.get("data"), MAX_DATA)}}
+        params = postback.get("params")
+        if params is not None:
+            if not isinstance(params, dict) or not params.keys() <= set(PICKER_MODES) \
+                    or not all(_short(v, 20) for v in params.values()):
+                raise Unreadable(UNREADABLE)
+            event["postback"]["params"] = dict(params)
+        return event | ({"displayText": shown} if shown else {})
+    raise Unreadable(UNREADABLE)
+
+
+def _message(raw) -> dict:
+    if isinstance(raw, dict) and raw.get("type") == "text":
+        return {"type": "text", "text": _text(raw.get("text"), MAX_TEXT)}
+    if isinstance(raw, dict) and raw.get("type") == "sticker":
+        return {"type": "sticker", "packageId": _text(raw.get("packageId"), 20), "stickerId": _text(raw.get("stickerId"), 20)}
+    raise Unreadable(UNREADABLE)
+
+
+def _text(value, limit: int) -> str:
+    if not isinstance(value, str):
+        raise Unreadable(UNREADABLE)
+    if len(value) > limit:
+        raise Unreadable(f"メッセージが長すぎます。{limit}文字以内でお送りください。")
+    return value
+
+
+def _short(value, limit: int) -> bool:
+    return isinstance(value, str) and len(value) <= limit
+
+
 def _done(event_key: str) -> bool:
     with current_app.extensions["dxdesk"].db.unit_of_work() as s:
         status = s.scalar(select(InboxEvent.status).where(InboxEvent.event_key == event_key))
@@ -76,10 +131,12 @@ def _done(event_key: str) -> bool:
 
 def transcript(user: str, after: int, rows: bool = False) -> list[dict]:
     """Every event in and message out for `user`, in time order, numbered from 1 (with `rows`, each item's table row id)."""
+    # Both are read to the end at once: a cursor left open by an exception would keep its SQLite snapshot on the
+    # pooled connection, and the next transaction there would fail with "database is locked".
     with current_app.extensions["dxdesk"].db.unit_of_work() as s:
-        ins = s.scalars(select(InboxEvent).where(InboxEvent.user_key == user, InboxEvent.source == "simulator"))
+        ins = s.scalars(select(InboxEvent).where(InboxEvent.user_key == user, InboxEvent.source == "simulator")).all()
         outs = s.scalars(select(OutboundMessage).where(OutboundMessage.to == user, OutboundMessage.channel == "simulator",
-                                                       OutboundMessage.status == "sent"))
+                                                       OutboundMessage.status == "sent")).all()
         items = [(e.received_at, 0, e.id, "in", shown) for e in ins if (shown := _shown(e.payload))]
         items += [(m.created_at, 1, m.id, "out", message) for m in outs for message in m.messages]
     items.sort(key=lambda item: item[:3])
@@ -88,11 +145,11 @@ def transcript(user: str, after: int, rows: bool = False) -> list[dict]:
 
 
 def _shown(event: dict) -> dict | None:
-    """What the user's own bubble shows for an event they sent."""
+    """What the user's own bubble shows for an event they sent (an odd one stored before the checks shows nothing)."""
     if event.get("type") == "message":
-        return event.get("message")
+        return event.get("message") if isinstance(event.get("message"), dict) else None
     if event.get("type") == "postback":
-        postback = event.get("postback") or {}
+        postback = event.get("postback") if isinstance(event.get("postback"), dict) else {}
         return {"type": "postback", "data": postback.get("data", ""),
                 "displayText": event.get("displayText") or postback.get("displayText", "")}
     return None
