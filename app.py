@@ -59,6 +59,7 @@ class Settings:
     start_workers: bool = True
     inbox_threads: int = 2
     migrate: bool = True
+    simulator: bool = False  # with a LINE channel, the simulator only when this is on (and for signed-in staff)
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -76,6 +77,7 @@ class Settings:
             smtp_url=get("DXDESK_SMTP_URL"),
             mail_from=get("DXDESK_MAIL_FROM"),
             public_base_url=get("DXDESK_PUBLIC_URL") or "",
+            simulator=(get("DXDESK_SIMULATOR") or "").lower() == "on",
         )
 
     @property

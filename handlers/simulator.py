@@ -1,11 +1,17 @@
-"""The simulator: a LINE-like chat page that drives the same bot and storage through the same inbox."""
+"""The simulator: a LINE-like chat page that drives the same bot and storage through the same inbox.
+
+Without a LINE channel it is the product's front door, open to anyone. With one it is off unless
+DXDESK_SIMULATOR=on, and then only for staff signed in to the console. Either way each browser session
+gets random user ids of its own and can read only those users' chats.
+"""
 from __future__ import annotations
 
 import re
+import secrets
 import time
 import uuid
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 
 from bot.intents import MENU_ITEMS
@@ -16,6 +22,8 @@ from storage.models import InboxEvent, OutboundMessage
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 
 USER_ID = re.compile(r"^sim-[A-Za-z0-9_-]{1,40}$")
+SESSION_KEY = "simulator_users"  # the user ids this browser session was given, oldest first
+MAX_USERS = 20  # per session: the ids travel in the session cookie
 WAIT_SECONDS = 10
 MAX_TEXT = 5000  # LINE's own limit for a text message
 MAX_DATA = 300  # LINE's limit for postback data and a display text
@@ -25,6 +33,21 @@ UNREADABLE = "送信内容を読み取れませんでした。ページを再読
 
 class Unreadable(ValueError):
     """Input the simulator page would never send; its message says so kindly, in Japanese."""
+
+
+@bp.before_request
+def guard():
+    """Open in simulator mode; in LINE mode hidden unless enabled, and then for signed-in staff only."""
+    services = current_app.extensions["dxdesk"]
+    if services.line is None:
+        return None
+    if not services.settings.simulator:
+        abort(404)
+    if session.get("staff") is None:
+        if request.endpoint == "simulator.page":
+            return redirect(url_for("console.login"))
+        return {"error": "シミュレーターを使うには、スタッフ画面にログインしてください。"}, 401
+    return None
 
 
 @bp.get("")
@@ -40,12 +63,38 @@ def richmenu():
                       for key, label in RICH_MENU_ITEMS if key in MENU_ITEMS]}
 
 
+@bp.get("/api/users")
+def users():
+    """The simulated users of this browser session."""
+    return {"users": session.get(SESSION_KEY, [])}
+
+
+@bp.post("/api/users")
+def new_user():
+    """A new simulated user for this browser session, with a random id nobody can guess."""
+    owned = session.get(SESSION_KEY, [])
+    if len(owned) >= MAX_USERS:
+        return {"error": f"ユーザーは{MAX_USERS}人まで作れます。今いるユーザーをお使いください。"}, 400
+    user = f"sim-{secrets.token_urlsafe(16)}"
+    session[SESSION_KEY] = [*owned, user]
+    return {"user": user}, 201
+
+
+def _refused(user) -> tuple[dict, int] | None:
+    """Why a request may not act as `user`: an id of the wrong form, or one this browser session was not given."""
+    if not isinstance(user, str) or not USER_ID.match(user):
+        return {"error": "ユーザーIDが正しくありません（sim- で始まる英数字）"}, 400
+    if user not in session.get(SESSION_KEY, []):
+        return {"error": "このユーザーのトークは見つかりませんでした。ページを再読み込みしてください。"}, 404
+    return None
+
+
 @bp.get("/api/messages")
 def messages():
     """A simulated user's chat, both ways, numbered in order; `after` skips what the page has."""
     user = request.args.get("user", "")
-    if not USER_ID.match(user):
-        return {"error": "ユーザーIDが正しくありません（sim- で始まる英数字）"}, 400
+    if refused := _refused(user):
+        return refused
     after = request.args.get("after", "0")
     return {"messages": transcript(user, int(after) if after.isdigit() else 0)}
 
@@ -57,8 +106,8 @@ def send():
     if not isinstance(body, dict):
         return {"error": UNREADABLE}, 400
     user = body.get("user")
-    if not isinstance(user, str) or not USER_ID.match(user):
-        return {"error": "ユーザーIDが正しくありません（sim- で始まる英数字）"}, 400
+    if refused := _refused(user):
+        return refused
     try:
         event = _event(body.get("event"))
     except Unreadable as exc:
