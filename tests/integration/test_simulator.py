@@ -8,14 +8,22 @@ import threading
 import urllib.error
 import urllib.request
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from app import Settings, create_app
+from bot.jatime import TOKYO
+from scheduling import popup
+from storage.models import ACTIVE_BOOKING, Booking, LineUser
 from storage.staff import add_user
-from tests.fakes.line_api import FakeLineApi
-from tests.helpers import SECRET, texts
+from tests.fakes.smtp import FakeSmtpServer
+from tests.helpers import SECRET, LineUserDriver, say, send, tap, texts
+from tests.integration.test_booking import (  # noqa: F401 - configured, gcal and line are fixtures used here
+    CONFIG, COORDINATOR_LINE_ID, add_popup_day, configured, gcal, intake, line, slot_actions,
+)
 
 HELLO = {"type": "message", "message": {"type": "text", "text": "こんにちは"}}
 
@@ -75,12 +83,6 @@ def line_app(line_mode, clock):
     yield app
     app.extensions["dxdesk"].inbox.stop()
     app.extensions["dxdesk"].db.dispose()
-
-
-@pytest.fixture
-def line():
-    with FakeLineApi() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -235,3 +237,95 @@ def test_dxdesk_simulator_on_enables_it():
     assert Settings.from_env({"DXDESK_SIMULATOR": "on"}).simulator is True
     assert Settings.from_env({"DXDESK_SIMULATOR": "off"}).simulator is False
     assert Settings.from_env({}).simulator is False
+
+
+# --- simulated bookings ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def smtp():
+    with FakeSmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def demo(configured, clock, smtp, tmp_path):
+    """LINE mode with Google Calendar, coordinator emails and the simulator enabled: a live desk giving a demo."""
+    config = tmp_path / "mail.toml"
+    config.write_text(CONFIG.replace("calendar_id =", 'email = "tanaka@example.jp"\ncalendar_id =', 1))
+    app = create_app(replace(configured, config_path=str(config), smtp_url=smtp.url,
+                             mail_from="かごしまDX相談窓口 <dx-desk@example.jp>", simulator=True), clock=clock)
+    yield app
+    app.extensions["dxdesk"].inbox.stop()
+    app.extensions["dxdesk"].db.dispose()
+
+
+def simulated_intake(client, user: str) -> dict:
+    """The same intake as test_booking's over LINE, in the simulator; returns the slot carousel."""
+    send(client, user, {"type": "follow"})
+    tap(client, user, "action=consent&v=2026-11")
+    say(client, user, "インボイス対応の会計ソフトを選びたい")
+    tap(client, user, "action=yes")
+    for answer in ("さつま商事", "卸売業・小売業", "4人", "鹿児島市", "西郷 隆子", "099-286-2111", "takako@example.jp"):
+        say(client, user, answer)
+    tap(client, user, "action=method&v=online")
+    return next(m for m in tap(client, user, "action=submit")
+                if m.get("type") == "flex" and m["contents"]["type"] == "carousel")
+
+
+def at(carousel: dict, when: str) -> dict | None:
+    return next((a for a in slot_actions(carousel) if when in a["displayText"]), None)
+
+
+def test_a_simulated_booking_takes_no_real_slot_puts_nothing_in_the_calendar_and_notifies_nobody(demo, line, gcal, smtp):
+    services = demo.extensions["dxdesk"]
+    staff = demo.test_client()
+    sign_in(staff, services)
+    first = staff.post("/simulator/api/users", json={}).json["user"]
+    chosen = at(simulated_intake(staff, first), "11月26日(木) 10:00")
+
+    assert "ご予約が確定しました" in texts(tap(staff, first, chosen["data"]))
+    assert gcal.events("tanaka@example.jp") == []
+    assert line.delivered(COORDINATOR_LINE_ID) == [] and smtp.mails == []
+    with services.db.unit_of_work() as s:
+        [booking] = s.scalars(select(Booking).where(Booking.status.in_(ACTIVE_BOOKING)))
+        assert (booking.status, booking.simulated) == ("confirmed", True)
+
+    real = LineUserDriver(demo.test_client(), demo, line)
+    again = at(intake(real), "11月26日(木) 10:00")
+    assert again is not None
+    assert "ご予約が確定しました" in texts(real.tap(again["data"]))
+    assert len(gcal.events("tanaka@example.jp")) == 1
+    assert "新しいご予約" in texts(line.delivered(COORDINATOR_LINE_ID)) and len(smtp.mails) == 1
+
+    # The real booking stands in a demo user's way, as it would on LINE.
+    second = staff.post("/simulator/api/users", json={}).json["user"]
+    carousel = simulated_intake(staff, second)
+    assert at(carousel, "11月26日(木) 11:00") is not None and at(carousel, "11月26日(木) 10:00") is None
+
+
+def test_a_simulated_popup_booking_leaves_the_seat_to_a_real_user(demo, gcal):
+    services = demo.extensions["dxdesk"]
+    day = add_popup_day(services, capacity=1, coordinator="tanaka")
+    ten = datetime(2026, 12, 5, 10, 0, tzinfo=TOKYO)
+    now = services.clock.now()
+
+    def free_at_ten(simulated: bool) -> bool:
+        with services.db.unit_of_work() as s:
+            offered = popup.offers(s, services.config, now=now, region=None, simulated=simulated)
+        return any(slot.start == ten for o in offered if o.day_id == day for slot in o.slots)
+
+    def book(user: str):
+        with services.db.unit_of_work() as s:
+            s.add(LineUser(id=user, source="simulator" if user.startswith("sim-") else "line", following=True,
+                           created_at=now, updated_at=now))
+            reserved = services.bookings.reserve_popup(s, day_id=day, start=ten, user_id=user, consultation_id=None, now=now)
+            s.commit()
+        return reserved and services.bookings.confirm(reserved.booking.id)
+
+    assert book("sim-demo").simulated
+    assert free_at_ten(simulated=False) and not free_at_ten(simulated=True)
+    real = book("U7" + "0" * 31)
+    assert real is not None and real.status == "confirmed" and not real.simulated
+    assert not free_at_ten(simulated=False)
+    assert book("sim-demo-2") is None  # the real booking holds the only seat
+    assert len(gcal.events("tanaka@example.jp")) == 1
