@@ -118,11 +118,11 @@ def send():
         seen_out = s.scalar(select(func.max(OutboundMessage.id))) or 0
     now = services.clock.now()
     event |= {"source": {"type": "user", "userId": user}, "webhookEventId": f"sim-{uuid.uuid4().hex}",
-             "timestamp": int(now.timestamp() * 1000), "mode": "active"}
+              "timestamp": int(now.timestamp() * 1000), "mode": "active"}
     store_events(services.db, [event], "simulator", now)
     services.inbox.notify()
     deadline = time.monotonic() + WAIT_SECONDS
-    while not _done(event["webhookEventId"]) and time.monotonic() < deadline:
+    while not _settled(event["webhookEventId"], user, seen_out) and time.monotonic() < deadline:
         if services.inbox.drain() == 0:
             time.sleep(0.05)
     return {"messages": [m for m in transcript(user, 0, rows=True) if m.pop("row") > (seen_in if m["direction"] == "in" else seen_out)]}
@@ -172,10 +172,14 @@ def _short(value, limit: int) -> bool:
     return isinstance(value, str) and len(value) <= limit
 
 
-def _done(event_key: str) -> bool:
+def _settled(event_key: str, user: str, seen_out: int) -> bool:
+    """The event is processed and what it queued for the user is delivered (a worker thread may be the one sending)."""
     with current_app.extensions["dxdesk"].db.unit_of_work() as s:
         status = s.scalar(select(InboxEvent.status).where(InboxEvent.event_key == event_key))
-    return status in ("done", "failed")
+        undelivered = s.scalar(select(func.count()).select_from(OutboundMessage).where(
+            OutboundMessage.to == user, OutboundMessage.channel == "simulator", OutboundMessage.id > seen_out,
+            OutboundMessage.status == "pending"))
+    return status == "failed" or status == "done" and not undelivered
 
 
 def transcript(user: str, after: int, rows: bool = False) -> list[dict]:
