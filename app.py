@@ -52,6 +52,7 @@ class Settings:
     start_workers: bool = True
     inbox_threads: int = 2
     migrate: bool = True
+    simulator: bool = False  # with a LINE channel, the simulator only when this is on (and for signed-in staff)
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -70,6 +71,7 @@ class Settings:
             mail_from=get("DXDESK_MAIL_FROM"),
             public_base_url=get("DXDESK_PUBLIC_URL") or "",
             trust_proxy=get("DXDESK_TRUST_PROXY") == "1",
+            simulator=(get("DXDESK_SIMULATOR") or "").lower() == "on",
         )
 
     @property

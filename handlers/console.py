@@ -88,7 +88,7 @@ def _csrf_ok() -> bool:
 @bp.before_request
 def guard():
     """Sign-in for every page but the login form, a CSRF token on every POST, and only acting roles may change things."""
-    staff = _current_staff()
+    staff = current_staff()
     if staff is None and request.endpoint != "console.login":
         return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
     if request.method != "POST":
@@ -103,7 +103,7 @@ def guard():
     return None
 
 
-def _current_staff() -> dict | None:
+def current_staff() -> dict | None:
     """The signed-in staff member, checked against their session record (ended at logout, password change, idling)."""
     staff = session.get("staff")
     if staff is None:

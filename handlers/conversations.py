@@ -21,6 +21,7 @@ from bot.booking import pending_notice
 from bot.jatime import to_tokyo
 from bot.replies import text
 from scheduling import popup
+from scheduling.bookings import is_simulated
 from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser
 from storage.outbound import queue_messages
 
@@ -67,7 +68,8 @@ class SessionSlots:
         return self.bookings.previous(self.s, user_id=self.user_id, method=method, region=region)
 
     def popups(self, *, region: str | None) -> list[PopupOffer]:
-        return popup.offers(self.s, self.bookings.config, now=self.now, region=region)
+        return popup.offers(self.s, self.bookings.config, now=self.now, region=region,
+                            simulated=is_simulated(self.user_id))
 
 
 class ConversationService:

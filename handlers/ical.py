@@ -46,7 +46,8 @@ def feed(coordinator_id: str, token: str):
         rows = s.execute(
             select(Booking, Consultation)
             .outerjoin(Consultation, Booking.consultation_id == Consultation.id)
-            .where(Booking.coordinator_id == coordinator_id, Booking.start >= since, Booking.status.in_(list(STATUSES)))
+            .where(Booking.coordinator_id == coordinator_id, Booking.start >= since, Booking.status.in_(list(STATUSES)),
+                   Booking.simulated.is_(False))  # a demo in the simulator is not in the coordinator's diary
             .order_by(Booking.start, Booking.id)
         ).all()
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//dxdesk//dxdesk//JA", "CALSCALE:GREGORIAN",

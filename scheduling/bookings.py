@@ -35,6 +35,16 @@ def event_id_for(booking: Booking) -> str:
     return f"kgdesk{booking.id:08d}{int(booking.created_at.timestamp()):x}"
 
 
+def is_simulated(user_id: str | None) -> bool:
+    """A simulator user (sim-...): their bookings are kept apart from real ones, in the calendar and in the index."""
+    return bool(user_id) and user_id.startswith("sim-")
+
+
+def _seen_by(simulated: bool) -> tuple:
+    """The bookings that stand in a user's way: real users see only real ones, simulated users all of them."""
+    return () if simulated else (Booking.simulated.is_(False),)
+
+
 def _lock_key(coordinator: str) -> int:
     return int.from_bytes(hashlib.sha256(coordinator.encode()).digest()[:4], "big", signed=True)
 
@@ -81,11 +91,15 @@ class BookingService:
             self._cache[key] = (_time.monotonic() + BUSY_TTL, busy)
         return busy
 
-    def busy(self, s: Session, start: datetime, end: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
-        """The calendar's busy times merged with the program's own active bookings."""
+    def busy(self, s: Session, start: datetime, end: datetime, *,
+             simulated: bool = False) -> dict[str, list[tuple[datetime, datetime]]]:
+        """The calendar's busy times merged with the program's own active bookings.
+
+        Real users never see simulated bookings; simulated users see both, so a demo shows real availability.
+        """
         merged = {k: list(v) for k, v in self.calendar_busy(start, end).items()}
         rows = s.execute(select(Booking.coordinator_id, Booking.start, Booking.end).where(
-            Booking.status.in_(ACTIVE_BOOKING), Booking.start < end, Booking.end > start))
+            Booking.status.in_(ACTIVE_BOOKING), Booking.start < end, Booking.end > start, *_seen_by(simulated)))
         for coordinator, b_start, b_end in rows:
             merged.setdefault(coordinator, []).append((b_start, b_end))
         days = s.execute(select(PopupDay.coordinator_id, PopupDay.start_at, PopupDay.end_at).where(
@@ -95,9 +109,10 @@ class BookingService:
         return merged
 
     def free(self, s: Session, *, start: datetime, end: datetime, now: datetime | None,
-             method: str | None = None, region: str | None = None, coordinator: str | None = None) -> list[Slot]:
-        return free_slots(self.config, start, end, self.busy(s, start, end), now=now, method=method,
-                          region=region, coordinator=coordinator)
+             method: str | None = None, region: str | None = None, coordinator: str | None = None,
+             simulated: bool = False) -> list[Slot]:
+        return free_slots(self.config, start, end, self.busy(s, start, end, simulated=simulated), now=now,
+                          method=method, region=region, coordinator=coordinator)
 
     def offer(self, s: Session, *, user_id: str | None, method: str, region: str | None, after: date | None,
               days: int, now: datetime, preferred: str | None = None) -> list[OfferedSlot]:
@@ -105,11 +120,14 @@ class BookingService:
         first = max(after or to_tokyo(now).date(), to_tokyo(now).date())
         start = datetime.combine(first, datetime.min.time(), TOKYO)
         end = start + timedelta(days=days)
-        slots = self.free(s, start=start, end=end, now=now, method=method, region=region, coordinator=preferred)
+        simulated = is_simulated(user_id)
+        slots = self.free(s, start=start, end=end, now=now, method=method, region=region, coordinator=preferred,
+                          simulated=simulated)
         load_start = datetime.combine(week_start(first), datetime.min.time(), TOKYO)
         load = {}
         for coordinator, b_start in s.execute(select(Booking.coordinator_id, Booking.start).where(
-                Booking.status.in_(ACTIVE_BOOKING), Booking.start >= load_start, Booking.start < end + timedelta(days=7))):
+                Booking.status.in_(ACTIVE_BOOKING), Booking.start >= load_start, Booking.start < end + timedelta(days=7),
+                *_seen_by(simulated))):
             key = (coordinator, week_start(to_tokyo(b_start).date()))
             load[key] = load.get(key, 0) + 1
         return [OfferedSlot(x.coordinator, x.start, x.end) for x in offer(slots, load)]
@@ -152,7 +170,8 @@ class BookingService:
                     log.warning("booking change refused: booking %s is not the user's active booking", replaces)
                     savepoint.rollback()
                     return None
-            busy = self.busy(s, slot.start - timedelta(days=1), slot.end + timedelta(days=1))
+            simulated = is_simulated(user_id)
+            busy = self.busy(s, slot.start - timedelta(days=1), slot.end + timedelta(days=1), simulated=simulated)
             if replaced is not None and replaced.coordinator_id == coordinator:
                 # The booking's own time does not stand in its way (in our table nor as its calendar event).
                 own = (replaced.start, replaced.end)
@@ -174,7 +193,7 @@ class BookingService:
                 notices = self._start_cancel(s, replaced, "日時の変更", "user", now)
             booking = Booking(consultation_id=consultation_id or (replaced.consultation_id if replaced else None),
                               user_id=user_id, coordinator_id=coordinator, start=slot.start, end=slot.end, method=method,
-                              channel=channel, status="pending", created_at=now, updated_at=now)
+                              channel=channel, simulated=simulated, status="pending", created_at=now, updated_at=now)
             s.add(booking)
             s.flush()  # the unique index on (coordinator, start) for active bookings decides a race
             booking.calendar_event_id = event_id_for(booking)
@@ -191,7 +210,8 @@ class BookingService:
     def reserve_popup(self, s: Session, *, day_id: int, start: datetime, user_id: str | None,
                       consultation_id: int | None, now: datetime) -> Reserved | None:
         booking = popup.reserve(s, self.config, day_id=day_id, start=start, user_id=user_id,
-                                consultation_id=consultation_id, now=now, is_postgres=self.db.is_postgres)
+                                consultation_id=consultation_id, now=now, is_postgres=self.db.is_postgres,
+                                simulated=is_simulated(user_id))
         if booking is None:
             return None
         booking.calendar_event_id = event_id_for(booking)
@@ -299,7 +319,12 @@ class BookingService:
     # --- pieces ------------------------------------------------------------------------------------------
 
     def _calendar_of(self, s: Session, booking: Booking) -> str | None:
-        """Whose calendar holds the booking: its coordinator's, or a pop-up day's coordinator's (None if nobody's)."""
+        """Whose calendar holds the booking: its coordinator's, or a pop-up day's coordinator's (None if nobody's).
+
+        A simulated booking is in nobody's: a demo must not fill a real coordinator's calendar.
+        """
+        if booking.simulated:
+            return None
         coordinator_id = booking.coordinator_id
         if booking.popup_day_id:
             coordinator_id = s.get(PopupDay, booking.popup_day_id).coordinator_id

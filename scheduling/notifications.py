@@ -45,7 +45,7 @@ class CoordinatorNotifier:
 
     def __call__(self, s: Session, kind: str, booking: Booking, now: datetime) -> list[int]:
         c = self.config.coordinator(booking.coordinator_id)
-        if c is None:
+        if c is None or booking.simulated:  # a demo in the simulator is nothing for a coordinator to act on
             return []
         line_to = c.line_user_id if c.line_user_id and (self.line_enabled or channel_of(c.line_user_id) != "line") else None
         recipients = recipients_of(c.email) if self.email_enabled else []

@@ -52,13 +52,18 @@ def slot_starts(day: PopupDay) -> list[datetime]:
     return starts
 
 
-def offers(s: Session, config: Config, *, now: datetime, region: str | None) -> list[PopupOffer]:
-    """Open days ahead with their free slots; days in `region` first, then by date."""
+def offers(s: Session, config: Config, *, now: datetime, region: str | None,
+           simulated: bool = False) -> list[PopupOffer]:
+    """Open days ahead with their free slots; days in `region` first, then by date.
+
+    Real users' seats ignore simulated bookings; a simulated user's count every booking, real or simulated.
+    """
     earliest = now + timedelta(hours=config.booking.min_notice_hours)
     days = s.scalars(select(PopupDay).where(PopupDay.status == "open", PopupDay.end_at > earliest,
                                             PopupDay.start_at < now + LOOK_AHEAD).order_by(PopupDay.start_at)).all()
     rows = s.execute(select(Booking.popup_day_id, Booking.start, func.count()).where(
-        Booking.popup_day_id.in_([d.id for d in days]), Booking.status.in_(ACTIVE_BOOKING))
+        Booking.popup_day_id.in_([d.id for d in days]), Booking.status.in_(ACTIVE_BOOKING),
+        *(() if simulated else (Booking.simulated.is_(False),)))
         .group_by(Booking.popup_day_id, Booking.start))
     taken = {(day_id, to_tokyo(start)): n for day_id, start, n in rows}
     result = []
@@ -77,8 +82,11 @@ def _lock_key(day_id: int) -> int:
 
 
 def reserve(s: Session, config: Config, *, day_id: int, start: datetime, user_id: str | None,
-            consultation_id: int | None, now: datetime, is_postgres: bool) -> Booking | None:
-    """A pending booking on a free seat of that slot, or None when the day, the time or every seat is not to be had."""
+            consultation_id: int | None, now: datetime, is_postgres: bool, simulated: bool = False) -> Booking | None:
+    """A pending booking on a free seat of that slot, or None when the day, the time or every seat is not to be had.
+
+    A simulated booking takes a seat in its own namespace of the unique index, and only one no real booking holds.
+    """
     if is_postgres:
         s.execute(select(func.pg_advisory_xact_lock(_lock_key(day_id))))
     day = s.get(PopupDay, day_id)
@@ -88,11 +96,16 @@ def reserve(s: Session, config: Config, *, day_id: int, start: datetime, user_id
         log.warning("popup booking refused: day %s at %s is not offered", day_id, start.isoformat())
         return None
     end = start + timedelta(minutes=day.slot_minutes)
+    held = set(s.scalars(select(Booking.coordinator_id).where(
+        Booking.popup_day_id == day.id, Booking.start == start, Booking.status.in_(ACTIVE_BOOKING),
+        Booking.simulated.is_(False)))) if simulated else set()
     for seat in range(1, day.capacity + 1):
+        if popup_desk(day.id, seat) in held:
+            continue
         savepoint = s.begin_nested()
         try:
             booking = Booking(consultation_id=consultation_id, user_id=user_id, coordinator_id=popup_desk(day.id, seat),
-                              start=start, end=end, method="visit", channel="popup", status="pending",
+                              start=start, end=end, method="visit", channel="popup", simulated=simulated, status="pending",
                               popup_day_id=day.id, created_at=now, updated_at=now)
             s.add(booking)
             s.flush()

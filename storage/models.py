@@ -192,8 +192,9 @@ class Booking(Base):
 
     __tablename__ = "bookings"
     __table_args__ = (
-        # The database decides: one active booking per coordinator and start time, whoever asks first.
-        Index("uq_booking_active_slot", "coordinator_id", "start", unique=True,
+        # The database decides: one active booking per coordinator and start time, whoever asks first. Simulated
+        # bookings have a namespace of their own, so a demo in the simulator never takes a real user's slot.
+        Index("uq_booking_active_slot", "coordinator_id", "start", "simulated", unique=True,
               sqlite_where=text("status IN ('pending', 'confirmed')"),
               postgresql_where=text("status IN ('pending', 'confirmed')")),
         Index("ix_booking_coordinator_time", "coordinator_id", "start", "end"),
@@ -207,6 +208,7 @@ class Booking(Base):
     end: Mapped[datetime]
     method: Mapped[str] = mapped_column(String(10))
     channel: Mapped[str] = mapped_column(String(16), default="line")
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))  # a simulator user's
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     calendar_event_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     meet_url: Mapped[str | None] = mapped_column(String(200))

@@ -7,6 +7,8 @@ import hmac
 import json
 import uuid
 
+from handlers.simulator import SESSION_KEY
+
 SECRET = "channel-secret"
 
 
@@ -25,8 +27,19 @@ def book(client, user: str, data: str) -> list[dict]:
     return tap(client, user, "action=confirm_slot")
 
 
+def adopt(client, user: str) -> None:
+    """Give the test client's browser session the simulated user `user`, as if the simulator had issued it.
+
+    The simulator issues random ids; tests name their users instead, to find them in the console and the database.
+    """
+    with client.session_transaction() as session:
+        if user not in session.get(SESSION_KEY, []):
+            session[SESSION_KEY] = [*session.get(SESSION_KEY, []), user]
+
+
 def send(client, user: str, event: dict) -> list[dict]:
     """The bot's messages (LINE JSON) in answer to one simulated event."""
+    adopt(client, user)
     response = client.post("/simulator/api/send", json={"user": user, "event": event})
     assert response.status_code == 200, response.get_data(as_text=True)
     return [m["message"] for m in response.json["messages"] if m["direction"] == "out"]

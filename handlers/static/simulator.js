@@ -7,11 +7,9 @@
   const POLL_MS = 2000;
   const TIME_ZONE = "Asia/Tokyo";
   const STORE = {
-    users: "dxdesk.simulator.users",
     user: "dxdesk.simulator.user",
     menuOpen: "dxdesk.simulator.menuOpen",
   };
-  const DEFAULT_USER = "sim-user-1";
   const NEW_USER = "__new__";
   const SAMPLE_STICKER = { type: "sticker", packageId: "446", stickerId: "1988" };
 
@@ -703,36 +701,22 @@
         (card.actions || []).map((action) => actionControl(action, "template-action", action.label ?? ""))));
   }
 
-  // ---- Simulated users: a list kept in localStorage, each with its own history on the server.
+  // ---- Simulated users: the server gives each browser session its own random ids; the page only remembers its choice.
 
-  function loadUsers() {
-    let users = [];
-    try {
-      users = JSON.parse(localStorage.getItem(STORE.users) || "[]");
-    } catch {
-      users = [];
-    }
-    users = users.filter((user) => typeof user === "string" && user);
-    if (!users.includes(DEFAULT_USER)) users.unshift(DEFAULT_USER);
-    return users;
+  async function loadUsers() {
+    const body = await api("users");
+    return Array.isArray(body.users) ? body.users : [];
   }
 
-  function saveUsers(users) {
-    localStorage.setItem(STORE.users, JSON.stringify(users));
+  async function newUser() {
+    const body = await api("users", { method: "POST", body: "{}" });
+    return body.user;
   }
 
   function fillUserSelect(users, current) {
     ui.userSelect.replaceChildren(
-      ...users.map((user) => h("option", { value: user, text: user, selected: user === current })),
+      ...users.map((user, index) => h("option", { value: user, text: `ユーザー${index + 1}`, selected: user === current })),
       h("option", { value: NEW_USER, text: "＋ 新しいユーザー" }));
-  }
-
-  function newUser(users) {
-    const numbers = users.map((user) => Number((/^sim-user-(\d+)$/.exec(user) || [])[1] || 0));
-    const user = `sim-user-${Math.max(0, ...numbers) + 1}`;
-    users.push(user);
-    saveUsers(users);
-    return user;
   }
 
   async function openUser(user) {
@@ -833,24 +817,36 @@
     ui.followButton.addEventListener("click", () => send({ type: "follow" }));
     ui.menuToggle.addEventListener("click", () => setMenuOpen(ui.menuGrid.hidden));
 
-    const users = loadUsers();
-    const stored = localStorage.getItem(STORE.user);
-    const current = users.includes(stored) ? stored : DEFAULT_USER;
-    saveUsers(users);
-    fillUserSelect(users, current);
-    ui.userSelect.addEventListener("change", () => {
-      const all = loadUsers();
-      const chosen = ui.userSelect.value === NEW_USER ? newUser(all) : ui.userSelect.value;
-      fillUserSelect(all, chosen);
-      openUser(chosen);
+    ui.userSelect.addEventListener("change", async () => {
+      try {
+        const chosen = ui.userSelect.value === NEW_USER ? await newUser() : ui.userSelect.value;
+        fillUserSelect(await loadUsers(), chosen);
+        openUser(chosen);
+      } catch (error) {
+        fillUserSelect(await loadUsers().catch(() => [state.user]), state.user);
+        systemLine(`ユーザーを切り替えられませんでした。${error.message}`, "error");
+      }
     });
 
     ui.typing.querySelector(".avatar").append(svgIcon(ICON_PATHS.consult, "avatar-icon"));
     setMenuOpen(localStorage.getItem(STORE.menuOpen) !== "0");
     updateComposer();
     loadRichMenu();
-    openUser(current);
+    openFirstUser();
     window.setTimeout(poll, POLL_MS);
+  }
+
+  // The user chosen last time if this session still has it, else its first one, else a new one.
+  async function openFirstUser() {
+    try {
+      const users = await loadUsers();
+      const stored = localStorage.getItem(STORE.user);
+      const current = users.includes(stored) ? stored : users[0] || await newUser();
+      fillUserSelect(users.includes(current) ? users : [...users, current], current);
+      openUser(current);
+    } catch (error) {
+      systemLine(`シミュレーターを開始できませんでした。${error.message}`, "error");
+    }
   }
 
   start();

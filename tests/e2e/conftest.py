@@ -1,8 +1,6 @@
 """End-to-end fixtures: the real app served on a loopback port, and headless Chromium pointed at it."""
 from __future__ import annotations
 
-import itertools
-import json
 import threading
 from pathlib import Path
 
@@ -11,10 +9,6 @@ from werkzeug.serving import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]
-
-# Tests in a module share one database, so each opens the simulator as a user no other test has used
-# (numbers ten apart leave room for the users a test creates with "＋ 新しいユーザー").
-_user_numbers = itertools.count(100, 10)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +52,7 @@ def csp_violations():
 
 @pytest.fixture
 def page(browser, csp_violations):
-    """A fresh phone-sized tab with its own localStorage; no test may leave a CSP violation in its console."""
+    """A fresh phone-sized tab with its own localStorage and cookies (so the simulator gives it users of its own); no test may leave a CSP violation in its console."""
     context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 390, "height": 844})
     tab = context.new_page()
     tab.set_default_timeout(10_000)
@@ -70,18 +64,7 @@ def page(browser, csp_violations):
 
 
 @pytest.fixture
-def sim_user():
-    return f"sim-user-{next(_user_numbers)}"
-
-
-@pytest.fixture
-def simulator(page, live_server, sim_user):
-    """The simulator page, opened as `sim_user` (the page's own choice of user on later reloads is kept)."""
-    page.add_init_script(
-        "if (!localStorage.getItem('dxdesk.simulator.user')) {"
-        f"  localStorage.setItem('dxdesk.simulator.user', {json.dumps(sim_user)});"
-        f"  localStorage.setItem('dxdesk.simulator.users', {json.dumps(json.dumps([sim_user]))});"
-        "}"
-    )
+def simulator(page, live_server):
+    """The simulator page, as a first-time visitor."""
     page.goto(f"{live_server}/simulator")
     return page

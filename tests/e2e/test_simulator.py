@@ -99,23 +99,47 @@ def test_the_menu_bar_collapses_and_reopens_the_rich_menu(simulator):
     expect(grid_button).to_be_visible()
 
 
-def test_switching_users_shows_each_their_own_history(simulator, sim_user):
+def test_switching_users_shows_each_their_own_history(simulator):
     page = simulator
+    users = page.get_by_label("ユーザー", exact=True)
     bot_says(page, "友だち追加ありがとうございます")
     type_and_send(page, "最初のユーザーの書き込み")
     expect(log(page)).to_contain_text("最初のユーザーの書き込み")
+    first = users.input_value()
 
-    page.get_by_label("ユーザー", exact=True).select_option(label="＋ 新しいユーザー")
-    new_user = f"sim-user-{int(sim_user.rsplit('-', 1)[1]) + 1}"
-    expect(page.get_by_label("ユーザー", exact=True)).to_have_value(new_user)
+    users.select_option(label="＋ 新しいユーザー")
+    expect(users.locator("option:checked")).to_have_text("ユーザー2")
+    assert re.fullmatch(r"sim-[A-Za-z0-9_-]{20,}", users.input_value()) and users.input_value() != first
     bot_says(page, "友だち追加ありがとうございます")
     expect(log(page)).not_to_contain_text("最初のユーザーの書き込み")
 
-    page.get_by_label("ユーザー", exact=True).select_option(sim_user)
+    users.select_option(first)
     expect(log(page)).to_contain_text("最初のユーザーの書き込み")
     page.reload()
-    expect(page.get_by_label("ユーザー", exact=True)).to_have_value(sim_user)
+    expect(users).to_have_value(first)
     expect(log(page)).to_contain_text("最初のユーザーの書き込み")
+
+
+def test_another_browser_gets_users_of_its_own_and_cannot_read_this_ones_chat(simulator, browser, live_server):
+    page = simulator
+    bot_says(page, "友だち追加ありがとうございます")
+    type_and_send(page, "鹿児島 花子です")
+    expect(log(page)).to_contain_text("鹿児島 花子です")
+    mine = page.get_by_label("ユーザー", exact=True).input_value()
+
+    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo")
+    try:
+        other = context.new_page()
+        other.set_default_timeout(10_000)
+        other.add_init_script(f"localStorage.setItem('dxdesk.simulator.user', {json.dumps(mine)})")
+        other.goto(f"{live_server}/simulator")
+        bot_says(other, "友だち追加ありがとうございます")
+        expect(other.get_by_label("ユーザー", exact=True)).not_to_have_value(mine)
+        expect(log(other)).not_to_contain_text("鹿児島 花子です")
+        answer = other.request.get(f"{live_server}/simulator/api/messages?user={mine}&after=0")
+        assert answer.status == 404 and "鹿児島 花子です" not in answer.text()
+    finally:
+        context.close()
 
 
 def test_a_failed_send_is_explained_and_keeps_what_was_typed(simulator):

@@ -17,7 +17,7 @@ from storage.outbound import queue_messages
 from storage.models import Booking, Consultation, ConversationRow, LineUser, OutboundMessage, OutboxItem
 from storage.staff import add_user
 from tests.fakes.line_api import FakeLineApi
-from tests.helpers import say, tap
+from tests.helpers import adopt, say, tap
 
 PASSWORD = "kagoshima-dx-2026"
 MARKUP = "<script>alert(1)</script>"
@@ -84,6 +84,7 @@ def outbound(services, message_id: int) -> OutboundMessage:
 
 
 def simulator_out_texts(client, user: str) -> list[str]:
+    adopt(client, user)  # signing in starts a new session, which has not been given the user yet
     messages = client.get(f"/simulator/api/messages?user={user}&after=0").json["messages"]
     return [m["message"].get("text") for m in messages if m["direction"] == "out"]
 

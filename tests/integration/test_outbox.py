@@ -16,6 +16,7 @@ from scheduling.clock import MovableClock
 from storage.db import Database
 from storage.models import OutboundMessage, OutboxItem
 from tests.fakes.line_api import FakeLineApi
+from tests.helpers import adopt
 
 HELLO = [{"type": "text", "text": "明日10時からのご相談のリマインドです。"}]
 
@@ -41,6 +42,7 @@ def outbound_count(db: Database) -> int:
 
 
 def bot_said(client, user: str = "sim-x") -> list[dict]:
+    adopt(client, user)
     response = client.get(f"/simulator/api/messages?user={user}&after=0")
     assert response.status_code == 200
     return [m["message"] for m in response.json["messages"] if m["direction"] == "out"]
