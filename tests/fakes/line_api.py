@@ -364,8 +364,8 @@ def _handler_for(fake: FakeLineApi) -> type[BaseHTTPRequestHandler]:
             request, fault, delay = fake._arrive(self.command, urlsplit(self.path).path, headers, raw)
             if fault.wait_before:
                 fake._wait(request.path)
-            status, payload = fake._take(request) if fault.take else (
-                fault.status, fault.body or {"message": HTTPStatus(fault.status).phrase})
+            if fault.take:
+                status, payload = fake._take(request)
             if fault.wait_after:
                 fake._released.wait(fake.wait_seconds)
             if fault.reset:
@@ -373,6 +373,8 @@ def _handler_for(fake: FakeLineApi) -> type[BaseHTTPRequestHandler]:
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.close_connection = True
                 return
+            if not fault.take:
+                status, payload = fault.status, fault.body or {"message": HTTPStatus(fault.status).phrase}
             time.sleep(delay)
             data = json.dumps(payload, ensure_ascii=False).encode()
             self.send_response(status)
