@@ -64,6 +64,9 @@ class LineMessenger:
             allowed_methods=None,
             backoff_factor=backoff,
             raise_on_status=False,
+            # urllib3 would otherwise sleep out a 429's Retry-After inside the call, holding a sender thread;
+            # the retry is scheduled instead (see _result_of).
+            respect_retry_after_header=False,
         )
         client = ApiClient(configuration)
         self._api = MessagingApi(client)

@@ -170,6 +170,7 @@ def test_a_429_with_retry_after_waits_as_long_as_line_asks(settings, clock, fake
         [row] = rows(services, USER)
         assert (row.status, row.last_error, row.next_attempt_at) == (
             "pending", "rate_limited", clock.now() + timedelta(seconds=7))
+        assert len(fake.requests(PUSH)) == 1  # not waited out inside the call, where it would hold a sender thread
     finally:
         stop(services)
 
