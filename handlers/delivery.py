@@ -59,7 +59,7 @@ class Delivery:
         self._senders: list[threading.Thread] = []
 
     def start(self, threads: int = 4, poll: float = 1.0) -> None:
-        """Sender threads, so a slow LINE call holds up only its own user; they also pick up retries as they fall due."""
+        """Sender threads, so a slow LINE call holds up only its own user; they also send retries as they fall due."""
         for n in range(threads):
             t = threading.Thread(target=self._run, args=(poll,), name=f"sender-{n}", daemon=True)
             t.start()

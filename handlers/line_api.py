@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import urllib3
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from linebot.v3.messaging import (
     ApiClient,
     ApiException,
@@ -81,7 +82,7 @@ class LineMessenger:
         self._timeout = (connect_timeout, timeout)
 
     def reply(self, reply_token: str, messages: list[dict]) -> SendResult:
-        """"unknown" when LINE may have shown it (no answer, or a 5xx); error "reply_token": the token is used or expired."""
+        """"unknown": LINE may have shown it (no answer, or a 5xx). Error "reply_token": the token is used or expired."""
         try:
             request = ReplyMessageRequest(replyToken=reply_token, messages=_messages(messages))
         except ValueError:
@@ -178,7 +179,7 @@ class LineMessenger:
             reason = getattr(exc, "reason", exc)
             error = "timeout" if isinstance(reason, urllib3.exceptions.TimeoutError) else "network"
             # Without a connection LINE has surely not seen the request; after one it may have.
-            unreached = isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+            unreached = isinstance(reason, (NewConnectionError, ConnectTimeoutError))
             status = "retry" if retry_key is not None or unreached else "unknown"
             log.warning("LINE %s: no answer (%s, %s): retry_key=%s", operation, error, status, retry_key)
             return SendResult(status, error=error)

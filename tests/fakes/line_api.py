@@ -187,7 +187,8 @@ class FakeLineApi:
         with self._lock:
             return [messages for recipient, messages in self._deliveries if to is None or recipient == to]
 
-    def _arrive(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[RecordedRequest, Fault, float]:
+    def _arrive(self, method: str, path: str, headers: dict[str, str],
+                raw: bytes) -> tuple[RecordedRequest, Fault, float]:
         """Record the request and choose what happens to it (the script first, then `faults`)."""
         body: Any = raw or None
         if raw and "json" in headers.get("content-type", ""):

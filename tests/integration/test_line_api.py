@@ -228,7 +228,8 @@ def test_logs_carry_no_message_text_nor_profile_names(fake, messenger, caplog):
     assert "Hanako" not in caplog.text
 
 
-@pytest.mark.parametrize("fault", [LOST, RESET_AFTER, Fault.answer(500)], ids=["answer-lost", "reset-after-taken", "500"])
+@pytest.mark.parametrize("fault", [LOST, RESET_AFTER, Fault.answer(500)],
+                         ids=["answer-lost", "reset-after-taken", "500"])
 def test_a_reply_that_may_have_been_shown_is_reported_unknown_and_not_repeated_by_the_client(fake, fault):
     impatient = LineMessenger("test-token", base_url=fake.base_url, timeout=0.2, max_retries=MAX_RETRIES, backoff=0)
     fake.wait_seconds = 1.0
