@@ -51,6 +51,7 @@ class Settings:
     var_dir: Path = field(default_factory=lambda: Path("var"))
     start_workers: bool = True
     inbox_threads: int = 2
+    sender_threads: int = 4  # LINE calls at once: each user's messages still go one by one, in order
     migrate: bool = True
     simulator: bool = False  # with a LINE channel, the simulator only when this is on (and for signed-in staff)
 
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
         return redirect("/admin" if services.line else "/simulator")
 
     if settings.start_workers:
+        services.delivery.start(settings.sender_threads)
         services.inbox.start()
     return app
 

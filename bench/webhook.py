@@ -72,6 +72,7 @@ def main() -> None:
         drained = time.perf_counter() - started
         server.shutdown()
         app.extensions["dxdesk"].inbox.stop()
+        app.extensions["dxdesk"].delivery.stop()
 
     pct = lambda p: latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000  # noqa: E731
     print(f"database          {settings.database_url.split(':')[0]}")

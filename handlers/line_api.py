@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import urllib3
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from linebot.v3.messaging import (
     ApiClient,
     ApiException,
@@ -50,13 +51,13 @@ class LineMessenger:
         timeout: float = 10,
         max_retries: int = 3,
         backoff: float = 0.5,
+        connect_timeout: float = 3.05,
     ) -> None:
         base_url = base_url.rstrip("/")
         # With no host the SDK sends blob calls (the rich menu image) to api-data.line.me, as LINE
         # requires; any other base URL (a local fake) receives every call.
-        configuration = Configuration(
-            access_token=access_token, host=None if base_url == LINE_API_BASE_URL else base_url
-        )
+        host = None if base_url == LINE_API_BASE_URL else base_url
+        configuration = Configuration(access_token=access_token, host=host)
         # urllib3 repeats the request as it was, headers included, so a retry carries the same retry key.
         configuration.retries = urllib3.Retry(
             total=max_retries,
@@ -64,19 +65,31 @@ class LineMessenger:
             allowed_methods=None,
             backoff_factor=backoff,
             raise_on_status=False,
+            # urllib3 would otherwise sleep out a 429's Retry-After inside the call, holding a sender thread;
+            # the retry is scheduled instead (see _result_of).
+            respect_retry_after_header=False,
         )
         client = ApiClient(configuration)
         self._api = MessagingApi(client)
         self._blob = MessagingApiBlob(client)
-        self._timeout = timeout
+        # A reply has no retry key: repeated blindly after a lost answer it would meet "Invalid reply token" and
+        # hide whether the first one was shown. So replies are sent once per call and Delivery decides what next.
+        reply_configuration = Configuration(access_token=access_token, host=host)
+        reply_configuration.retries = urllib3.Retry(0, raise_on_status=False)
+        self._reply_api = MessagingApi(ApiClient(reply_configuration))
+        # Bounded waits for a connection and for each read of LINE's answer: a hung call ends, and its
+        # outcome is then judged like any other.
+        self._timeout = (connect_timeout, timeout)
 
     def reply(self, reply_token: str, messages: list[dict]) -> SendResult:
-        """Anything but "sent" means the user has not seen it; error "reply_token": push instead."""
+        """"unknown": LINE may have shown it (no answer, or a 5xx). Error "reply_token": the token is used or expired."""
         try:
             request = ReplyMessageRequest(replyToken=reply_token, messages=_messages(messages))
         except ValueError:
             return _invalid("reply")
-        return self._send("reply", None, lambda: self._api.reply_message(request, _request_timeout=self._timeout))
+        return self._send(
+            "reply", None, lambda: self._reply_api.reply_message(request, _request_timeout=self._timeout)
+        )
 
     def push(self, to: str, messages: list[dict], retry_key: str) -> SendResult:
         """`retry_key` is a UUID kept with the message: pass the same one on every later attempt."""
@@ -163,10 +176,13 @@ class LineMessenger:
             return result
         except urllib3.exceptions.HTTPError as exc:
             # After the last retry urllib3 raises MaxRetryError; its reason says what went wrong.
-            timed_out = isinstance(getattr(exc, "reason", exc), urllib3.exceptions.TimeoutError)
-            error = "timeout" if timed_out else "network"
-            log.warning("LINE %s not delivered (%s): retry_key=%s", operation, error, retry_key)
-            return SendResult("retry", error=error)
+            reason = getattr(exc, "reason", exc)
+            error = "timeout" if isinstance(reason, urllib3.exceptions.TimeoutError) else "network"
+            # Without a connection LINE has surely not seen the request; after one it may have.
+            unreached = isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+            status = "retry" if retry_key is not None or unreached else "unknown"
+            log.warning("LINE %s: no answer (%s, %s): retry_key=%s", operation, error, status, retry_key)
+            return SendResult(status, error=error)
         return SendResult("sent")
 
     def _call(self, operation: str, call: Callable[[], Any]) -> Any:
@@ -193,14 +209,20 @@ def _result_of(operation: str, exc: ApiException, keyed: bool) -> SendResult:
     if status == 429:
         if "monthly limit" in body.lower():
             return SendResult("retry", error="quota", retry_after=QUOTA_RETRY_AFTER)
-        return SendResult("retry", error="rate_limited", retry_after=RATE_LIMITED_RETRY_AFTER)
+        return SendResult("retry", error="rate_limited", retry_after=_retry_after(exc) or RATE_LIMITED_RETRY_AFTER)
     if status == 400 and operation == "reply" and "reply token" in body.lower():
         return SendResult("failed", error="reply_token")
     if status == 0:
         return SendResult("retry", error="network")
     if status >= 500:
-        return SendResult("retry", error=f"http_{status}")
+        # LINE may have carried out a request it answered with 5xx; only a retry key makes a repeat safe.
+        return SendResult("retry" if keyed else "unknown", error=f"http_{status}")
     return SendResult("failed", error=f"http_{status}")
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    value = exc.headers.get("retry-after") if exc.headers else None
+    return float(value) if value and value.strip().isdigit() else None
 
 
 def _status(exc: Exception) -> int:

@@ -95,7 +95,10 @@ class OutboundMessage(Base):
     """Messages to one user: kept with their retry key before the first attempt, and with the error if they fail."""
 
     __tablename__ = "outbound_messages"
-    __table_args__ = (Index("ix_outbound_status_next", "status", "next_attempt_at"),)
+    # One message per reply token: a token is good for one reply, and delivery reads "Invalid reply token"
+    # after an unanswered attempt as "that attempt was shown", which holds only if no other message used it.
+    __table_args__ = (Index("ix_outbound_status_next", "status", "next_attempt_at"),
+                      Index("ux_outbound_reply_token", "reply_token", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(String(16), default="line")
@@ -103,6 +106,9 @@ class OutboundMessage(Base):
     messages: Mapped[list[Any]]
     reply_token: Mapped[str | None] = mapped_column(String(256))
     reply_until: Mapped[datetime | None]
+    # Set before a reply goes out, cleared when LINE's answer says it was not shown: a crash or a lost answer
+    # leaves it set, and the next attempt asks LINE again with the same token.
+    reply_in_doubt: Mapped[bool] = mapped_column(Boolean, default=False)
     retry_key: Mapped[str] = mapped_column(String(36), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import OutboundMessage
@@ -16,9 +17,10 @@ MESSAGES_PER_REQUEST = 5  # LINE's limit for one reply or push
 @dataclass(frozen=True)
 class SendResult:
     """The outcome of one attempt to send (to LINE or by email). sent: it is there. retry: not delivered yet, try
-    again later (not before `retry_after` seconds when given) with the same retry key. failed: it will never go as it is."""
+    again later (not before `retry_after` seconds when given) with the same retry key. failed: it will never go as it is.
+    unknown: it may be there (LINE took the request, its answer was lost); only for replies, which have no retry key."""
 
-    status: Literal["sent", "retry", "failed"]
+    status: Literal["sent", "retry", "failed", "unknown"]
     error: str | None = None
     retry_after: float | None = None
 
@@ -26,7 +28,12 @@ class SendResult:
 def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now: datetime, *,
                    reply_token: str | None = None, reply_until: datetime | None = None,
                    sender: str = "bot") -> list[int]:
-    """Store messages to send, five to a request, each with its retry key, before any attempt."""
+    """Store messages to send, five to a request, each with its retry key, before any attempt.
+
+    The reply token goes to the first message only, and only if no earlier message has it.
+    """
+    if reply_token and s.scalar(select(OutboundMessage.id).where(OutboundMessage.reply_token == reply_token)):
+        reply_token = reply_until = None
     rows = []
     for n in range(0, len(messages), MESSAGES_PER_REQUEST):
         rows.append(OutboundMessage(

@@ -86,7 +86,8 @@ class LineUserDriver:
     USER = "U4af4980629a1b2c3d4e5f60718293a4b"
 
     def __init__(self, client, app, fake, user=USER):
-        self.client, self.services, self.fake, self.user = client, app.extensions["dxdesk"], fake, user
+        self.client, self.fake, self.user = client, fake, user
+        self.services = app.extensions["dxdesk"] if app else None  # without an app: only to make events
 
     def event(self, **body) -> dict:
         return {"type": "message", "mode": "active", "timestamp": 1, "webhookEventId": uuid.uuid4().hex.upper(),

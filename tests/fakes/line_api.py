@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import random
 import re
+import socket
+import struct
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -17,6 +22,8 @@ from tests.fakes.http import QuietServer
 
 DEFAULT_DISPLAY_NAME = "LINEユーザー"
 MAX_IMAGE_BYTES = 1024 * 1024
+# LINE: a reply token can be used once, within about a minute of the event.
+REPLY_TOKEN_LIFETIME = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,54 @@ class _Scripted:
     status: int
     body: dict | None
     delay: float
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What goes wrong with one request, step by step: wait, carry it out (`take`: the user sees it), wait, reset.
+
+    A wait lasts until `FakeLineApi.release()` or `FakeLineApi.wait_seconds`. Without `take` and `reset` the request
+    is answered with `status` and not carried out.
+    """
+
+    wait_before: bool = False
+    take: bool = False
+    wait_after: bool = False
+    reset: bool = False
+    status: int = 0
+    body: dict | None = None
+    headers: dict[str, str] | None = None
+
+    @classmethod
+    def answer(cls, status: int, retry_after: int | None = None) -> Fault:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return cls(status=status, headers=headers)
+
+
+HOLD = Fault(wait_before=True, take=True)  # LINE is slow, then carries it out and answers
+LOST = Fault(take=True, wait_after=True)  # carried out, the answer comes too late (the client has timed out)
+STALL = Fault(wait_before=True, reset=True)  # hangs, then the connection drops: never carried out
+RESET_BEFORE = Fault(reset=True)  # the connection drops before LINE takes the request
+RESET_AFTER = Fault(take=True, reset=True)  # LINE takes it, then the connection drops before the answer
+_NORMAL = Fault(take=True)
+
+
+def random_faults(seed: int, rate: float, paths: set[str]) -> Callable[[RecordedRequest, str | None], Fault | None]:
+    """For `FakeLineApi.faults`: a fault on `rate` of the requests on `paths`, drawn from every kind.
+
+    Each recipient draws from a generator of their own, so the faults do not depend on how users' requests interleave.
+    """
+    kinds = [Fault.answer(500), Fault.answer(503), Fault.answer(429), Fault.answer(429, retry_after=3),
+             STALL, LOST, RESET_BEFORE, RESET_AFTER]
+    generators: dict[str | None, random.Random] = {}
+
+    def decide(request: RecordedRequest, recipient: str | None) -> Fault | None:
+        if request.path not in paths:
+            return None
+        rng = generators.setdefault(recipient, random.Random(f"{seed}:{recipient}"))
+        return rng.choice(kinds) if rng.random() < rate else None
+
+    return decide
 
 
 _ROUTES = [
@@ -54,18 +109,24 @@ _ROUTES = [
 class FakeLineApi:
     """`with FakeLineApi() as fake:` serves at `fake.base_url` until the block ends.
 
-    Like LINE, it refuses requests without a bearer token, accepts a reply token once, and answers 409
-    to a repeat of an accepted `X-Line-Retry-Key` without delivering again.
+    Like LINE, it refuses requests without a bearer token, accepts a reply token once and within its lifetime
+    (on `clock`, the system clock if none), and answers 409 to a repeat of an accepted `X-Line-Retry-Key`
+    without delivering again. `faults` may choose a `Fault` for each request and its recipient.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock=None) -> None:
+        self._now = clock.now if clock else lambda: datetime.now(UTC)
         self._lock = threading.Lock()
+        self._released = threading.Event()
+        self.faults: Callable[[RecordedRequest, str | None], Fault | None] | None = None
+        self.wait_seconds = 60.0
         self._requests: list[RecordedRequest] = []
         self._scripts: dict[str, list[_Scripted]] = {}
         self._accepted_keys: set[str] = set()
         self._used_reply_tokens: set[str] = set()
-        self._reply_token_owners: dict[str, str] = {}
+        self._reply_token_owners: dict[str, tuple[str, datetime]] = {}
         self._deliveries: list[tuple[str | None, list[dict]]] = []
+        self._waiting: dict[str, int] = {}
         self.profiles: dict[str, str] = {}
         self.rich_menus: dict[str, dict] = {}
         self.rich_menu_images: dict[str, tuple[str, bytes]] = {}
@@ -84,6 +145,7 @@ class FakeLineApi:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
 
@@ -101,11 +163,20 @@ class FakeLineApi:
             self._scripts.setdefault(path, []).extend(entries)
 
     def issue_reply_token(self, to: str) -> str:
-        """A fresh reply token, as in a webhook event from `to`, so `delivered(to=...)` sees replies too."""
+        """A fresh reply token, as in a webhook event from `to` now, so `delivered(to=...)` sees replies too."""
         token = uuid.uuid4().hex
         with self._lock:
-            self._reply_token_owners[token] = to
+            self._reply_token_owners[token] = (to, self._now())
         return token
+
+    def release(self) -> None:
+        """End every wait of a `Fault`, now and from now on."""
+        self._released.set()
+
+    def waiting(self, path: str) -> int:
+        """How many requests on `path` are in a `Fault`'s wait before being carried out."""
+        with self._lock:
+            return self._waiting.get(path, 0)
 
     def requests(self, path: str | None = None) -> list[RecordedRequest]:
         with self._lock:
@@ -116,7 +187,9 @@ class FakeLineApi:
         with self._lock:
             return [messages for recipient, messages in self._deliveries if to is None or recipient == to]
 
-    def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict, float]:
+    def _arrive(self, method: str, path: str, headers: dict[str, str],
+                raw: bytes) -> tuple[RecordedRequest, Fault, float]:
+        """Record the request and choose what happens to it (the script first, then `faults`)."""
         body: Any = raw or None
         if raw and "json" in headers.get("content-type", ""):
             try:
@@ -127,14 +200,32 @@ class FakeLineApi:
         with self._lock:
             self._requests.append(request)
             queue = self._scripts.get(path)
-            scripted = queue.pop(0) if queue else _Scripted(200, None, 0.0)
-            if not headers.get("authorization", "").startswith("Bearer "):
-                status, payload = 401, {"message": "Authentication failed"}
-            elif not 200 <= scripted.status < 300:
-                status, payload = scripted.status, scripted.body or {"message": HTTPStatus(scripted.status).phrase}
-            else:
-                status, payload = self._route(request)
-        return status, payload, scripted.delay
+            scripted = queue.pop(0) if queue else None
+        if not headers.get("authorization", "").startswith("Bearer "):
+            return request, Fault(status=401, body={"message": "Authentication failed"}), 0.0
+        if scripted is not None:
+            if 200 <= scripted.status < 300:
+                return request, _NORMAL, scripted.delay
+            return request, Fault(status=scripted.status, body=scripted.body), scripted.delay
+        return request, (self.faults and self.faults(request, self._recipient(request))) or _NORMAL, 0.0
+
+    def _recipient(self, request: RecordedRequest) -> str | None:
+        body = request.body if isinstance(request.body, dict) else {}
+        if request.path == "/v2/bot/message/reply":
+            with self._lock:
+                return self._reply_token_owners.get(body.get("replyToken"), (None, None))[0]
+        return body.get("to") if isinstance(body.get("to"), str) else None
+
+    def _wait(self, path: str) -> None:
+        with self._lock:
+            self._waiting[path] = self._waiting.get(path, 0) + 1
+        self._released.wait(self.wait_seconds)
+        with self._lock:
+            self._waiting[path] -= 1
+
+    def _take(self, request: RecordedRequest) -> tuple[int, dict]:
+        with self._lock:
+            return self._route(request)
 
     def _route(self, request: RecordedRequest) -> tuple[int, dict]:
         for method, pattern, name in _ROUTES:
@@ -145,13 +236,15 @@ class FakeLineApi:
 
     def _reply(self, request: RecordedRequest) -> tuple[int, dict]:
         token = (request.body or {}).get("replyToken")
-        if not token or token in self._used_reply_tokens:
+        owner, issued = self._reply_token_owners.get(token, (None, None))
+        expired = issued is not None and self._now() - issued > REPLY_TOKEN_LIFETIME
+        if not token or token in self._used_reply_tokens or expired:
             return 400, {"message": "Invalid reply token"}
         invalid = _invalid_messages(request.body)
         if invalid:
             return invalid
         self._used_reply_tokens.add(token)
-        self._deliveries.append((self._reply_token_owners.get(token), request.body["messages"]))
+        self._deliveries.append((owner, request.body["messages"]))
         return 200, _sent(request.body["messages"])
 
     def _push(self, request: RecordedRequest) -> tuple[int, dict]:
@@ -269,13 +362,28 @@ def _handler_for(fake: FakeLineApi) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}
-            status, payload, delay = fake._answer(self.command, urlsplit(self.path).path, headers, raw)
+            request, fault, delay = fake._arrive(self.command, urlsplit(self.path).path, headers, raw)
+            if fault.wait_before:
+                fake._wait(request.path)
+            if fault.take:
+                status, payload = fake._take(request)
+            if fault.wait_after:
+                fake._released.wait(fake.wait_seconds)
+            if fault.reset:
+                # No answer at all: linger 0 makes closing the socket send a TCP reset.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
+            if not fault.take:
+                status, payload = fault.status, fault.body or {"message": HTTPStatus(fault.status).phrase}
             time.sleep(delay)
             data = json.dumps(payload, ensure_ascii=False).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("X-Line-Request-Id", str(uuid.uuid4()))
+            for name, value in (fault.headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 

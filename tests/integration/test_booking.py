@@ -271,6 +271,7 @@ def test_fifty_concurrent_requests_for_one_slot_give_one_booking_and_forty_nine_
     finally:
         server.shutdown()
         services.inbox.stop()
+        services.delivery.stop()
         services.db.dispose()
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from handlers.line_api import LineMessenger
 from storage.outbound import SendResult
-from tests.fakes.line_api import FakeLineApi
+from tests.fakes.line_api import LOST, RESET_AFTER, FakeLineApi, Fault
 
 PUSH = "/v2/bot/message/push"
 REPLY = "/v2/bot/message/reply"
@@ -226,3 +226,33 @@ def test_logs_carry_no_message_text_nor_profile_names(fake, messenger, caplog):
     assert "400" in caplog.text
     assert "090-1234-5678" not in caplog.text
     assert "Hanako" not in caplog.text
+
+
+@pytest.mark.parametrize("fault", [LOST, RESET_AFTER, Fault.answer(500)],
+                         ids=["answer-lost", "reset-after-taken", "500"])
+def test_a_reply_that_may_have_been_shown_is_reported_unknown_and_not_repeated_by_the_client(fake, fault):
+    impatient = LineMessenger("test-token", base_url=fake.base_url, timeout=0.2, max_retries=MAX_RETRIES, backoff=0)
+    fake.wait_seconds = 1.0
+    fake.faults = lambda request, recipient: fault
+    token = fake.issue_reply_token("U1")
+
+    assert impatient.reply(token, HELLO).status == "unknown"
+
+    assert len(fake.requests(REPLY)) == 1
+
+
+def test_a_reply_that_cannot_reach_line_is_left_to_retry(fake):
+    fake.__exit__()  # nothing listens on its port any more
+    unreachable = LineMessenger("test-token", base_url=fake.base_url, timeout=0.2, max_retries=0, backoff=0)
+
+    assert unreachable.reply("token", HELLO).status == "retry"  # LINE has surely not seen it
+
+
+def test_a_reply_token_expires_after_about_a_minute(clock):
+    with FakeLineApi(clock) as fake:
+        messenger = LineMessenger("test-token", base_url=fake.base_url, timeout=5, max_retries=0)
+        token = fake.issue_reply_token("U1")
+        clock.advance(seconds=61)
+
+        assert messenger.reply(token, HELLO) == SendResult("failed", error="reply_token")
+        assert fake.delivered() == []

@@ -109,6 +109,7 @@ def test_the_same_event_posted_five_times_concurrently_yields_one_reply(settings
     finally:
         server.shutdown()
         app.extensions["dxdesk"].inbox.stop()
+        app.extensions["dxdesk"].delivery.stop()
         app.extensions["dxdesk"].db.dispose()
 
 
