@@ -93,7 +93,8 @@ def load_corpus(split: str | None = None) -> list[Example]:
     """The shipped labelled messages, of one split ("train", "heldout") or all.
 
     The held-out split is, per writer and category, the 20% of distinct texts whose SHA-256 comes first: it
-    is the same on every machine, and a text found twice is on one side only. Team examples only train."""
+    is the same on every machine, and a text found twice is on one side only. Team examples only train, and
+    only those whose text is not held out."""
     corpus = resources.files("bot").joinpath(CORPUS_DIR)
     examples = []
     for writer in (*WRITERS, TEAM):
@@ -101,9 +102,11 @@ def load_corpus(split: str | None = None) -> list[Example]:
             rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             examples += [Example(r["text"], r["category"], r["secondary"] or "", writer) for r in rows]
     heldout = _heldout_texts(examples)
-    if split is None:
-        return examples
-    return [e for e in examples if (e.text in heldout) == (split == "heldout")]
+    if split == "heldout":
+        return [e for e in examples if e.text in heldout and e.writer != TEAM]
+    if split == "train":  # a team example that says what a held-out one says would leak it into training
+        return [e for e in examples if e.text not in heldout]
+    return examples
 
 
 def _heldout_texts(examples: list[Example]) -> set[str]:

@@ -127,8 +127,9 @@ class Consultation(Base):
     contact_name: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(254))
-    category: Mapped[str] = mapped_column(String(20))
-    confidence: Mapped[float | None] = mapped_column(Float)
+    category: Mapped[str] = mapped_column(String(20))  # the user's choice, or the model's guess they confirmed
+    suggested_category: Mapped[str | None] = mapped_column(String(20))  # the triage model's guess
+    confidence: Mapped[float | None] = mapped_column(Float)  # confidence and keywords are the model's guess's
     keywords: Mapped[list[Any]] = mapped_column(default=list)
     method: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(16), default="received")
