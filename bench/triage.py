@@ -103,7 +103,7 @@ def main() -> None:
     print(f"speed: model loaded in {loaded * 1000:.0f} ms; {per_second:,.0f} messages/s on one core ({ms:.2f} ms each)")
     if args.no_writers:
         return
-    from bot.triage_training import train
+    from bot.triage_training import train  # here, so the figures above need no scikit-learn
 
     print()
     print("leave one writer out (trained on the other writers' training split and the team's examples):")

@@ -215,7 +215,7 @@ class Triager:
         p = np.where(self._known, model.probabilities(index, weight), 0.0)
         p /= p.sum()
         order = np.argsort(-p, kind="stable")
-        if len(index) < MIN_FEATURES:
+        if len(index) < MIN_FEATURES and OTHER in model.categories:
             order = np.array([model.categories.index(OTHER), *(i for i in order if model.categories[i] != OTHER)])
         best = model.categories[order[0]]
         confidence = float(p[order[0]])
@@ -274,7 +274,6 @@ class Triager:
         if not lines:
             lines.append(f"「{name}」のご相談は、コーディネーターが一緒に考えます。ご予約をお待ちしています。")
         return tuple(lines)
-
 
 
 def _script(ch: str) -> str:
