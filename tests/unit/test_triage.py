@@ -110,12 +110,13 @@ def test_training_is_deterministic_down_to_the_bytes_of_the_model_file(tmp_path)
     sample = load_corpus("train")[::3]
     first, second = tmp_path / "first.npz", tmp_path / "second.npz"
 
-    train(sample).save(first)
+    model = train(sample)
+    model.save(first)
     train(list(reversed(sample))).save(second)
 
     assert first.read_bytes() == second.read_bytes()
     from_file = Triager(CONFIG, Model.load(first)).classify("紙の請求書をやめたい")
-    in_memory = Triager(CONFIG, train(sample)).classify("紙の請求書をやめたい")
+    in_memory = Triager(CONFIG, model).classify("紙の請求書をやめたい")
     assert (from_file.category, from_file.keywords) == (in_memory.category, in_memory.keywords)
     assert from_file.confidence == pytest.approx(in_memory.confidence, abs=1e-5)
 
