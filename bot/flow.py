@@ -53,7 +53,8 @@ FLOW: dict[State, Spec] = {
     }),
     S.ASK_QUESTION: Spec(i.ask_question, {"text": Step(i.take_question, (S.CONFIRM_CATEGORY,), stays=True)}),
     S.CONFIRM_CATEGORY: Spec(i.ask_category_confirm, {
-        name: Step(i.confirm_category, (*ANSWERED, S.CHOOSE_CATEGORY), stays=True) for name in ("text", "yes", "no")}),
+        name: Step(i.confirm_category, (*ANSWERED, S.CHOOSE_CATEGORY), stays=True)
+        for name in ("text", "yes", "no", "category")}),
     S.CHOOSE_CATEGORY: Spec(i.ask_category, answer(i.choose_category, "category")),
     S.CONFIRM_PROFILE: Spec(i.ask_profile_confirm, {
         name: Step(i.confirm_profile, ANSWERED, stays=True) for name in ("text", "yes", "no")}),

@@ -10,6 +10,7 @@ from bot.conversation import (
     Context, Conversation, Intent, Outcome, RecordConsent, RecordConsultation, SaveProfile, State,
 )
 from bot.municipalities import REGIONS, candidates, match_municipality, region
+from bot.triage import OTHER
 from bot.validation import parse_contact, parse_email
 
 INDUSTRIES = ("製造業", "建設業", "卸売業・小売業", "飲食・宿泊業", "農林水産業", "医療・福祉",
@@ -50,6 +51,7 @@ FIELD_LABELS = {"question": "ご相談内容", "category": "分野", "company": 
                 "phone": "電話番号", "email": "メール", "method": "ご希望の相談方法"}
 EDIT_TARGETS = {"question": State.ASK_QUESTION, "category": State.CHOOSE_CATEGORY, **{f: s for f, s in ORDER}}
 MAX_QUESTION = 2000
+CATEGORY_CHOICES = 3  # categories offered when the triage is not sure, besides その他
 
 
 def norm(text: str) -> str:
@@ -240,8 +242,11 @@ def ask_question(conv: Conversation, ctx: Context) -> list[dict]:
 
 def _triaged(outcome: Outcome, data: dict[str, Any], question: str, ctx: Context) -> Outcome:
     result = ctx.triager.classify(question)
-    data.update(question=question[:MAX_QUESTION], category=result.category, confidence=result.confidence,
-                keywords=list(result.keywords))
+    # `category` becomes the user's choice; `suggested_category`, confidence and keywords stay the model's.
+    choices = [c for c in result.ranking if c != OTHER][:CATEGORY_CHOICES]
+    data.update(question=question[:MAX_QUESTION], category=result.category, suggested_category=result.category,
+                confidence=result.confidence, keywords=list(result.keywords), category_sure=result.sure,
+                category_choices=choices)
     data.pop("pending_question", None)
     outcome.data = data
     outcome.next_state = State.CONFIRM_CATEGORY if "category_confirmed" not in data else next_state(data, ctx)
@@ -258,16 +263,28 @@ def take_question(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
 
 
 def ask_category_confirm(conv: Conversation, ctx: Context) -> list[dict]:
-    name = ctx.config.category(conv.data.get("category", "other")).name
-    return [r.text(f"「{name}」のご相談として承ります。よろしいですか？",
-                   quick=[r.postback("はい", "yes", display="はい"), r.postback("別の分野を選ぶ", "no", display="別の分野を選ぶ")])]
+    data = conv.data
+    if data.get("category_sure", True) or not data.get("category_choices"):
+        name = ctx.config.category(data.get("category", OTHER)).name
+        return [r.text(f"「{name}」のご相談として承ります。よろしいですか？",
+                       quick=[r.postback("はい", "yes", display="はい"), r.postback("別の分野を選ぶ", "no", display="別の分野を選ぶ")])]
+    # The model is not sure: a yes/no on its one guess would often be a no, so the likeliest few are offered.
+    choices = [ctx.config.category(c) for c in data["category_choices"]] + [ctx.config.category(OTHER)]
+    return [r.text("ご相談の分野はどれが近いですか？",
+                   quick=[r.postback(c.name, "category", display=c.name, v=c.id) for c in choices])]
 
 
 def confirm_category(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
+    if intent.name == "category":
+        return choose_category(conv, intent, ctx)
     if intent.name == "yes" or intent.name == "text" and is_yes(intent.text):
         return _answer(conv, ctx, category_confirmed=True)
     if intent.name == "no" or intent.name == "text" and is_no(intent.text):
         return Outcome(State.CHOOSE_CATEGORY)
+    if intent.name == "text" and _category_named(intent.text, ctx):
+        return choose_category(conv, intent, ctx)
+    if not conv.data.get("category_sure", True):
+        return _again(conv, "下のボタンから近い分野を選んでください。")
     return _again(conv, "「はい」か「別の分野を選ぶ」でお答えください。")
 
 
@@ -277,11 +294,18 @@ def ask_category(conv: Conversation, ctx: Context) -> list[dict]:
 
 
 def choose_category(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    wanted = intent.data.get("v") or norm(intent.text)
-    for c in ctx.config.categories:
-        if wanted in (c.id, norm(c.name)) or (intent.name == "text" and wanted and wanted in norm(c.name)):
-            return _answer(conv, ctx, category=c.id, category_confirmed=True)
+    chosen = _category_named(intent.data.get("v") or intent.text, ctx)
+    if chosen:
+        return _answer(conv, ctx, category=chosen, category_confirmed=True)
     return _again(conv, "下のボタンから分野を選んでください。")
+
+
+def _category_named(text: str, ctx: Context) -> str | None:
+    wanted = norm(text)
+    for c in ctx.config.categories:
+        if wanted in (c.id, norm(c.name)) or len(wanted) > 1 and wanted in norm(c.name):
+            return c.id
+    return None
 
 
 # --- returning users -------------------------------------------------------------------------------------
@@ -551,7 +575,8 @@ def submit(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     data = conv.data
     if next_state(data, ctx) != State.CONFIRM_SUMMARY:
         return Outcome(next_state(data, ctx), replies=[r.text("まだお伺いしていない項目があります。")])
-    fields = {f: data.get(f) for f in ("question", "category", "confidence", "keywords", "method", "region", *PROFILE_FIELDS)}
+    fields = {f: data.get(f) for f in ("question", "category", "suggested_category", "confidence", "keywords", "method",
+                                       "region", *PROFILE_FIELDS)}
     profile = {f: data.get(f) for f in PROFILE_FIELDS}
     effects = [RecordConsultation({**fields, "channel": "popup" if data.get("popup") else "line"},
                                   receipt=popup_receipt if data.get("popup") else receipt),

@@ -60,6 +60,7 @@ def _serve(args) -> int:
         if ticker:
             ticker.stop()
         services.inbox.stop()
+        services.delivery.stop()
     return 0
 
 

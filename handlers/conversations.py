@@ -150,13 +150,9 @@ class ConversationService:
             case HandOver():
                 log.info("conversation %s handed over to staff", user.id)
             case RecordConsultation(fields, receipt):
-                # The intake keeps only the category the user settled on. Asking the model again about the
-                # same question puts its own guess on record beside it, with the confidence and keywords
-                # that describe that guess (not the user's choice).
-                guess = self.triager.classify(fields["question"])
+                # `category` is what the user settled on; suggested_category, confidence and keywords are the model's.
                 c = Consultation(received_at=now, simulated=source != "line", user_id=user.id, status="received",
-                                 **{"channel": "line", **fields, "suggested_category": guess.category,
-                                    "confidence": guess.confidence, "keywords": list(guess.keywords)})
+                                 **{"channel": "line", **fields, "keywords": list(fields.get("keywords") or [])})
                 s.add(c)
                 s.flush()
                 log.info("consultation %s recorded (category %s)", c.id, c.category)

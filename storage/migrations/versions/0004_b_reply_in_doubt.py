@@ -1,7 +1,7 @@
 """outbound messages: a reply in doubt, one message per reply token
 
 Revision ID: 0004_b
-Revises: 0003
+Revises: 0004_e
 Create Date: 2026-11-24
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0004_b'
-down_revision = '0003'
+down_revision = '0004_e'
 branch_labels = None
 depends_on = None
 
