@@ -1,6 +1,6 @@
 """staff queue flag on conversations, LINE display name on users
 
-Revision ID: 0004_m
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-02
 """
@@ -8,7 +8,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_m'
+revision = '0004'
 down_revision = '0003'
 branch_labels = None
 depends_on = None

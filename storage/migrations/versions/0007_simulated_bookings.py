@@ -1,15 +1,15 @@
 """simulated bookings in a namespace of their own
 
-Revision ID: 0004_e
-Revises: 0004_c
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_e'
-down_revision = '0004_c'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

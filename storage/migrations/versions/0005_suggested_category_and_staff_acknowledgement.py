@@ -1,15 +1,15 @@
 """the model's suggested category beside the chosen one; who acknowledged a booking
 
-Revision ID: 0004_d
-Revises: 0004_m
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-24
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_d'
-down_revision = '0004_m'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

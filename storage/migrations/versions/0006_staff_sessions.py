@@ -1,15 +1,15 @@
 """staff sessions and sign-in throttles
 
-Revision ID: 0004_c
-Revises: 0004_d
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-25
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_c'
-down_revision = '0004_d'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

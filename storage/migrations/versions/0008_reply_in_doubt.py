@@ -1,15 +1,15 @@
 """outbound messages: a reply in doubt, one message per reply token
 
-Revision ID: 0004_b
-Revises: 0004_e
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-24
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_b'
-down_revision = '0004_e'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
