@@ -21,7 +21,7 @@ from storage.queries import consultations_as_json
 from tests.fakes.line_api import FakeLineApi
 from tests.helpers import SECRET, LineUserDriver, post, quick_labels, sign, texts
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "line" / "webhook-samples.json"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "line" / "webhook-samples.json"
 USER = LineUserDriver.USER
 REPLY = "/v2/bot/message/reply"
 PUSH = "/v2/bot/message/push"
