@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, redirect
 
@@ -174,9 +175,24 @@ def _secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def check_settings(settings: Settings) -> None:
+    """Refuse settings the service would start with but fail users on: LINE takes only absolute links in messages."""
+    url = settings.public_base_url
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigError(f"DXDESK_PUBLIC_URL は http:// か https:// で始まる完全なアドレスにしてください"
+                              f"（例: https://dx-desk.example.jp）。いまの値: {url}")
+    elif settings.line_configured:
+        raise ConfigError("LINEチャネル（LINE_CHANNEL_SECRET / LINE_CHANNEL_ACCESS_TOKEN）を使うときは "
+                          "DXDESK_PUBLIC_URL に、利用者がこのサービスにアクセスできる https:// のアドレスを設定してください"
+                          "（例: https://dx-desk.example.jp）。LINEは相対リンク（/privacy など）を含むメッセージを受け付けません。")
+
+
 def create_app(settings: Settings | None = None, clock=None) -> Flask:
     """The Flask app: webhook, simulator, staff console and health check over one set of services."""
     settings = settings or Settings.from_env()
+    check_settings(settings)
     services = build_services(settings, clock)
     app = Flask("dxdesk", template_folder=str(Path(__file__).parent / "handlers" / "templates"),
                 static_folder=str(Path(__file__).parent / "handlers" / "static"))

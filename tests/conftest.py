@@ -57,7 +57,8 @@ def clock():
 
 @pytest.fixture
 def settings(tmp_path, database_url):
-    return Settings(database_url=database_url, var_dir=tmp_path, start_workers=False, secret_key="test")
+    return Settings(database_url=database_url, var_dir=tmp_path, start_workers=False, secret_key="test",
+                    public_base_url="https://dx-desk.example.jp")
 
 
 @pytest.fixture

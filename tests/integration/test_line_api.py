@@ -226,3 +226,19 @@ def test_logs_carry_no_message_text_nor_profile_names(fake, messenger, caplog):
     assert "400" in caplog.text
     assert "090-1234-5678" not in caplog.text
     assert "Hanako" not in caplog.text
+
+
+@pytest.mark.parametrize("uri, delivered", [
+    ("/privacy", False), ("privacy", False), ("javascript:alert(1)", False), ("ftp://dx-desk.example.jp/", False),
+    ("https://dx-desk.example.jp/privacy", True), ("http://dx-desk.example.jp/", True), ("tel:0992862111", True),
+    ("line://ti/p/@dxdesk", True),
+])
+def test_like_line_the_fake_refuses_a_message_whose_uri_action_is_not_http_https_line_or_tel(fake, messenger, uri, delivered):
+    message = {"type": "template", "altText": "ご案内", "template": {"type": "buttons", "text": "ご案内", "actions": [
+        {"type": "postback", "label": "同意する", "data": "action=consent"},
+        {"type": "uri", "label": "読む", "uri": uri}]}}
+
+    result = messenger.push("U1", [message], new_key())
+
+    assert (result.status == "sent") is delivered
+    assert fake.delivered(to="U1") == ([[message]] if delivered else [])

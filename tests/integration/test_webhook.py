@@ -5,6 +5,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from dataclasses import replace
@@ -16,11 +19,13 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from app import create_app
+from bot.config import ConfigError
 from storage.models import InboxEvent, OutboundMessage
 from storage.queries import consultations_as_json
 from tests.fakes.line_api import FakeLineApi
 from tests.helpers import SECRET, LineUserDriver, post, quick_labels, sign, texts
 
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "line" / "webhook-samples.json"
 USER = LineUserDriver.USER
 REPLY = "/v2/bot/message/reply"
@@ -313,3 +318,39 @@ def test_an_event_that_waited_in_a_backlog_shows_the_loading_animation_first(lin
     line_app.extensions["dxdesk"].inbox.drain()
     [loading] = fake.requests("/v2/bot/chat/loading/start")
     assert loading.body["chatId"] == USER
+
+
+@pytest.mark.parametrize("public_url", ["", "dx-desk.example.jp", "/", "ftp://dx-desk.example.jp", "https://",
+                                        "https://dx-desk.example.jp/?a=1"])
+def test_line_mode_without_an_absolute_public_url_refuses_to_start(settings, clock, fake, public_url):
+    with pytest.raises(ConfigError, match="DXDESK_PUBLIC_URL"):
+        create_app(replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
+                           line_api_base_url=fake.base_url, public_base_url=public_url), clock=clock)
+
+
+def test_dxdesk_serve_in_line_mode_without_a_public_url_says_why_and_exits(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "token",
+           "DXDESK_DATABASE_URL": f"sqlite:///{tmp_path}/dxdesk.sqlite3"}
+    env.pop("DXDESK_PUBLIC_URL", None)
+    result = subprocess.run([sys.executable, "-c", "import app, sys; sys.exit(app.main())", "serve", "--port", "0"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "DXDESK_PUBLIC_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_new_friend_over_line_gets_the_greeting_with_an_absolute_privacy_link(line_client, line_app, fake):
+    said = LineUserDriver(line_client, line_app, fake).send(type="follow")
+    assert "同意して始める" in texts(said)
+    uris = [a["uri"] for m in said for a in _actions(m) if a.get("type") == "uri"]
+    assert uris == ["https://dx-desk.example.jp/privacy"]
+
+
+def _actions(node):
+    if isinstance(node, dict):
+        if "type" in node and "label" in node:
+            yield node
+        for value in node.values():
+            yield from _actions(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _actions(value)
