@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # LINE takes a reply token once, shortly after the event; past this we push instead.
 REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
+REPLY_TOKEN_MAX = 256  # outbound_messages.reply_token; LINE's are 32 characters
 PROFILE_FIELDS = ("company", "industry", "employees", "municipality", "contact_name", "phone", "email")
 # Intents whose steps read the user's consultations and bookings.
 RECORD_INTENTS = frozenset({"bookings", "book", "reschedule", "cancel_booking"})
@@ -77,6 +78,8 @@ class ConversationService:
             log.info("inbox event %s: type %s not taken by the conversation", event.id, payload.get("type"))
             return Handled()
         reply_token = payload.get("replyToken")
+        if not isinstance(reply_token, str) or len(reply_token) > REPLY_TOKEN_MAX:
+            reply_token = None  # not one LINE issued: it could not be stored nor used, so the answer is pushed
         received = event.received_at
         reply_until = received + REPLY_TOKEN_LIFETIME if reply_token else None
         return self.handle(s, event.user_key, event.source, intent, now,

@@ -69,9 +69,11 @@ class LineUserDriver:
         self.client, self.services, self.fake, self.user = client, app.extensions["dxdesk"], fake, user
 
     def event(self, **body) -> dict:
+        """An event as LINE sends it; a follow carries `follow.isUnblocked`, as LINE's (and the SDK's model) do."""
+        extra = {"follow": {"isUnblocked": False}} if body.get("type") == "follow" else {}
         return {"type": "message", "mode": "active", "timestamp": 1, "webhookEventId": uuid.uuid4().hex.upper(),
                 "deliveryContext": {"isRedelivery": False}, "source": {"type": "user", "userId": self.user},
-                "replyToken": self.fake.issue_reply_token(self.user), **body}
+                "replyToken": self.fake.issue_reply_token(self.user), **extra, **body}
 
     def send(self, **body) -> list[dict]:
         before = len(self.fake.delivered(self.user))
