@@ -121,7 +121,8 @@ class Services:
 
     def apologise(self, event: InboxEvent) -> None:
         """An event the bot could not process: tell the user rather than leave them waiting."""
-        if not event.payload.get("source", {}).get("userId") or event.payload.get("type") not in ("message", "postback"):
+        source = event.payload.get("source")
+        if not isinstance(source, dict) or not source.get("userId") or event.payload.get("type") not in ("message", "postback"):
             return
         with self.db.unit_of_work() as s:
             ids = queue_messages(s, event.source, event.user_key, [text(

@@ -451,3 +451,19 @@ def test_a_reply_token_longer_than_line_issues_is_answered_by_push(line_client, 
     line_app.extensions["dxdesk"].inbox.drain()
     assert "友だち追加ありがとうございます" in texts(fake.delivered(USER))
     assert fake.requests(PUSH) and not fake.requests(REPLY)
+
+
+@pytest.mark.parametrize("source", ["U4af4980629a1b2c3d4e5f60718293a4b", 42, [USER], None])
+def test_an_event_the_bot_gives_up_on_is_parked_whatever_its_source_looks_like(line_app, fake, monkeypatch, source):
+    services = line_app.extensions["dxdesk"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(services.conversations, "handle_event", broken)
+    from handlers.inbox import store_events
+    store_events(services.db, [{**_message(), "source": source}], "line", services.clock.now())
+    services.inbox.drain()
+    with services.db.unit_of_work() as s:
+        assert s.scalar(select(InboxEvent.status)) == "failed"
+    assert fake.delivered(USER) == []  # no user to tell, and nothing else broke
