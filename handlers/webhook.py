@@ -53,7 +53,8 @@ def _is_line_event(event) -> bool:
     WebhookParser, if it has the base fields every event has. Unlike WebhookParser, a known event that
     fails its own model is refused rather than let through as an unknown one.
     """
-    if not isinstance(event, dict):
+    # The models let a null source through, and pydantic v1 turns a list of pairs into an object: LINE sends neither.
+    if not isinstance(event, dict) or not isinstance(event.get("source", {}), dict):
         return False
     try:
         try:

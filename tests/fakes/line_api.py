@@ -283,6 +283,8 @@ def _is_uuid(value: str) -> bool:
 
 def _handler_for(fake: FakeLineApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK wait
+
         def _serve(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}

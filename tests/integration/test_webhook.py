@@ -414,6 +414,9 @@ def test_a_signature_header_with_a_raw_non_ascii_byte_gets_400_from_the_real_ser
     json.dumps({"destination": "U", "events": [_message(source=42)]}),
     json.dumps({"destination": "U", "events": [_message(source=[{"type": "user", "userId": USER}])]}),
     json.dumps({"destination": "U", "events": [_message(source={"type": 7, "userId": USER})]}),
+    json.dumps({"destination": "U", "events": [_message(source=None)]}),
+    json.dumps({"destination": "U", "events": [_message(source=[{"type": "user", "userId": USER}],
+                                                        message={"id": "1", "type": "brandNew"})]}),
     json.dumps({"destination": "U", "events": [_message(type="postback", postback=["action=menu"])]}),
     '{"destination":"U","events":[' + "[" * 1500 + "]" * 1500 + "]}",
     json.dumps({"destination": "U", "events": [_message(extra=json.loads("[" * 100 + "]" * 100))]}),
@@ -467,3 +470,11 @@ def test_an_event_the_bot_gives_up_on_is_parked_whatever_its_source_looks_like(l
     with services.db.unit_of_work() as s:
         assert s.scalar(select(InboxEvent.status)) == "failed"
     assert fake.delivered(USER) == []  # no user to tell, and nothing else broke
+
+
+def test_a_message_of_a_type_the_sdk_does_not_know_yet_is_taken_with_200(line_client, line_app):
+    assert post(line_client, {"destination": "U", "events": [_message(message={"id": "1", "type": "brandNew"})]}
+                ).status_code == 200
+    line_app.extensions["dxdesk"].inbox.drain()
+    with line_app.extensions["dxdesk"].db.unit_of_work() as s:
+        assert s.scalar(select(InboxEvent.status)) == "done"
