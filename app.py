@@ -32,6 +32,7 @@ from scheduling.clock import SystemClock
 from scheduling.mailer import Mailer
 from scheduling.notifications import CoordinatorNotifier
 from scheduling.ticker import Ticker, run_scheduler_command
+from storage import logids
 from storage.db import Database
 from storage.models import InboxEvent
 from storage.outbound import queue_messages
@@ -201,6 +202,8 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", JSON_AS_ASCII=False)
     app.json.ensure_ascii = False
     app.extensions["dxdesk"] = services
+    logids.use_key(app.config["SECRET_KEY"])
+    logids.mask_feed_tokens_in_access_log()
     for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp, ical.bp):
         app.register_blueprint(blueprint)
 

@@ -21,6 +21,7 @@ from bot.booking import pending_notice
 from bot.jatime import to_tokyo
 from bot.replies import text
 from scheduling import popup
+from storage.logids import user_ref
 from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser
 from storage.outbound import queue_messages
 
@@ -110,7 +111,7 @@ class ConversationService:
             said += self._apply(s, effect, user, source, now, outcome, conv, handled,
                                 reply_token=reply_token, reply_until=reply_until)
         replies = said + outcome.replies
-        log.info("conversation %s: %s --%s--> %s", user_id, state, intent.name, outcome.next_state)
+        log.info("conversation %s: %s --%s--> %s", user_ref(user_id), state, intent.name, outcome.next_state)
         row.state = outcome.next_state
         if outcome.data is not None:
             row.data = outcome.data
@@ -134,7 +135,7 @@ class ConversationService:
             case SetFollowing(following):
                 user.following = following
             case HandOver():
-                log.info("conversation %s handed over to staff", user.id)
+                log.info("conversation %s handed over to staff", user_ref(user.id))
             case RecordConsultation(fields, receipt):
                 c = Consultation(received_at=now, simulated=source != "line", user_id=user.id, status="received",
                                  **{"channel": "line", **fields, "keywords": list(fields.get("keywords") or [])})
@@ -174,7 +175,8 @@ class ConversationService:
         booking = s.get(Booking, booking_id)
         coordinator = self.config.coordinator(booking.coordinator_id) if booking else None
         if coordinator is None or coordinator.line_user_id != user.id:
-            log.warning("coordinator answer refused: user %s is not booking %s's coordinator", user.id, booking_id)
+            log.warning("coordinator answer refused: user %s is not booking %s's coordinator", user_ref(user.id),
+                        booking_id)
             return [text("この操作はご利用いただけません。")]
         if swap:
             booking.swap_requested_at = now

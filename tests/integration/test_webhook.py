@@ -478,3 +478,43 @@ def test_a_message_of_a_type_the_sdk_does_not_know_yet_is_taken_with_200(line_cl
     line_app.extensions["dxdesk"].inbox.drain()
     with line_app.extensions["dxdesk"].db.unit_of_work() as s:
         assert s.scalar(select(InboxEvent.status)) == "done"
+
+
+def test_logs_name_a_line_user_by_a_short_keyed_hash_never_by_the_id(line_client, line_app, fake, caplog):
+    caplog.set_level("INFO")
+    u = LineUserDriver(line_client, line_app, fake)
+    u.send(type="follow")
+    u.tap("action=consent&v=2026-11")
+    u.say("担当者と話したい")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert USER not in logged and USER[1:11] not in logged
+    expected = "u:" + hmac.new(b"test", USER.encode(), hashlib.sha256).hexdigest()[:10]  # keyed with DXDESK_SECRET_KEY
+    assert logged.count(f"conversation {expected}:") >= 3
+
+
+def test_the_access_log_masks_the_ical_feed_token(settings, clock):
+    """The real server's access log, as `dxdesk serve` writes it, for a feed fetch that is answered."""
+    import logging
+    import urllib.request
+    from handlers.ical import feed_token
+    app = create_app(settings, clock=clock)
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(handler.format(record))
+    access = logging.getLogger("werkzeug")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        token = feed_token(app.config["SECRET_KEY"], "tanaka")
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/calendar/tanaka/{token}.ics", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        access.removeHandler(handler)
+        app.extensions["dxdesk"].db.dispose()
+    [line] = [r for r in records if "/calendar/" in r]
+    assert token not in line and "/calendar/tanaka/***.ics" in line and " 200 " in line
