@@ -123,7 +123,8 @@ class Services:
     def apologise(self, event: InboxEvent) -> None:
         """An event the bot could not process: tell the user rather than leave them waiting."""
         source = event.payload.get("source")
-        if not isinstance(source, dict) or not source.get("userId") or event.payload.get("type") not in ("message", "postback"):
+        user_id = source.get("userId") if isinstance(source, dict) else None
+        if not user_id or event.payload.get("type") not in ("message", "postback"):
             return
         with self.db.unit_of_work() as s:
             ids = queue_messages(s, event.source, event.user_key, [text(

@@ -1,4 +1,4 @@
-"""POST /callback: check LINE's signature, validate the body with the SDK's webhook models, write the events to the inbox."""
+"""POST /callback: check LINE's signature, validate the events with the SDK's webhook models, write them to the inbox."""
 from __future__ import annotations
 
 import base64

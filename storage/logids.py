@@ -20,7 +20,7 @@ def use_key(secret_key: str) -> None:
 
 
 def user_ref(user_id: str | None) -> str:
-    """`u:` and 10 hex characters of HMAC-SHA256(secret key, user id): follows one user through the logs, names no one."""
+    """`u:` and 10 hex characters of HMAC-SHA256(secret key, id): one user can be followed in the logs, not named."""
     if not user_id:
         return "u:-"
     return "u:" + hmac.new(_key, str(user_id).encode(), hashlib.sha256).hexdigest()[:10]

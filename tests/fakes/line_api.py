@@ -259,7 +259,8 @@ def _first_bad_uri(node: Any, where: str) -> str | None:
         return None
     uris = [("uri", node.get("uri"))] if node.get("type") == "uri" else []
     uris += [("linkUri", node.get("linkUri"))] if "linkUri" in node else []
-    uris += [(f"altUri.{k}", v) for k, v in (node.get("altUri") or {}).items()] if isinstance(node.get("altUri"), dict) else []
+    if isinstance(node.get("altUri"), dict):
+        uris += [(f"altUri.{k}", v) for k, v in node["altUri"].items()]
     for name, uri in uris:
         if not isinstance(uri, str) or urlsplit(uri).scheme not in ("http", "https", "line", "tel"):
             return f"{where}.{name}"

@@ -450,7 +450,8 @@ def test_texts_with_a_nul_character_go_through_the_whole_intake_on_any_database(
 
 def test_a_reply_token_longer_than_line_issues_is_answered_by_push(line_client, line_app, fake):
     follow = {k: v for k, v in _message(type="follow", replyToken="r" * 300).items() if k != "message"}
-    assert post(line_client, {"destination": "U", "events": [{**follow, "follow": {"isUnblocked": False}}]}).status_code == 200
+    follow["follow"] = {"isUnblocked": False}
+    assert post(line_client, {"destination": "U", "events": [follow]}).status_code == 200
     line_app.extensions["dxdesk"].inbox.drain()
     assert "友だち追加ありがとうございます" in texts(fake.delivered(USER))
     assert fake.requests(PUSH) and not fake.requests(REPLY)
@@ -503,18 +504,20 @@ def test_the_access_log_masks_the_ical_feed_token(settings, clock):
     handler.emit = lambda record: records.append(handler.format(record))
     access = logging.getLogger("werkzeug")
     access.addHandler(handler)
-    access.setLevel(logging.INFO)
+    level, access.level = access.level, logging.INFO
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         token = feed_token(app.config["SECRET_KEY"], "tanaka")
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/calendar/tanaka/{token}.ics", timeout=10) as r:
+        feed = f"http://127.0.0.1:{server.server_port}/calendar/tanaka/{token}.ics"
+        with urllib.request.urlopen(feed, timeout=10) as r:
             assert r.status == 200
     finally:
         server.shutdown()
         server.server_close()
         access.removeHandler(handler)
+        access.setLevel(level)
         app.extensions["dxdesk"].db.dispose()
     [line] = [r for r in records if "/calendar/" in r]
     assert token not in line and "/calendar/tanaka/***.ics" in line and " 200 " in line
