@@ -57,8 +57,9 @@ def clock():
 
 @pytest.fixture
 def settings(tmp_path, database_url):
+    # The public address is the test client's own, so links in messages are absolute (LINE mode requires it).
     return Settings(database_url=database_url, var_dir=tmp_path, start_workers=False, secret_key="test",
-                    public_base_url="https://dx-desk.example.jp")
+                    public_base_url="http://localhost")
 
 
 @pytest.fixture

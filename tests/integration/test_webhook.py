@@ -41,7 +41,7 @@ def fake():
 @pytest.fixture
 def line_app(settings, clock, fake):
     app = create_app(replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
-                             line_api_base_url=fake.base_url), clock=clock)
+                             line_api_base_url=fake.base_url, public_base_url="https://dx-desk.example.jp"), clock=clock)
     yield app
     app.extensions["dxdesk"].inbox.stop()
     app.extensions["dxdesk"].db.dispose()
