@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, redirect
 
@@ -24,6 +25,7 @@ from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
 from scheduling.mailer import Mailer
 from scheduling.notifications import CoordinatorNotifier
+from storage import logids
 from storage.db import Database
 from storage.models import InboxEvent
 from storage.outbound import queue_messages
@@ -118,7 +120,9 @@ class Services:
 
     def apologise(self, event: InboxEvent) -> None:
         """An event the bot could not process: tell the user rather than leave them waiting."""
-        if not event.payload.get("source", {}).get("userId") or event.payload.get("type") not in ("message", "postback"):
+        source = event.payload.get("source")
+        user_id = source.get("userId") if isinstance(source, dict) else None
+        if not user_id or event.payload.get("type") not in ("message", "postback"):
             return
         with self.db.unit_of_work() as s:
             ids = queue_messages(s, event.source, event.user_key, [text(
@@ -173,9 +177,24 @@ def _secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def check_settings(settings: Settings) -> None:
+    """Refuse settings the service would start with but fail users on: LINE takes only absolute links in messages."""
+    url = settings.public_base_url
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigError(f"DXDESK_PUBLIC_URL は http:// か https:// で始まる完全なアドレスにしてください"
+                              f"（例: https://dx-desk.example.jp）。いまの値: {url}")
+    elif settings.line_configured:
+        raise ConfigError("LINEチャネル（LINE_CHANNEL_SECRET / LINE_CHANNEL_ACCESS_TOKEN）を使うときは "
+                          "DXDESK_PUBLIC_URL に、利用者がこのサービスにアクセスできる https:// のアドレスを設定してください"
+                          "（例: https://dx-desk.example.jp）。LINEは相対リンク（/privacy など）を含むメッセージを受け付けません。")
+
+
 def create_app(settings: Settings | None = None, clock=None) -> Flask:
     """The Flask app: webhook, simulator, staff console and health check over one set of services."""
     settings = settings or Settings.from_env()
+    check_settings(settings)
     services = build_services(settings, clock)
     app = Flask("dxdesk", template_folder=str(Path(__file__).parent / "handlers" / "templates"),
                 static_folder=str(Path(__file__).parent / "handlers" / "static"))
@@ -184,6 +203,8 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
     app.json.ensure_ascii = False
     app.extensions["dxdesk"] = services
     hardening.install(app, trust_proxy=settings.trust_proxy)
+    logids.use_key(app.config["SECRET_KEY"])
+    logids.mask_feed_tokens_in_access_log()
     for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp, ical.bp):
         app.register_blueprint(blueprint)
 

@@ -41,7 +41,7 @@ def main() -> None:
     with FakeLineApi() as fake:
         settings = replace(Settings(database_url=args.database_url or f"sqlite:///{tmp}/bench.sqlite3", var_dir=tmp),
                            line_channel_secret=SECRET, line_channel_access_token="token",
-                           line_api_base_url=fake.base_url, inbox_threads=2)
+                           line_api_base_url=fake.base_url, public_base_url="https://dx-desk.example.jp", inbox_threads=2)
         app = create_app(settings)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -25,6 +25,7 @@ from scheduling import popup
 from storage.models import (
     ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser, OutboundMessage, OutboxItem, PopupDay,
 )
+from storage.logids import user_ref
 from storage.outbound import queue_messages
 from storage.staff import MIN_PASSWORD, close_session, open_session, session_user, sign_in
 from storage.staff import change_password as set_password
@@ -465,7 +466,7 @@ def reply(user_id: str):
             row.staff_waiting_since = None  # answered: out of 担当者の対応待ち
         s.commit()
     services.delivery.send(ids)
-    log.info("staff %s replied to %s (messages %s)", session["staff"]["id"], user_id, ids)
+    log.info("staff %s replied to %s (messages %s)", session["staff"]["id"], user_ref(user_id), ids)
     flash("返信を送りました。", "ok")
     return redirect(url_for("console.conversation", user_id=user_id))
 
@@ -510,7 +511,8 @@ def _switch(user_id: str, to_staff: bool):
         ids = queue_messages(s, user.source, user.id, said, now, sender="staff") if said else []
         s.commit()
     services.delivery.send(ids)
-    log.info("staff %s %s conversation %s", session["staff"]["id"], "took over" if to_staff else "released", user_id)
+    log.info("staff %s %s conversation %s", session["staff"]["id"], "took over" if to_staff else "released",
+             user_ref(user_id))
     flash("担当者の対応に切り替えました。ボットは応答を止めます。" if to_staff
           else "ボットの対応に戻しました。" if with_staff else "対応済みにしました。", "ok")
     return back

@@ -22,6 +22,7 @@ from bot.jatime import to_tokyo
 from bot.replies import text
 from scheduling import popup
 from scheduling.bookings import is_simulated
+from storage.logids import user_ref
 from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser
 from storage.outbound import queue_messages
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # LINE takes a reply token once, shortly after the event; past this we push instead.
 REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
+REPLY_TOKEN_MAX = 256  # outbound_messages.reply_token; LINE's are 32 characters
 PROFILE_FIELDS = ("company", "industry", "employees", "municipality", "contact_name", "phone", "email")
 # Intents whose steps read the user's consultations and bookings.
 RECORD_INTENTS = frozenset({"bookings", "book", "reschedule", "cancel_booking"})
@@ -88,6 +90,8 @@ class ConversationService:
             log.info("inbox event %s: type %s not taken by the conversation", event.id, payload.get("type"))
             return Handled()
         reply_token = payload.get("replyToken")
+        if not isinstance(reply_token, str) or len(reply_token) > REPLY_TOKEN_MAX:
+            reply_token = None  # not one LINE issued: it could not be stored nor used, so the answer is pushed
         received = event.received_at
         reply_until = received + REPLY_TOKEN_LIFETIME if reply_token else None
         return self.handle(s, event.user_key, event.source, intent, now,
@@ -121,7 +125,7 @@ class ConversationService:
             said += self._apply(s, effect, user, source, now, outcome, conv, handled,
                                 reply_token=reply_token, reply_until=reply_until)
         replies = said + outcome.replies
-        log.info("conversation %s: %s --%s--> %s", user_id, state, intent.name, outcome.next_state)
+        log.info("conversation %s: %s --%s--> %s", user_ref(user_id), state, intent.name, outcome.next_state)
         if any(isinstance(e, HandOver) for e in outcome.effects) or (
                 state == State.WITH_STAFF and intent.name in ("text", "media")):
             row.staff_waiting_since = row.staff_waiting_since or now  # in the staff's queue until they answer
@@ -148,7 +152,7 @@ class ConversationService:
             case SetFollowing(following):
                 user.following = following
             case HandOver():
-                log.info("conversation %s handed over to staff", user.id)
+                log.info("conversation %s handed over to staff", user_ref(user.id))
             case RecordConsultation(fields, receipt):
                 # `category` is what the user settled on; suggested_category, confidence and keywords are the model's.
                 c = Consultation(received_at=now, simulated=source != "line", user_id=user.id, status="received",
@@ -189,7 +193,8 @@ class ConversationService:
         booking = s.get(Booking, booking_id)
         coordinator = self.config.coordinator(booking.coordinator_id) if booking else None
         if coordinator is None or coordinator.line_user_id != user.id:
-            log.warning("coordinator answer refused: user %s is not booking %s's coordinator", user.id, booking_id)
+            log.warning("coordinator answer refused: user %s is not booking %s's coordinator", user_ref(user.id),
+                        booking_id)
             return [text("この操作はご利用いただけません。")]
         if swap:
             booking.swap_requested_at = now

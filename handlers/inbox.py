@@ -28,7 +28,7 @@ def event_key(event: dict) -> str:
 
 
 def user_key(event: dict) -> str:
-    source = event.get("source") or {}
+    source = event.get("source") if isinstance(event.get("source"), dict) else {}
     return str(source.get("userId") or source.get("groupId") or source.get("roomId") or "")[:64]
 
 
@@ -133,4 +133,7 @@ class InboxWorker:
                     error=f"{type(exc).__name__}"[:500]))
                 s.commit()
             if final and self.on_give_up:
-                self.on_give_up(event)
+                try:
+                    self.on_give_up(event)
+                except Exception:  # the event is parked already; a failed apology must not stop the worker
+                    log.exception("inbox event %s: telling the user failed", event.id)

@@ -22,6 +22,7 @@ from scheduling import outbox, popup
 from scheduling.availability import Slot, free_slots, is_bookable, offer, week_start
 from scheduling.calendar import CalendarError, CalendarGateway
 from storage.db import Database
+from storage.logids import user_ref
 from storage.models import ACTIVE_BOOKING, Booking, Consultation, LineUser, PopupDay
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ class BookingService:
         """
         c = self.config.coordinator(coordinator)
         if c is None:
-            log.warning("booking refused: unknown coordinator in a postback (user %s)", user_id)
+            log.warning("booking refused: unknown coordinator in a postback (user %s)", user_ref(user_id))
             return None
         if self.db.is_postgres:  # SQLite transactions already hold the write lock (BEGIN IMMEDIATE)
             s.execute(select(func.pg_advisory_xact_lock(_lock_key(coordinator))))

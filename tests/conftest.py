@@ -57,7 +57,9 @@ def clock():
 
 @pytest.fixture
 def settings(tmp_path, database_url):
-    return Settings(database_url=database_url, var_dir=tmp_path, start_workers=False, secret_key="test")
+    # The public address is the test client's own, so links in messages are absolute (LINE mode requires it).
+    return Settings(database_url=database_url, var_dir=tmp_path, start_workers=False, secret_key="test",
+                    public_base_url="http://localhost")
 
 
 @pytest.fixture

@@ -90,9 +90,11 @@ class LineUserDriver:
         self.services = app.extensions["dxdesk"] if app else None  # without an app: only to make events
 
     def event(self, **body) -> dict:
+        """An event as LINE sends it; a follow carries `follow.isUnblocked`, as LINE's (and the SDK's model) do."""
+        extra = {"follow": {"isUnblocked": False}} if body.get("type") == "follow" else {}
         return {"type": "message", "mode": "active", "timestamp": 1, "webhookEventId": uuid.uuid4().hex.upper(),
                 "deliveryContext": {"isRedelivery": False}, "source": {"type": "user", "userId": self.user},
-                "replyToken": self.fake.issue_reply_token(self.user), **body}
+                "replyToken": self.fake.issue_reply_token(self.user), **extra, **body}
 
     def send(self, **body) -> list[dict]:
         before = len(self.fake.delivered(self.user))

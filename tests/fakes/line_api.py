@@ -110,8 +110,9 @@ class FakeLineApi:
     """`with FakeLineApi() as fake:` serves at `fake.base_url` until the block ends.
 
     Like LINE, it refuses requests without a bearer token, accepts a reply token once and within its lifetime
-    (on `clock`, the system clock if none), and answers 409 to a repeat of an accepted `X-Line-Retry-Key`
-    without delivering again. `faults` may choose a `Fault` for each request and its recipient.
+    (on `clock`, the system clock if none), answers 409 to a repeat of an accepted `X-Line-Retry-Key` without
+    delivering again, and refuses messages whose URI actions are not http, https, line or tel (a relative
+    `/privacy` included). `faults` may choose a `Fault` for each request and its recipient.
     """
 
     def __init__(self, clock=None) -> None:
@@ -337,13 +338,30 @@ class FakeLineApi:
 
 def _invalid_messages(body: Any) -> tuple[int, dict] | None:
     messages = body.get("messages") if isinstance(body, dict) else None
-    if isinstance(messages, list) and 1 <= len(messages) <= 5 and all("type" in m for m in messages):
+    if not (isinstance(messages, list) and 1 <= len(messages) <= 5 and all("type" in m for m in messages)):
+        return _bad_property("messages")
+    bad_uri = _first_bad_uri(messages, "messages")
+    return _bad_property(bad_uri, "invalid uri scheme") if bad_uri else None
+
+
+def _first_bad_uri(node: Any, where: str) -> str | None:
+    """Where a URI action (or an imagemap's linkUri, an altUri) is not http, https, line or tel: LINE refuses those."""
+    if isinstance(node, list):
+        return next((bad for n, item in enumerate(node) if (bad := _first_bad_uri(item, f"{where}[{n}]"))), None)
+    if not isinstance(node, dict):
         return None
-    return _bad_property("messages")
+    uris = [("uri", node.get("uri"))] if node.get("type") == "uri" else []
+    uris += [("linkUri", node.get("linkUri"))] if "linkUri" in node else []
+    if isinstance(node.get("altUri"), dict):
+        uris += [(f"altUri.{k}", v) for k, v in node["altUri"].items()]
+    for name, uri in uris:
+        if not isinstance(uri, str) or urlsplit(uri).scheme not in ("http", "https", "line", "tel"):
+            return f"{where}.{name}"
+    return next((bad for key, value in node.items() if (bad := _first_bad_uri(value, f"{where}.{key}"))), None)
 
 
-def _bad_property(name: str) -> tuple[int, dict]:
-    return 400, {"message": "The request body has 1 error(s)", "details": [{"message": "invalid", "property": name}]}
+def _bad_property(name: str, message: str = "invalid") -> tuple[int, dict]:
+    return 400, {"message": "The request body has 1 error(s)", "details": [{"message": message, "property": name}]}
 
 
 def _sent(messages: list[dict]) -> dict:
@@ -359,6 +377,8 @@ def _is_uuid(value: str) -> bool:
 
 def _handler_for(fake: FakeLineApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK wait
+
         def _serve(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}

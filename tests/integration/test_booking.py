@@ -198,6 +198,7 @@ def test_a_forged_or_stale_slot_is_refused_with_fresh_choices(app, user, gcal, f
     assert any(m.get("type") == "flex" for m in said)
     assert active_bookings(app.extensions["dxdesk"]) == [] and gcal.events("tanaka@example.jp") == []
     assert "refused" in caplog.text
+    assert user.user not in caplog.text  # LINE user ids are logged as a keyed hash
 
 
 def test_google_errors_never_lose_the_booking_and_the_reconciler_finishes_it(app, user, line, gcal, clock, monkeypatch):

@@ -143,3 +143,32 @@ def test_new_events_wake_the_workers(database_url):
     assert done.wait(10)
     worker.stop()
     db.dispose()
+
+
+def test_an_apology_that_fails_does_not_stop_the_worker_from_taking_the_users_next_event(database_url):
+    db = migrated(database_url)
+    store_events(db, [event("U1", 1), event("U1", 2)], "line", NOW)
+    done: list[str] = []
+
+    def process(ev):
+        if ev.event_key == "U1-0001":
+            raise RuntimeError("boom")
+        finish(db, ev.id)
+        done.append(ev.event_key)
+
+    def apologise(ev):
+        raise RuntimeError("the apology broke too")
+
+    clock = type("C", (), {"now": staticmethod(lambda: NOW)})()
+    InboxWorker(db, process, clock, on_give_up=apologise).drain()
+    assert done == ["U1-0002"]
+    db.dispose()
+
+
+def test_an_event_whose_source_is_not_an_object_is_stored_under_no_user(database_url):
+    db = migrated(database_url)
+    odd = [{**event("U1", n), "source": source} for n, source in enumerate(("U1", 42, ["U1"], None))]
+    assert store_events(db, odd, "line", NOW) == 4
+    with db.unit_of_work() as s:
+        assert set(s.scalars(select(InboxEvent.user_key))) == {""}
+    db.dispose()

@@ -256,3 +256,19 @@ def test_a_reply_token_expires_after_about_a_minute(clock):
 
         assert messenger.reply(token, HELLO) == SendResult("failed", error="reply_token")
         assert fake.delivered() == []
+
+
+@pytest.mark.parametrize("uri, delivered", [
+    ("/privacy", False), ("privacy", False), ("javascript:alert(1)", False), ("ftp://dx-desk.example.jp/", False),
+    ("https://dx-desk.example.jp/privacy", True), ("http://dx-desk.example.jp/", True), ("tel:0992862111", True),
+    ("line://ti/p/@dxdesk", True),
+])
+def test_like_line_the_fake_refuses_a_message_whose_uri_action_is_not_http_https_line_or_tel(fake, messenger, uri, delivered):
+    message = {"type": "template", "altText": "ご案内", "template": {"type": "buttons", "text": "ご案内", "actions": [
+        {"type": "postback", "label": "同意する", "data": "action=consent"},
+        {"type": "uri", "label": "読む", "uri": uri}]}}
+
+    result = messenger.push("U1", [message], new_key())
+
+    assert (result.status == "sent") is delivered
+    assert fake.delivered(to="U1") == ([[message]] if delivered else [])

@@ -5,6 +5,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from dataclasses import replace
@@ -16,12 +19,14 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from app import create_app
+from bot.config import ConfigError
 from storage.models import InboxEvent, OutboundMessage
 from storage.queries import consultations_as_json
 from tests.fakes.line_api import FakeLineApi
 from tests.helpers import SECRET, LineUserDriver, post, quick_labels, sign, texts
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "line" / "webhook-samples.json"
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "line" / "webhook-samples.json"
 USER = LineUserDriver.USER
 REPLY = "/v2/bot/message/reply"
 PUSH = "/v2/bot/message/push"
@@ -36,7 +41,7 @@ def fake():
 @pytest.fixture
 def line_app(settings, clock, fake):
     app = create_app(replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
-                             line_api_base_url=fake.base_url), clock=clock)
+                             line_api_base_url=fake.base_url, public_base_url="https://dx-desk.example.jp"), clock=clock)
     yield app
     app.extensions["dxdesk"].inbox.stop()
     app.extensions["dxdesk"].db.dispose()
@@ -135,7 +140,8 @@ def test_every_real_webhook_sample_gets_200_and_is_processed_without_error(line_
     (b'{"destination":"U","events":[42]}', None, 400),
     (b'[]', None, 400),
     (b'{"destination":"U","events":[]}', None, 200),
-    (b'{"destination":"U","events":[{"type":"somethingNew","mode":"active","timestamp":1}]}', None, 200),
+    (b'{"destination":"U","events":[{"type":"somethingNew","mode":"active","timestamp":1,"webhookEventId":"01J0",'
+     b'"deliveryContext":{"isRedelivery":false}}]}', None, 200),
 ])
 def test_the_webhook_answers_each_kind_of_body_as_line_expects(line_client, body, signature, status):
     assert post(line_client, body, signature).status_code == status
@@ -176,7 +182,8 @@ def test_events_left_in_the_inbox_when_the_process_died_are_processed_after_rest
                          line_api_base_url=fake.base_url)
     first = create_app(configured, clock=clock)
     u = LineUserDriver(first.test_client(), first, fake)
-    events = [u.event(type="follow"), u.event(type="message", message={"id": "2", "type": "text", "text": "メニュー"})]
+    events = [u.event(type="follow"), u.event(type="message", message={"id": "2", "type": "text", "text": "メニュー",
+                                                                           "quoteToken": "q"})]
     assert post(first.test_client(), {"destination": "U", "events": events}).status_code == 200
     from handlers.inbox import claim_next
     assert claim_next(first.extensions["dxdesk"].db, clock.now()) is not None  # taken, then the process "dies"
@@ -272,7 +279,8 @@ def test_a_sticker_during_intake_gets_a_kind_answer_over_line(line_client, line_
     u = LineUserDriver(line_client, line_app, fake)
     u.send(type="follow")
     u.tap("action=consent&v=2026-11")
-    said = texts(u.send(message={"id": "5", "type": "sticker", "packageId": "446", "stickerId": "1988"}))
+    said = texts(u.send(message={"id": "5", "type": "sticker", "packageId": "446", "stickerId": "1988",
+                                 "stickerResourceType": "STATIC", "quoteToken": "q"}))
     assert "文字でお答えください" in said and "ご相談内容" in said
 
 
@@ -309,7 +317,7 @@ def test_an_event_that_waited_in_a_backlog_shows_the_loading_animation_first(lin
     line_app.extensions["dxdesk"].inbox.drain()
     assert not fake.requests("/v2/bot/chat/loading/start")  # answered at once: no animation
     assert post(line_client, {"destination": "U", "events": [u.event(type="message", message={
-        "id": "9", "type": "text", "text": "メニュー"})]}).status_code == 200
+        "id": "9", "type": "text", "text": "メニュー", "quoteToken": "q"})]}).status_code == 200
     clock.advance(seconds=3)
     line_app.extensions["dxdesk"].inbox.drain()
     [loading] = fake.requests("/v2/bot/chat/loading/start")
@@ -353,3 +361,203 @@ def test_a_calendar_search_shows_the_loading_animation_before_the_slots(line_cli
     [loading] = fake.requests("/v2/bot/chat/loading/start")
     replies = [r for r in fake.requests() if r.path == REPLY]
     assert loading.body["chatId"] == USER and fake.requests().index(loading) < fake.requests().index(replies[-1])
+
+
+@pytest.mark.parametrize("public_url", ["", "dx-desk.example.jp", "/", "ftp://dx-desk.example.jp", "https://",
+                                        "https://dx-desk.example.jp/?a=1"])
+def test_line_mode_without_an_absolute_public_url_refuses_to_start(settings, clock, fake, public_url):
+    with pytest.raises(ConfigError, match="DXDESK_PUBLIC_URL"):
+        create_app(replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
+                           line_api_base_url=fake.base_url, public_base_url=public_url), clock=clock)
+
+
+def test_dxdesk_serve_in_line_mode_without_a_public_url_says_why_and_exits(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "token",
+           "DXDESK_DATABASE_URL": f"sqlite:///{tmp_path}/dxdesk.sqlite3"}
+    env.pop("DXDESK_PUBLIC_URL", None)
+    result = subprocess.run([sys.executable, "-c", "import app, sys; sys.exit(app.main())", "serve", "--port", "0"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "DXDESK_PUBLIC_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_new_friend_over_line_gets_the_greeting_with_an_absolute_privacy_link(line_client, line_app, fake):
+    said = LineUserDriver(line_client, line_app, fake).send(type="follow")
+    assert "同意して始める" in texts(said)
+    uris = [a["uri"] for m in said for a in _actions(m) if a.get("type") == "uri"]
+    assert uris == ["https://dx-desk.example.jp/privacy"]
+
+
+def _actions(node):
+    if isinstance(node, dict):
+        if "type" in node and "label" in node:
+            yield node
+        for value in node.values():
+            yield from _actions(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _actions(value)
+
+
+def _message(**fields) -> dict:
+    return {"type": "message", "mode": "active", "timestamp": 1, "webhookEventId": uuid.uuid4().hex.upper(),
+            "deliveryContext": {"isRedelivery": False}, "source": {"type": "user", "userId": USER},
+            "replyToken": "r" * 32, "message": {"id": "1", "type": "text", "text": "こんにちは", "quoteToken": "q"},
+            **fields}
+
+
+@pytest.mark.parametrize("event", [
+    {"type": "message"},
+    {"type": "follow", "timestamp": 1, "mode": "active"},
+    {"type": "somethingNew"},
+    {k: v for k, v in _message().items() if k != "webhookEventId"},
+    _message(timestamp="yesterday"),
+    _message(mode="sleepy"),
+    _message(message={"type": "text", "id": "1"}),
+    _message(message="こんにちは"),
+    {**_message(type="postback", postback="action=menu"), "message": None},
+], ids=lambda e: json.dumps(e)[:60])
+def test_a_signed_event_without_what_every_line_event_has_is_refused_and_not_stored(line_client, line_app, event):
+    assert post(line_client, {"destination": "U", "events": [event]}).status_code == 400
+    with line_app.extensions["dxdesk"].db.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(InboxEvent)) == 0
+
+
+@pytest.mark.parametrize("signature", ["署名", "é", "abc\u00e9=="])
+def test_a_non_ascii_signature_is_refused_with_400(line_client, signature):
+    assert post(line_client, {"destination": "U", "events": []}, signature).status_code == 400
+
+
+def test_a_signature_header_with_a_raw_non_ascii_byte_gets_400_from_the_real_server(line_app):
+    import http.client
+    server = make_server("127.0.0.1", 0, line_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        body = b'{"destination":"U","events":[]}'
+        for raw in (b"\xe9", "署名".encode()):
+            connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+            connection.putrequest("POST", "/callback")
+            connection.putheader("Content-Type", "application/json")
+            connection.putheader("Content-Length", str(len(body)))
+            connection.putheader("X-Line-Signature", raw)
+            connection.endheaders(body)
+            assert connection.getresponse().status == 400
+            connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("body", [
+    json.dumps({"destination": "U", "events": [_message(source="U4af4980629a1b2c3d4e5f60718293a4b")]}),
+    json.dumps({"destination": "U", "events": [_message(source=42)]}),
+    json.dumps({"destination": "U", "events": [_message(source=[{"type": "user", "userId": USER}])]}),
+    json.dumps({"destination": "U", "events": [_message(source={"type": 7, "userId": USER})]}),
+    json.dumps({"destination": "U", "events": [_message(source=None)]}),
+    json.dumps({"destination": "U", "events": [_message(source=[{"type": "user", "userId": USER}],
+                                                        message={"id": "1", "type": "brandNew"})]}),
+    json.dumps({"destination": "U", "events": [_message(type="postback", postback=["action=menu"])]}),
+    '{"destination":"U","events":[' + "[" * 1500 + "]" * 1500 + "]}",
+    json.dumps({"destination": "U", "events": [_message(extra=json.loads("[" * 100 + "]" * 100))]}),
+    json.dumps({"destination": "U", "events": [_message(timestamp=float("nan"))]}),
+    json.dumps({"destination": "U", "events": [_message(extra=float("inf"))]}),
+    json.dumps({"destination": "U", "events": {}}),
+    '{"destination":"U","events":[]}'.encode("utf-16").decode("latin-1"),
+], ids=lambda b: b[:50])
+def test_a_signed_body_of_the_wrong_shape_is_a_400_not_a_500(line_client, body):
+    data = body.encode("latin-1") if body.startswith("\xff") else body.encode()
+    assert post(line_client, data).status_code == 400
+
+
+def test_texts_with_a_nul_character_go_through_the_whole_intake_on_any_database(line_client, line_app, fake):
+    u = LineUserDriver(line_client, line_app, fake)
+    u.send(type="follow")
+    u.tap("action=consent&v=2026-11")
+    assert "業務効率化・ペーパーレス" in texts(u.say("紙の\u0000請求書をやめたい"))
+    u.tap("action=yes")
+    u.say("有限会社\u0000さつま揚げ本舗")
+    u.tap("action=industry&v=製造業")
+    for answer in ("8人", "いちき串木野", "薩摩\u0000次郎", "099-286-2111", "jiro@example.jp"):
+        u.say(answer)
+    u.tap("action=method&v=visit")
+    assert "受付番号" in texts(u.tap("action=submit"))
+    [c] = consultations_as_json(line_app.extensions["dxdesk"].db)
+    assert "\x00" not in c["question"] + c["company"] and c["question"].startswith("紙の")
+    with line_app.extensions["dxdesk"].db.unit_of_work() as s:
+        assert set(s.scalars(select(InboxEvent.status))) == {"done"}
+
+
+def test_a_reply_token_longer_than_line_issues_is_answered_by_push(line_client, line_app, fake):
+    follow = {k: v for k, v in _message(type="follow", replyToken="r" * 300).items() if k != "message"}
+    follow["follow"] = {"isUnblocked": False}
+    assert post(line_client, {"destination": "U", "events": [follow]}).status_code == 200
+    line_app.extensions["dxdesk"].inbox.drain()
+    assert "友だち追加ありがとうございます" in texts(fake.delivered(USER))
+    assert fake.requests(PUSH) and not fake.requests(REPLY)
+
+
+@pytest.mark.parametrize("source", ["U4af4980629a1b2c3d4e5f60718293a4b", 42, [USER], None])
+def test_an_event_the_bot_gives_up_on_is_parked_whatever_its_source_looks_like(line_app, fake, monkeypatch, source):
+    services = line_app.extensions["dxdesk"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(services.conversations, "handle_event", broken)
+    from handlers.inbox import store_events
+    store_events(services.db, [{**_message(), "source": source}], "line", services.clock.now())
+    services.inbox.drain()
+    with services.db.unit_of_work() as s:
+        assert s.scalar(select(InboxEvent.status)) == "failed"
+    assert fake.delivered(USER) == []  # no user to tell, and nothing else broke
+
+
+def test_a_message_of_a_type_the_sdk_does_not_know_yet_is_taken_with_200(line_client, line_app):
+    assert post(line_client, {"destination": "U", "events": [_message(message={"id": "1", "type": "brandNew"})]}
+                ).status_code == 200
+    line_app.extensions["dxdesk"].inbox.drain()
+    with line_app.extensions["dxdesk"].db.unit_of_work() as s:
+        assert s.scalar(select(InboxEvent.status)) == "done"
+
+
+def test_logs_name_a_line_user_by_a_short_keyed_hash_never_by_the_id(line_client, line_app, fake, caplog):
+    caplog.set_level("INFO")
+    u = LineUserDriver(line_client, line_app, fake)
+    u.send(type="follow")
+    u.tap("action=consent&v=2026-11")
+    u.say("担当者と話したい")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert USER not in logged and USER[1:11] not in logged
+    expected = "u:" + hmac.new(b"test", USER.encode(), hashlib.sha256).hexdigest()[:10]  # keyed with DXDESK_SECRET_KEY
+    assert logged.count(f"conversation {expected}:") >= 3
+
+
+def test_the_access_log_masks_the_ical_feed_token(settings, clock):
+    """The real server's access log, as `dxdesk serve` writes it, for a feed fetch that is answered."""
+    import logging
+    import urllib.request
+    from handlers.ical import feed_token
+    app = create_app(settings, clock=clock)
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(handler.format(record))
+    access = logging.getLogger("werkzeug")
+    access.addHandler(handler)
+    level, access.level = access.level, logging.INFO
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        token = feed_token(app.config["SECRET_KEY"], "tanaka")
+        feed = f"http://127.0.0.1:{server.server_port}/calendar/tanaka/{token}.ics"
+        with urllib.request.urlopen(feed, timeout=10) as r:
+            assert r.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        access.removeHandler(handler)
+        access.setLevel(level)
+        app.extensions["dxdesk"].db.dispose()
+    [line] = [r for r in records if "/calendar/" in r]
+    assert token not in line and "/calendar/tanaka/***.ics" in line and " 200 " in line

@@ -1,0 +1,43 @@
+"""What logs say instead of personal identifiers: a keyed hash for LINE user ids, masks for secret URL tokens."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+
+# Until the app sets its secret key (commands that never build one), a key of this process: still no ids in logs.
+_key = secrets.token_bytes(32)
+
+_ICAL_TOKEN = re.compile(r"(/calendar/[^/\s?\"]+/)[^/\s?\"]+(\.ics)")
+
+
+def use_key(secret_key: str) -> None:
+    """Key the hashes with the app's secret key, so one user reads the same in every process and every line."""
+    global _key
+    _key = secret_key.encode()
+
+
+def user_ref(user_id: str | None) -> str:
+    """`u:` and 10 hex characters of HMAC-SHA256(secret key, id): one user can be followed in the logs, not named."""
+    if not user_id:
+        return "u:-"
+    return "u:" + hmac.new(_key, str(user_id).encode(), hashlib.sha256).hexdigest()[:10]
+
+
+class MaskFeedTokens(logging.Filter):
+    """Rewrites `/calendar/<coordinator>/<token>.ics` to `/calendar/<coordinator>/***.ics` in a logged line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/calendar/" in message:
+            record.msg, record.args = _ICAL_TOKEN.sub(r"\1***\2", message), ()
+        return True
+
+
+def mask_feed_tokens_in_access_log() -> None:
+    """Werkzeug's access log writes each request line: the iCalendar feed's secret token must not be in it."""
+    access = logging.getLogger("werkzeug")
+    if not any(isinstance(f, MaskFeedTokens) for f in access.filters):
+        access.addFilter(MaskFeedTokens())
