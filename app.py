@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, redirect
 
-from bot.config import Config, load_config
+from bot.config import Config, ConfigError, load_config
 from bot.replies import text
 from bot.triage import Triager
 from handlers import console, hardening, ical, pages, simulator, webhook

@@ -23,7 +23,7 @@ from storage.models import Booking, ConversationRow, LineUser, OutboxItem
 from storage.queries import consultations_as_json
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.line_api import FakeLineApi
-from tests.helpers import SECRET, LineUserDriver, post, sign, texts
+from tests.helpers import SECRET, LineUserDriver, sign, texts
 
 ROOT = Path(__file__).resolve().parents[2]
 COORDINATOR_LINE_ID = "Ucoordinatortanaka0000000000000001"

@@ -15,6 +15,7 @@ from bot.conversation import State
 from handlers.console import BACK_TO_BOT, TAKEN_OVER
 from storage.outbound import queue_messages
 from storage.models import Booking, Consultation, ConversationRow, LineUser, OutboundMessage, OutboxItem
+from storage.logids import user_ref
 from storage.staff import add_user
 from tests.fakes.line_api import FakeLineApi
 from tests.helpers import adopt, say, tap
@@ -600,7 +601,8 @@ def test_the_console_logs_ids_and_actions_but_no_personal_data(client, services,
     client.post("/admin/login", data={"login": "hanako@example.jp", "password": "wrong", "csrf_token": csrf(client)})
 
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("handlers.console"))
-    assert "replied to sim-a" in logged and f"consultation {consultation_id}" in logged
+    assert f"replied to {user_ref('sim-a')}" in logged and f"consultation {consultation_id}" in logged
+    assert "sim-a" not in logged  # users are named by a keyed hash of their id
     for secret in ("鹿児島 花子", "090-1234-5678", "桜島製作所", "hanako@example.jp"):
         assert secret not in logged
 

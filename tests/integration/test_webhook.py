@@ -1,7 +1,6 @@
 """The LINE webhook end to end: signed events in, the inbox, the bot, and replies out to a real local fake of LINE."""
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -11,7 +10,6 @@ import sys
 import threading
 import uuid
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
