@@ -1,4 +1,8 @@
-"""The `dxdesk` command: one small function per subcommand over the services app.py builds."""
+"""The `dxdesk` command: one small function per subcommand over the services app.py builds.
+
+The web stack (Flask, the LINE SDK, the Google client) is imported by the commands that use it, not here:
+`dxdesk triage` reads a file of messages and must start in a fraction of a second.
+"""
 from __future__ import annotations
 
 import argparse
@@ -11,22 +15,15 @@ import sys
 import threading
 import unicodedata
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
-
-from app import Settings, build_services, create_app
 from bot.config import ConfigError, load_config
 from bot.jatime import TOKYO, format_date, format_time_range, to_tokyo
 from bot.menu import STATUS_LABELS
 from bot.triage import Triager
-from handlers.console import ROLE_LABELS
-from handlers.line_api import LineMessenger
-from handlers.richmenu import install_rich_menu
-from handlers import hardening
-from scheduling import outbox, popup
-from scheduling.ticker import Ticker, run_scheduler_command
-from storage.db import Database, missing_sqlite_file
-from storage.staff import add_user, change_password, has_users, list_users
+
+if TYPE_CHECKING:
+    from storage.db import Database
 
 
 class CommandError(Exception):
@@ -34,6 +31,10 @@ class CommandError(Exception):
 
 
 def _serve(args) -> int:
+    from app import Settings, create_app
+    from handlers import hardening
+    from scheduling.ticker import Ticker
+    from storage.staff import has_users
     from werkzeug.serving import make_server
 
     settings = Settings.from_env()
@@ -65,6 +66,7 @@ def _serve(args) -> int:
 
 
 def _scheduler(args) -> int:
+    from scheduling.ticker import run_scheduler_command
     services = _services()
     return run_scheduler_command(services, services.jobs())
 
@@ -100,6 +102,7 @@ def _slots(args) -> int:
 
 
 def _popup_add(args) -> int:
+    from scheduling import popup
     services = _services()
     try:
         start_at = datetime.combine(args.date, _clock_time(args.start), TOKYO)
@@ -118,6 +121,7 @@ def _popup_add(args) -> int:
 
 
 def _popup_list(args) -> int:
+    from scheduling import popup
     services = _services()
     with services.db.unit_of_work() as s:
         offers = popup.offers(s, services.config, now=services.clock.now(), region=None)
@@ -143,6 +147,7 @@ def _clock_time(text: str):
 
 
 def _outbox(args) -> int:
+    from scheduling import outbox
     listed = outbox.items(_database(), all=args.all)
     if args.json:
         print(json.dumps(listed, ensure_ascii=False, indent=2))
@@ -160,6 +165,8 @@ def _database() -> Database:
     The default SQLite path is relative to the folder the command runs in; run elsewhere, creating it would
     give an empty second database that silently lists nothing.
     """
+    from app import Settings
+    from storage.db import Database, missing_sqlite_file
     url = Settings.from_env().database_url
     missing = missing_sqlite_file(url)
     if missing:
@@ -180,11 +187,13 @@ def _database() -> Database:
 
 def _shown(url: str) -> str:
     """The database URL without its password, to name it in a message."""
+    from sqlalchemy.engine import make_url
     return make_url(url).render_as_string(hide_password=True)
 
 
 def _services():
     """The app's services over the existing, current database (see _database)."""
+    from app import Settings, build_services
     _database().dispose()
     settings = Settings.from_env()
     settings.migrate = False
@@ -192,6 +201,8 @@ def _services():
 
 
 def _db_upgrade(args) -> int:
+    from app import Settings
+    from storage.db import Database
     Database(Settings.from_env().database_url).upgrade()
     print("データベースを最新の状態にしました。")
     return 0
@@ -255,6 +266,7 @@ def _print_triage(result, as_json: bool) -> None:
 
 
 def _users_add(args) -> int:
+    from storage.staff import add_user
     db = _database()
     try:
         add_user(db, args.login, _read_password(), args.role, datetime.now().astimezone())
@@ -266,6 +278,7 @@ def _users_add(args) -> int:
 
 
 def _users_passwd(args) -> int:
+    from storage.staff import change_password
     db = _database()
     try:
         change_password(db, args.login, _read_password("新しいパスワード: "))
@@ -282,6 +295,8 @@ def _read_password(prompt: str = "パスワード: ") -> str:
 
 
 def _users_list(args) -> int:
+    from handlers.console import ROLE_LABELS
+    from storage.staff import list_users
     users = list_users(_database())
     if args.json:
         print(json.dumps([{"login": u.login, "role": u.role, "created_at": u.created_at.astimezone(TOKYO).isoformat()}
@@ -297,6 +312,9 @@ def _users_list(args) -> int:
 
 
 def _line_richmenu(args) -> int:
+    from app import Settings
+    from handlers.line_api import LineMessenger
+    from handlers.richmenu import install_rich_menu
     settings = Settings.from_env()
     if not settings.line_channel_access_token:
         print("LINE_CHANNEL_ACCESS_TOKEN が設定されていません。", file=sys.stderr)
