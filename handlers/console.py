@@ -438,8 +438,9 @@ def _outbound_lines(m: OutboundMessage) -> list[Line]:
 
 
 def _form_text(name: str) -> str:
-    """A form field as typed, with browsers' CRLF line ends made plain and the outer blanks trimmed."""
-    return request.form.get(name, "").replace("\r\n", "\n").strip()
+    """A form field as typed, with browsers' CRLF line ends made plain, NULs dropped and the outer blanks trimmed."""
+    # PostgreSQL text cannot hold U+0000, and no one means to type it.
+    return request.form.get(name, "").replace("\r\n", "\n").replace("\x00", "").strip()
 
 
 def _state_label(state: str) -> str:
@@ -862,7 +863,7 @@ def messages():
 def _booking_ref(ref: str) -> int | None:
     """The booking id of an outbox ref such as booking:42, for a link to it."""
     kind, _, value = ref.partition(":")
-    return int(value) if kind == "booking" and value.isdigit() else None
+    return int(value) if kind == "booking" and value.isdecimal() and value.isascii() else None
 
 
 @bp.post("/messages/<int:message_id>/resend")

@@ -222,7 +222,7 @@ def _result_of(operation: str, exc: ApiException, keyed: bool) -> SendResult:
 
 def _retry_after(exc: ApiException) -> float | None:
     value = exc.headers.get("retry-after") if exc.headers else None
-    return float(value) if value and value.strip().isdigit() else None
+    return float(value) if value and value.strip().isdecimal() and value.isascii() else None
 
 
 def _status(exc: Exception) -> int:

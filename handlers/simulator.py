@@ -97,7 +97,7 @@ def messages():
     if refused := _refused(user):
         return refused
     after = request.args.get("after", "0")
-    return {"messages": transcript(user, int(after) if after.isdigit() else 0)}
+    return {"messages": transcript(user, int(after) if after.isdecimal() and after.isascii() else 0)}
 
 
 @bp.post("/api/send")

@@ -188,3 +188,34 @@ def test_a_datetime_picker_chip_opens_the_native_picker_and_posts_its_value(
     page.wait_for_function("document.querySelector('#typing').hidden")
     assert posted[-1]["event"] == {"type": "postback", "postback": {"data": "action=pick", "params": params},
                                    "displayText": shown}
+
+
+def test_a_tapped_time_is_confirmed_before_it_is_booked_and_day_headers_are_coloured(simulator):
+    page = simulator
+    page.get_by_role("button", name="同意して始める", exact=True).click()
+    type_and_send(page, "紙の請求書をやめて、会計ソフトで管理したいです")
+    chip(page, "はい").click()
+    for answer in ("霧島テスト工業", "製造業", "3人", "霧島市", "鹿児島 花子", "099-123-4567"):
+        type_and_send(page, answer)
+    chip(page, "スキップ").click()
+    chip(page, "電話").click()
+    page.get_by_role("button", name="この内容で申し込む", exact=True).click()
+    bot_says(page, "ご相談の日時を選んでください")
+
+    headers = page.locator(".row-bot .flex-header > div")
+    expect(headers.first).to_be_visible()
+    colours = {"土": "rgb(26, 102, 204)", "日": "rgb(217, 54, 54)", "祝": "rgb(217, 54, 54)"}
+    for header in headers.all():
+        day = header.inner_text()
+        kind = "祝" if "祝" in day else re.search(r"\((.)", day).group(1)
+        expected = colours.get(kind, "rgb(6, 199, 85)")
+        assert header.evaluate("node => getComputedStyle(node).backgroundColor") == expected, day
+
+    first_time = log(page).locator(".row-bot").last.get_by_role("button", name=re.compile(r"\d+:\d\d〜")).first
+    first_time.click()
+    bot_says(page, "この日時で予約しますか？")
+    expect(log(page).locator(".row-bot").filter(has_text="ご予約が確定しました")).to_have_count(0)
+    page.get_by_role("button", name="予約する", exact=True).click()
+    confirmed = log(page).locator(".row-bot").filter(has_text="ご予約が確定しました").last
+    expect(confirmed).to_contain_text("受付番号")
+    expect(confirmed).to_contain_text("業務効率化")

@@ -431,6 +431,16 @@ def test_a_staff_reply_reaches_the_simulator_and_is_marked_as_staff(client, serv
     assert "担当者" in section(page(client, "/admin/conversations/sim-a"), "from-staff", "</li>")
 
 
+def test_a_nul_typed_into_a_staff_reply_is_dropped_on_any_database(client, services):
+    tap(client, "sim-a", "action=menu&item=staff")
+    sign_in(client, services)
+
+    response = post(client, "/admin/conversations/sim-a/reply", text="明日\x00お電話します。")
+
+    assert response.status_code == 302
+    assert simulator_out_texts(client, "sim-a")[-1] == "明日お電話します。"
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("", "送信する内容を入力してください"),
     ("  \r\n  ", "送信する内容を入力してください"),
