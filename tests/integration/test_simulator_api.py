@@ -205,7 +205,7 @@ def test_ids_are_random_and_a_chat_is_readable_only_by_the_session_that_made_it(
         assert call(stranger, {"user": user, "event": HELLO})[0] == 404
     mine = browser.request("GET", f"/simulator/api/messages?user={browser.first}&after=0")[1]["messages"]
     assert "鹿児島 花子です" in [m["message"].get("text") for m in mine]
-    status, odd, _ = browser.request("GET", f"/simulator/api/messages?user={browser.first}&after=²")  # not a number
+    status, odd, _ = browser.request("GET", f"/simulator/api/messages?user={browser.first}&after=%C2%B2")  # ², not a number
     assert status == 200 and len(odd["messages"]) == len(mine)
 
 
