@@ -141,7 +141,7 @@ def is_mash(text: str) -> bool:
 def _not_an_answer(conv: Conversation, text: str, what: str, *, digits_ok: bool = True) -> Outcome | None:
     """None when `text` can be taken as `what`; else the answer that keeps the field and asks it again."""
     if looks_like_question(text):
-        return _again(conv, side_answer(text), f"入力の途中です。続けて{what}を教えてください。")
+        return _again(conv, f"{side_answer(text)}\n（ご相談の入力の途中です。続きをお願いします）")
     if not has_letters(text) or (not digits_ok and sum(c.isdigit() for c in text) >= 3) or is_mash(text):
         return _again(conv, f"{what}を文字で教えてください。")
     return None
