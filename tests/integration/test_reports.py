@@ -179,6 +179,7 @@ def test_weekly_csv_has_a_bom_and_one_row_per_real_consultation_of_the_iso_week(
     with seeded.db.unit_of_work() as s:
         for n, when in ((20, "2026-11-22 23:59"), (21, "2026-11-23 00:00"), (22, "2026-11-29 23:59")):
             consult(s, n, when, user=f"W{n}")
+        consult(s, 23, "2026-11-24 12:00", user="sim-23", simulated=True)
         s.commit()
         monday, next_monday = tokyo("2026-11-23 00:00"), tokyo("2026-11-30 00:00")
         expected = [c.receipt_no for c in s.scalars(select(Consultation).where(
