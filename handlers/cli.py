@@ -137,6 +137,50 @@ def _popup_list(args) -> int:
     return 0
 
 
+def _report_weekly(args) -> int:
+    from handlers.report_files import weekly_file
+    from storage.reports import week_period
+
+    week = _report_argument(week_period, args.week)
+    out = _report_out(args.out, (".csv", ".xlsx"))
+    services = _services()
+    with services.db.unit_of_work() as s:
+        weekly_file(s, services.config, week, out)
+    print(f"週報を書き出しました: {out.resolve()}")
+    return 0
+
+
+def _report_monthly(args) -> int:
+    from handlers.report_files import monthly_workbook
+    from storage.reports import month_period
+
+    month = _report_argument(month_period, args.month)
+    out = _report_out(args.out, (".xlsx",))
+    services = _services()
+    with services.db.unit_of_work() as s:
+        monthly_workbook(s, services.config, month, out)
+    print(f"月次報告を書き出しました: {out.resolve()}")
+    return 0
+
+
+def _report_argument(parse, text: str):
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _report_out(text: str, suffixes: tuple[str, ...]):
+    from pathlib import Path
+
+    out = Path(text)
+    if out.suffix.lower() not in suffixes:
+        raise CommandError(f"出力ファイルの拡張子は {' か '.join(suffixes)} にしてください: {text}")
+    if not out.parent.is_dir():
+        raise CommandError(f"出力先のフォルダーがありません: {out.parent}")
+    return out
+
+
 def _clock_time(text: str):
     from datetime import time
 
@@ -397,6 +441,16 @@ def parser() -> argparse.ArgumentParser:
     list_days = popups.add_parser("list", help="受付中の出張相談会")
     list_days.add_argument("--json", action="store_true")
     list_days.set_defaults(run=_popup_list)
+
+    report = sub.add_parser("report", help="報告書").add_subparsers(dest="report_command", required=True)
+    weekly = report.add_parser("weekly", help="週報（スタッフ用、個人情報を含む）")
+    weekly.add_argument("--week", required=True, help="ISO週 YYYY-Www（例: 2026-W48）")
+    weekly.add_argument("--out", required=True, help="出力ファイル（.csv または .xlsx）")
+    weekly.set_defaults(run=_report_weekly)
+    monthly = report.add_parser("monthly", help="県への月次報告（集計のみ）")
+    monthly.add_argument("--month", required=True, help="YYYY-MM（例: 2026-11）")
+    monthly.add_argument("--out", required=True, help="出力ファイル（.xlsx）")
+    monthly.set_defaults(run=_report_monthly)
 
     line = sub.add_parser("line", help="LINEチャネルの設定").add_subparsers(dest="line_command", required=True)
     line.add_parser("richmenu", help="リッチメニューをチャネルに設定する").set_defaults(run=_line_richmenu)
