@@ -18,6 +18,7 @@ INDUSTRIES = ("製造業", "建設業", "卸売業・小売業", "飲食・宿�
 EMPLOYEES = (("1〜5人", 1, 5), ("6〜20人", 6, 20), ("21〜50人", 21, 50), ("51〜100人", 51, 100),
              ("101〜300人", 101, 300), ("301人以上", 301, 10**9))
 METHODS = {"visit": "対面（訪問・来所）", "online": "オンライン", "phone": "電話", "email": "メール"}
+METHOD_NAMES = {"visit": "訪問", "online": "オンライン", "phone": "電話", "email": "メール"}  # short, for tables
 METHOD_WORDS = {"visit": ("対面", "訪問", "来所", "来て", "会って"), "online": ("オンライン", "zoom", "meet", "web", "ウェブ"),
                 "phone": ("電話", "でんわ", "tel"), "email": ("メール", "mail")}
 # Free text at a button step, mapped to the choice it names (the first choice whose words appear wins).

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, load_config
+from bot.intake import METHOD_NAMES
 from bot.jatime import TOKYO, format_date, format_time_range, to_tokyo
 from bot.menu import STATUS_LABELS
 from bot.triage import Triager
@@ -253,7 +254,6 @@ def _db_upgrade(args) -> int:
 
 
 # Short names for a terminal's columns (the console's are longer: 対面（訪問・来所）).
-METHOD_NAMES = {"visit": "訪問", "online": "オンライン", "phone": "電話", "email": "メール"}
 
 
 def _consultations(args) -> int:

@@ -14,13 +14,13 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from sqlalchemy.orm import Session
 
 from bot.config import Config
+from bot.intake import METHOD_NAMES
 from bot.jatime import TOKYO
 from bot.menu import STATUS_LABELS
 from bot.municipalities import REGIONS
 from storage import reports
 from storage.reports import Period
 
-METHOD_NAMES = {"visit": "訪問", "online": "オンライン", "phone": "電話", "email": "メール"}
 CHANNEL_NAMES = {"line": "LINE", "popup": "出張相談会", "web": "Webフォーム"}
 UNANSWERED = "未回答"
 SMALL = "3未満"
@@ -150,6 +150,14 @@ def _booking_rows(s: Session, config: Config, week: Period) -> list[list[str]]:
             for b, c in reports.week_bookings(s, week)]
 
 
+# A text a spreadsheet would run as a formula (=, +, -, @ first): kept as text, as OWASP's CSV-injection advice says.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(value):
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def weekly_file(s: Session, config: Config, week: Period, out: Path) -> None:
     """A .csv (UTF-8 with BOM, so Excel reads the Japanese) of the week's consultations, or an .xlsx that also
     has the week's bookings."""
@@ -157,7 +165,7 @@ def weekly_file(s: Session, config: Config, week: Period, out: Path) -> None:
         with out.open("w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(WEEK_COLUMNS)
-            writer.writerows(_week_rows(s, config, week))
+            writer.writerows([as_text(v) for v in row] for row in _week_rows(s, config, week))
         return
     wb = Workbook()
     for ws, header, rows in ((wb.active, WEEK_COLUMNS, _week_rows(s, config, week)),
@@ -167,6 +175,6 @@ def weekly_file(s: Session, config: Config, week: Period, out: Path) -> None:
         for cell in ws[1]:
             cell.fill, cell.font = HEADER_FILL, Font(bold=True)
         for r in rows:
-            ws.append(r)
+            ws.append([as_text(v) for v in r])
         ws.freeze_panes = "A2"
     wb.save(out)

@@ -204,6 +204,23 @@ def test_weekly_xlsx_has_a_sheet_of_consultations_and_one_of_bookings(seeded, da
     assert bookings[0][3] == "田中 一郎" and bookings[-1][3] == "出張相談会"
 
 
+@pytest.mark.parametrize("name", ["weekly.csv", "weekly.xlsx"])
+def test_a_question_that_looks_like_a_formula_stays_text_in_the_weekly_log(services, database_url, tmp_path, name):
+    formula = '=HYPERLINK("http://evil.example/","詳細")'
+    with services.db.unit_of_work() as s:
+        consult(s, 30, "2026-11-24 10:00", user="W30").question = formula
+        s.commit()
+    out = weekly(tmp_path, database_url, name)
+    if name.endswith(".csv"):
+        [row] = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))[1:]
+        cell = row[12]
+    else:
+        [row] = list(load_workbook(out)["相談"].iter_rows(min_row=2))
+        assert row[12].data_type == "s"
+        cell = row[12].value
+    assert cell == "'" + formula
+
+
 @pytest.mark.parametrize("args, message", [
     (("weekly", "--week", "2026-48", "--out", "w.csv"), "YYYY-Www"),
     (("weekly", "--week", "2026-W54", "--out", "w.csv"), "YYYY-Www"),
