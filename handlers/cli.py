@@ -114,9 +114,8 @@ def _popup_add(args) -> int:
                                 coordinator_id=args.coordinator, note=args.note, now=services.clock.now(),
                                 config=services.config)
             s.commit()
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    except ValueError as exc:  # a refusal worded for the operator: printed by main(), exit code 2
+        raise CommandError(str(exc)) from None
     print(f"出張相談会を登録しました（ID {day.id}）: {args.date} {args.venue}")
     return 0
 
@@ -314,9 +313,8 @@ def _users_add(args) -> int:
     db = _database()
     try:
         add_user(db, args.login, _read_password(), args.role, datetime.now().astimezone())
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    except ValueError as exc:  # a refusal worded for the operator: printed by main(), exit code 2
+        raise CommandError(str(exc)) from None
     print(f"スタッフ画面のユーザー {args.login}（{args.role}）を追加しました。")
     return 0
 
@@ -326,9 +324,8 @@ def _users_passwd(args) -> int:
     db = _database()
     try:
         change_password(db, args.login, _read_password("新しいパスワード: "))
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    except ValueError as exc:  # a refusal worded for the operator: printed by main(), exit code 2
+        raise CommandError(str(exc)) from None
     print(f"ユーザー {args.login} のパスワードを変更しました。")
     return 0
 
