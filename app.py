@@ -112,6 +112,12 @@ class Services:
         for work in handled.after_commit:
             work()
 
+    def stop(self) -> None:
+        """Stop this process's inbox workers and sender threads (tests, and `dxdesk serve` on its way out)."""
+        if self.inbox:
+            self.inbox.stop()
+        self.delivery.stop()
+
     def jobs(self) -> list[tuple[str, object, float]]:
         """What the scheduler runs: scheduled sends, retries of failed deliveries, and the booking reconciler."""
         return [("outbox", lambda: outbox.send_due(self.db, self.delivery, self.clock), 15.0),

@@ -71,8 +71,7 @@ def main() -> None:
             time.sleep(0.05)
         drained = time.perf_counter() - started
         server.shutdown()
-        app.extensions["dxdesk"].inbox.stop()
-        app.extensions["dxdesk"].delivery.stop()
+        app.extensions["dxdesk"].stop()
 
     pct = lambda p: latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000  # noqa: E731
     print(f"database          {settings.database_url.split(':')[0]}")

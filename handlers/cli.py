@@ -61,8 +61,7 @@ def _serve(args) -> int:
     finally:
         if ticker:
             ticker.stop()
-        services.inbox.stop()
-        services.delivery.stop()
+        services.stop()
     return 0
 
 

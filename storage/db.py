@@ -100,11 +100,16 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade(url: str, engine: Engine | None = None) -> None:
+# Several web workers starting at once on a fresh PostgreSQL database must not race to create alembic_version: each
+# migrates under this transaction-level advisory lock, so the later ones wait and then find nothing to do. (SQLite
+# already serialises them: every transaction there begins IMMEDIATE.)
+MIGRATION_LOCK = 0x64786D67  # "dxmg"
+
+
+def upgrade(url: str, engine: Engine) -> None:
     cfg = alembic_config(url)
-    if engine is None:
-        command.upgrade(cfg, "head")
-        return
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

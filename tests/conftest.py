@@ -67,7 +67,7 @@ def app(settings, clock):
     app = create_app(settings, clock=clock)
     yield app
     services = app.extensions["dxdesk"]
-    services.inbox.stop()
+    services.stop()
     services.db.dispose()
 
 

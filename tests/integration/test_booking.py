@@ -72,7 +72,7 @@ def configured(settings, tmp_path, line, gcal):
 def app(configured, clock):
     app = create_app(configured, clock=clock)
     yield app
-    app.extensions["dxdesk"].inbox.stop()
+    app.extensions["dxdesk"].stop()
     app.extensions["dxdesk"].db.dispose()
 
 
@@ -271,8 +271,7 @@ def test_fifty_concurrent_requests_for_one_slot_give_one_booking_and_forty_nine_
         assert len(gcal.events("tanaka@example.jp")) == 1
     finally:
         server.shutdown()
-        services.inbox.stop()
-        services.delivery.stop()
+        services.stop()
         services.db.dispose()
 
 
@@ -495,5 +494,5 @@ def test_round_robin_goes_to_the_less_busy_coordinator_unless_the_user_asks_for_
     assert next(o.coordinator for o in offered if o.start == thursday_nine) == "suzuki"
     assert {o.coordinator for o in asked} == {"tanaka"} and thursday_nine in {o.start for o in asked}
     assert met == ("tanaka", "田中 一郎")
-    services.inbox.stop()
+    services.stop()
     services.db.dispose()

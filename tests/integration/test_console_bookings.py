@@ -398,7 +398,7 @@ def default_client(settings, clock):
     """A console on the built-in Kagoshima configuration: three coordinators with regions and holiday hours."""
     app = create_app(settings, clock=clock)
     yield app.test_client(), app.extensions["dxdesk"]
-    app.extensions["dxdesk"].inbox.stop()
+    app.extensions["dxdesk"].stop()
     app.extensions["dxdesk"].db.dispose()
 
 

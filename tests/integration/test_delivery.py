@@ -65,8 +65,7 @@ def start(settings, clock, fake, **overrides):
 
 
 def stop(services) -> None:
-    services.inbox.stop()
-    services.delivery.stop()
+    services.stop()
     services.db.dispose()
 
 

@@ -44,7 +44,7 @@ def app(configured, clock, smtp, tmp_path, coordinator_email):
     app = create_app(replace(configured, config_path=str(config), smtp_url=smtp.url, mail_from=SENDER), clock=clock)
     services = app.extensions["dxdesk"]
     yield app
-    services.inbox.stop()
+    services.stop()
     services.db.dispose()
 
 
@@ -196,7 +196,7 @@ def test_without_smtp_settings_only_the_line_card_is_sent(configured, clock, lin
         assert "新しいご予約" in texts(line.delivered(COORDINATOR_LINE_ID))
         assert email_rows(services) == []
     finally:
-        services.inbox.stop()
+        services.stop()
         services.db.dispose()
 
 

@@ -60,7 +60,7 @@ def serve(settings: Settings, clock):
     yield app, f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
     thread.join()
-    app.extensions["dxdesk"].inbox.stop()
+    app.extensions["dxdesk"].stop()
     app.extensions["dxdesk"].db.dispose()
 
 
@@ -81,7 +81,7 @@ def line_app(line_mode, clock):
     """LINE mode with the simulator enabled, through Flask's test client (the console's sign-in is a form)."""
     app = create_app(replace(line_mode, simulator=True), clock=clock)
     yield app
-    app.extensions["dxdesk"].inbox.stop()
+    app.extensions["dxdesk"].stop()
     app.extensions["dxdesk"].db.dispose()
 
 
@@ -257,7 +257,7 @@ def demo(configured, clock, smtp, tmp_path):
     app = create_app(replace(configured, config_path=str(config), smtp_url=smtp.url,
                              mail_from="かごしまDX相談窓口 <dx-desk@example.jp>", simulator=True), clock=clock)
     yield app
-    app.extensions["dxdesk"].inbox.stop()
+    app.extensions["dxdesk"].stop()
     app.extensions["dxdesk"].db.dispose()
 
 

@@ -26,7 +26,7 @@ def line_app(settings, clock, fake):
     app = create_app(replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
                              line_api_base_url=fake.base_url), clock=clock)
     yield app
-    app.extensions["dxdesk"].inbox.stop()
+    app.extensions["dxdesk"].stop()
     app.extensions["dxdesk"].db.dispose()
 
 

@@ -41,7 +41,7 @@ def line_app(settings, clock, fake):
     app = create_app(replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
                              line_api_base_url=fake.base_url, public_base_url="https://dx-desk.example.jp"), clock=clock)
     yield app
-    app.extensions["dxdesk"].inbox.stop()
+    app.extensions["dxdesk"].stop()
     app.extensions["dxdesk"].db.dispose()
 
 
@@ -111,8 +111,7 @@ def test_the_same_event_posted_five_times_concurrently_yields_one_reply(settings
         assert len(fake.delivered(USER)) == 1
     finally:
         server.shutdown()
-        app.extensions["dxdesk"].inbox.stop()
-        app.extensions["dxdesk"].delivery.stop()
+        app.extensions["dxdesk"].stop()
         app.extensions["dxdesk"].db.dispose()
 
 

@@ -122,7 +122,7 @@ def fuzzed_app(settings, clock):
         services = app.extensions["dxdesk"]
         services.line._api.api_client.configuration.retries.backoff_factor = 0
         yield app, fake
-        services.inbox.stop()
+        services.stop()
         services.db.dispose()
 
 
