@@ -638,7 +638,8 @@ def test_a_question_to_staff_stays_in_the_queue_whatever_the_user_taps_until_sta
     tap(client, "sim-a", "action=menu&item=bookings")
     assert conversation_state(services, "sim-a") == State.IDLE  # the bot answered the menu taps
     sign_in(client, services)
-    assert "/admin/conversations/sim-a" in section(page(client, "/admin/conversations"), "担当者の対応待ち", "最近の会話")
+    waiting = section(page(client, "/admin/conversations"), "担当者の対応待ち", "最近の会話")
+    assert "/admin/conversations/sim-a" in waiting and "返信待ち" in waiting
     assert "まだ返信していません" in page(client, "/admin/conversations/sim-a")
 
     post(client, "/admin/conversations/sim-a/reply", text="締切は12月25日です。")
