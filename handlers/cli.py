@@ -45,7 +45,8 @@ def _serve(args) -> int:
     server = make_server(args.host, args.port, app, threaded=True, request_handler=hardening.QuietRequestHandler)
     base = f"http://{args.host}:{server.server_port}"
     print(f"dxdesk を起動しました: {base}")
-    print(f"  シミュレーター   {base}/simulator")
+    if not settings.line_configured or settings.simulator:  # in LINE mode it is 404 unless DXDESK_SIMULATOR=on
+        print(f"  シミュレーター   {base}/simulator" + ("（スタッフ画面にログインして使います）" if settings.line_configured else ""))
     print(f"  スタッフ画面     {base}/admin")
     print(f"  LINE Webhook     {base}/callback" + ("" if settings.line_configured else "（LINE未設定: 503を返します）"))
     print(f"  ヘルスチェック   {base}/healthz", flush=True)

@@ -294,6 +294,23 @@ def test_serve_starts_on_the_embedded_defaults_and_prints_its_urls(tmp_path):
     assert "dxdesk users add" in output  # a fresh database has no staff user yet: say how to make one
 
 
+@pytest.mark.parametrize("simulator, shown", [("", False), ("on", True)])
+def test_serve_in_line_mode_names_the_simulator_only_when_it_is_enabled(tmp_path, simulator, shown):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DXDESK_DATABASE_URL": f"sqlite:///{tmp_path}/line.sqlite3",
+           "LINE_CHANNEL_SECRET": "secret", "LINE_CHANNEL_ACCESS_TOKEN": "token", "DXDESK_SIMULATOR": simulator,
+           "DXDESK_PUBLIC_URL": "https://dx-desk.example.jp", "LINE_API_BASE_URL": "http://127.0.0.1:9"}
+    proc = subprocess.Popen([sys.executable, "-c", "import app, sys; sys.exit(app.main())", "serve", "--port", "0",
+                             "--no-scheduler"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        printed = _wait_for_line(proc, "ヘルスチェック")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    assert "LINE Webhook" in printed
+    assert ("/simulator" in printed) is shown
+
+
 @pytest.fixture(autouse=True)
 def _no_inherited_line_channel(monkeypatch):
     for name in ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"):
