@@ -52,11 +52,14 @@ def _offers(conv: Conversation, ctx: Context, after: date | None = None, days: i
                            after=after or _page_start(conv), days=days, preferred=conv.data.get("prefer"))
 
 
+def _notice_hours(conv: Conversation, ctx: Context) -> int:
+    rules = ctx.config.booking
+    return rules.min_notice_hours_visit if conv.data.get("method") == "visit" else rules.min_notice_hours
+
+
 def earliest(conv: Conversation, ctx: Context) -> datetime:
     """The first moment that can still be booked with the method chosen (the minimum notice)."""
-    rules = ctx.config.booking
-    hours = rules.min_notice_hours_visit if conv.data.get("method") == "visit" else rules.min_notice_hours
-    return to_tokyo(ctx.now) + timedelta(hours=hours)
+    return to_tokyo(ctx.now) + timedelta(hours=_notice_hours(conv, ctx))
 
 
 def last_day(ctx: Context) -> date:
@@ -69,9 +72,8 @@ def _outside_window(conv: Conversation, ctx: Context, start: datetime) -> str | 
     if start < to_tokyo(ctx.now):
         return "その日時はすでに過ぎています。"
     if start < earliest(conv, ctx):
-        hours = ctx.config.booking.min_notice_hours_visit if conv.data.get("method") == "visit" \
-            else ctx.config.booking.min_notice_hours
-        return f"{METHODS.get(conv.data.get('method', ''), 'ご相談')}のご予約は、{hours}時間前までにお願いしています。"
+        return (f"{METHODS.get(conv.data.get('method', ''), 'ご相談')}のご予約は、"
+                f"{_notice_hours(conv, ctx)}時間前までにお願いしています。")
     if to_tokyo(start).date() > last_day(ctx):
         return f"ご予約は{format_date(last_day(ctx))}までの日程で承っています。"
     return None
