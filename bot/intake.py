@@ -579,11 +579,19 @@ def submit(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     fields = {f: data.get(f) for f in ("question", "category", "suggested_category", "confidence", "keywords", "method",
                                        "region", *PROFILE_FIELDS)}
     profile = {f: data.get(f) for f in PROFILE_FIELDS}
-    effects = [RecordConsultation({**fields, "channel": "popup" if data.get("popup") else "line"},
+    channel = "popup" if data.get("popup") else "line"
+    effects = [RecordConsultation({**fields, "channel": channel, "origin": origin_of(data)},
                                   receipt=popup_receipt if data.get("popup") else receipt),
                SaveProfile(profile)]
     return Outcome(State.CHOOSE_SLOT, data={"method": data["method"], "region": data.get("region")}, suspended=None,
                    effects=effects)
+
+
+def origin_of(data: dict) -> str:
+    """How the consultation came: a survey's 「はい」 sets `origin` (seminar:<id>), a pop-up seat names its day."""
+    if data.get("origin"):
+        return data["origin"]
+    return f"popup:{data['popup']}" if data.get("popup") else "menu"
 
 
 def popup_receipt(receipt_no: str) -> list[dict]:

@@ -145,6 +145,8 @@ class Consultation(Base):
     method: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(16), default="received")
     question: Mapped[str] = mapped_column(Text)
+    # How it came: "menu" (the LINE intake), "web" (the form), "seminar:<id>" (a survey's 「はい」), "popup:<id>".
+    origin: Mapped[str | None] = mapped_column(String(40), index=True)
 
     @property
     def receipt_no(self) -> str:
@@ -272,3 +274,105 @@ class PopupDay(Base):
 def popup_desk(day_id: int, seat: int) -> str:
     """The booking's coordinator_id for a seat at a pop-up day: the active-slot index then caps each slot at its capacity."""
     return f"popup-{day_id}-{seat}"
+
+
+class Seminar(Base):
+    """A DX seminar held on site (かごゆいテラス by default) and online at once, with separate capacities."""
+
+    __tablename__ = "seminars"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    start_at: Mapped[datetime] = mapped_column(index=True)
+    end_at: Mapped[datetime]
+    venue: Mapped[str | None] = mapped_column(String(200))  # None: online only
+    venue_address: Mapped[str | None] = mapped_column(String(300))
+    map_url: Mapped[str | None] = mapped_column(String(500))
+    online_url: Mapped[str | None] = mapped_column(String(500))  # sent to online participants only
+    onsite_seats: Mapped[int] = mapped_column(Integer, default=0)
+    online_seats: Mapped[int] = mapped_column(Integer, default=0)
+    deadline_at: Mapped[datetime | None]  # registrations close then (None: at the start)
+    subsidy_briefing: Mapped[bool] = mapped_column(Boolean, default=False)
+    survey_id: Mapped[str | None] = mapped_column(String(40))  # a [[surveys]] id of the configuration
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, cancelled
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+SEMINAR_MODES = ("onsite", "online")
+HOLDS_SEAT = ("registered", "attended")  # a registration in one of these takes a seat of its mode
+LIVE_REGISTRATION = (*HOLDS_SEAT, "waiting")
+
+
+class SeminarRegistration(Base):
+    """One person's place at a seminar (or on its waiting list), in one mode."""
+
+    __tablename__ = "seminar_registrations"
+    __table_args__ = (
+        # One live registration per person and seminar; cancelled ones stay as history.
+        Index("uq_registration_live", "seminar_id", "user_id", unique=True,
+              sqlite_where=text("status IN ('registered', 'waiting', 'attended')"),
+              postgresql_where=text("status IN ('registered', 'waiting', 'attended')")),
+        Index("ix_registration_seminar_status", "seminar_id", "status", "mode", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seminar_id: Mapped[int] = mapped_column(ForeignKey("seminars.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("line_users.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(10))  # onsite, online
+    status: Mapped[str] = mapped_column(String(16))  # registered, waiting, cancelled, attended
+    company: Mapped[str | None] = mapped_column(String(200))
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    checkin_token: Mapped[str] = mapped_column(String(64), unique=True)  # the secret in the check-in QR code
+    waiting_since: Mapped[datetime | None]  # the waiting list's order (then id)
+    promoted_at: Mapped[datetime | None]  # moved from the waiting list to a seat
+    attended_at: Mapped[datetime | None]
+    attended_by: Mapped[str | None] = mapped_column(String(64))  # the staff login, or "cli"
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(16))  # user, staff, declined (a promotion turned down)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SurveyResponse(Base):
+    """One person's answers to a seminar's survey: one row per person and seminar, updated, never duplicated."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (Index("uq_survey_response", "seminar_id", "user_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seminar_id: Mapped[int] = mapped_column(ForeignKey("seminars.id"))
+    survey_id: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[str] = mapped_column(ForeignKey("line_users.id"), index=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)  # question id -> value (a list for multiple choice)
+    completed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Multicast(Base):
+    """One multicast request (at most 500 recipients) of an announcement or a reminder, kept with its retry key.
+
+    `key` is the business key of the batch (e.g. "announce:3:all:0"), so planning it again finds the same row and a
+    retry of the request reuses the same X-Line-Retry-Key: a batch is never sent twice.
+    """
+
+    __tablename__ = "multicasts"
+    __table_args__ = (Index("ix_multicast_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))  # announcement, seminar_reminder, ...
+    ref: Mapped[str] = mapped_column(String(64), index=True)  # e.g. seminar:3
+    recipients: Mapped[list[Any]]
+    messages: Mapped[list[Any]]
+    retry_key: Mapped[str] = mapped_column(String(36), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

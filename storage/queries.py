@@ -18,6 +18,7 @@ def consultation_json(c: Consultation, booking: Booking | None = None) -> dict:
         "receipt_no": c.receipt_no,
         "received_at": c.received_at.astimezone(TOKYO).isoformat(),
         "channel": c.channel,
+        "origin": c.origin,
         "simulated": c.simulated,
         "company": c.company,
         "industry": c.industry,

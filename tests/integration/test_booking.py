@@ -427,8 +427,8 @@ def test_a_popup_day_is_booked_over_line_with_channel_popup_until_its_seats_are_
     bookings = active_bookings(services)
     assert [(b.channel, b.popup_day_id, b.method) for b in bookings] == [("popup", day, "visit")] * 2
     assert len(gcal.events("tanaka@example.jp")) == 2  # the pop-up day's coordinator has them in the calendar
-    [c] = {c["channel"] for c in __import__("storage.queries", fromlist=["x"]).consultations_as_json(services.db)}
-    assert c == "popup"
+    [c] = {(c["channel"], c["origin"]) for c in __import__("storage.queries", fromlist=["x"]).consultations_as_json(services.db)}
+    assert c == ("popup", f"popup:{day}")
 
 
 def test_a_coordinator_at_a_popup_day_is_not_offered_for_other_consultations_then(app, user):

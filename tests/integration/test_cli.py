@@ -47,9 +47,9 @@ def test_consultations_json_prints_what_the_contract_promises(client, database_u
     assert result.returncode == 0, result.stderr
     [c] = json.loads(result.stdout)
     for key in ("id", "received_at", "channel", "company", "industry", "municipality", "category", "method",
-                "status", "question", "booking"):
+                "status", "question", "booking", "origin"):
         assert key in c
-    assert c["channel"] == "line" and c["company"] == "鹿屋商店" and c["municipality"] == "鹿屋市"
+    assert c["channel"] == "line" and c["origin"] == "menu" and c["company"] == "鹿屋商店" and c["municipality"] == "鹿屋市"
     assert c["category"] == "sales" and c["method"] == "phone" and c["booking"] is None
     assert c["question"] == "インスタで集客したい。<b>HTML</b>も"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+09:00", c["received_at"])
