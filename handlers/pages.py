@@ -1,21 +1,36 @@
 """Small pages: the health check and the privacy policy the bot links to."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, current_app, render_template
 
+from storage import queries
+
 bp = Blueprint("pages", __name__)
+
+BACKLOG_LIMIT = timedelta(minutes=2)  # LINE redelivers for a while; past this, users notice
 
 
 @bp.get("/healthz")
 def healthz():
-    """200 with the database's state; 503 when it does not answer."""
+    """200 with the database's state and the backlogs; 503 when the database does not answer, or the oldest
+    unprocessed webhook event has waited longer than BACKLOG_LIMIT: the bot is not keeping up. Messages waiting for
+    LINE and overdue scheduled sends are reported but do not fail the check: LINE being slow is no reason to stop
+    taking webhooks."""
     services = current_app.extensions["dxdesk"]
     try:
         services.db.ping()
+        with services.db.unit_of_work() as s:
+            backlog = queries.backlog(s, services.clock.now())
     except Exception:
         return {"status": "error", "database": "unreachable"}, 503
-    return {"status": "ok", "database": "ok", "line": "configured" if services.line else "simulator",
-            "calendar": "google" if services.settings.google_service_account_file else "local"}
+    behind = (backlog["inbox"]["oldest_age_seconds"] or 0) > BACKLOG_LIMIT.total_seconds()
+    body = {"status": "behind" if behind else "ok", "database": "ok",
+            "line": "configured" if services.line else "simulator",
+            "calendar": "google" if services.settings.google_service_account_file else "local",
+            "backlog": backlog, "backlog_limit_seconds": BACKLOG_LIMIT.total_seconds()}
+    return body, 503 if behind else 200
 
 
 @bp.get("/privacy")

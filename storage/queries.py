@@ -58,3 +58,28 @@ def consultations_as_json(db: Database, since: date | None = None) -> list[dict]
             if current is None or current.status not in ACTIVE_BOOKING or b.status in ACTIVE_BOOKING:
                 latest[b.consultation_id] = b
         return [consultation_json(c, latest.get(c.id)) for c in rows]
+
+
+def backlog(s, now: datetime) -> dict:
+    """What waits to be done: inbox events not yet processed, messages not yet sent, scheduled sends overdue.
+
+    Each with its count and the age in seconds of its oldest item (None when there is none); failed items are
+    set aside and counted apart, so one bad event does not keep the service "behind" for ever.
+    """
+    from sqlalchemy import func
+
+    from storage.models import InboxEvent, OutboundMessage, OutboxItem
+
+    def waiting(column, *conditions) -> dict:
+        count, oldest = s.execute(select(func.count(), func.min(column)).where(*conditions)).one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite keeps no zone: the column is UTC
+            oldest = oldest.replace(tzinfo=ZoneInfo("UTC"))
+        return {"count": count, "oldest_age_seconds": round((now - oldest).total_seconds(), 1) if oldest else None}
+
+    return {
+        "inbox": waiting(InboxEvent.received_at, InboxEvent.status.in_(("pending", "processing"))),
+        "outbound": waiting(OutboundMessage.created_at, OutboundMessage.status == "pending"),
+        "outbox": waiting(OutboxItem.due_at, OutboxItem.status == "pending", OutboxItem.due_at <= now),
+        "failed": {"inbox": s.scalar(select(func.count()).where(InboxEvent.status == "failed")),
+                   "outbound": s.scalar(select(func.count()).where(OutboundMessage.status == "failed"))},
+    }
