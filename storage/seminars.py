@@ -93,8 +93,8 @@ def new_checkin_token() -> str:
 MAX_TITLE = 200
 MAX_URL = 500
 # The fields a seminar is edited by: the same names as create()'s keywords and the model's columns.
-EDITABLE = ("title", "description", "start_at", "end_at", "venue", "online_url", "onsite_seats", "online_seats",
-            "deadline_at", "subsidy_briefing", "survey_id")
+EDITABLE = ("title", "description", "start_at", "end_at", "venue", "venue_address", "map_url", "online_url",
+            "onsite_seats", "online_seats", "deadline_at", "subsidy_briefing", "survey_id")
 
 
 def validate(*, title: str, start_at: datetime, end_at: datetime, onsite_seats: int, online_seats: int,
