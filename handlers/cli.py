@@ -185,10 +185,11 @@ def _seminar_list(args) -> int:
     if not items:
         print("登録されたセミナーはありません。")
         return 0
+    # The year too: the list runs back over past seminars.
     _print_table(("ID", "日時", "会場", "オンライン", "キャンセル待ち", "タイトル"),
-                 [(str(x.id), f"{to_tokyo(x.start_at).year}年" + format_time_range(x.start_at, x.end_at), f"{i['onsite_taken']}/{x.onsite_seats}",
-                   f"{i['online_taken']}/{x.online_seats}", str(i["waiting"]), x.title)
-                  for (x, _), i in zip(rows, items)])
+                 [(str(x.id), f"{to_tokyo(x.start_at).year}年{format_time_range(x.start_at, x.end_at)}",
+                   f"{i['onsite_taken']}/{x.onsite_seats}", f"{i['online_taken']}/{x.online_seats}", str(i["waiting"]),
+                   x.title) for (x, _), i in zip(rows, items)])
     return 0
 
 

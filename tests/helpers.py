@@ -117,7 +117,9 @@ class LineUserDriver:
 
 def add_registration(db, seminar_id: int, user: str, *, mode: str = "onsite", status: str = "registered",
                      company: str = "鹿屋商店", name: str = "大隅 太郎", at=None) -> tuple[int, str]:
-    """A registration put straight into the database (the LINE conversation is tested elsewhere): (id, check-in token)."""
+    """A registration put straight into the database (the LINE conversation is tested elsewhere).
+
+    Returns (registration id, check-in token)."""
     from datetime import UTC, datetime
 
     from storage.models import LineUser, SeminarRegistration

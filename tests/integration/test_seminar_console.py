@@ -55,7 +55,8 @@ def test_staff_create_a_seminar_and_it_is_listed_with_its_seats(client, services
         [(seminar, _)] = seminars.listing(s)
     assert (seminar.title, seminar.onsite_seats, seminar.online_seats, seminar.subsidy_briefing) == \
         ("DXはじめの一歩", 30, 60, True)
-    assert seminar.start_at == datetime(2026, 12, 10, 5, 0, tzinfo=UTC) and seminar.venue_address == seminars.DEFAULT_ADDRESS
+    assert seminar.start_at == datetime(2026, 12, 10, 5, 0, tzinfo=UTC)
+    assert seminar.venue_address == seminars.DEFAULT_ADDRESS
     text = page(client, "/admin/seminars")
     assert "12月10日(木) 14:00〜16:00" in text and "0／30席・残り30" in text and "0／60席・残り60" in text
 
