@@ -107,6 +107,19 @@ def test_an_edit_is_saved(client, services):
     assert (stored(services, seminar_id).title, stored(services, seminar_id).online_seats) == ("AI活用セミナー", 80)
 
 
+def test_a_seminar_already_held_can_be_corrected_but_not_moved_into_the_past(client, services):
+    seminar_id = add_seminar(services, start_at=datetime(2026, 11, 20, 5, 0, tzinfo=UTC),
+                             end_at=datetime(2026, 11, 20, 7, 0, tzinfo=UTC))
+    sign_in(client, services)
+    held = FORM | {"start": "2026-11-20T14:00", "end": "2026-11-20T16:00"}
+
+    assert post(client, f"/admin/seminars/{seminar_id}", **(held | {"title": "DX入門（報告用）"})).status_code == 302
+    moved = post(client, f"/admin/seminars/{seminar_id}", **(held | {"start": "2026-11-19T14:00"}))
+
+    assert moved.status_code == 400 and "開始日時が過ぎています" in moved.get_data(as_text=True)
+    assert stored(services, seminar_id).title == "DX入門（報告用）"
+
+
 def test_a_capacity_below_the_seats_taken_is_refused_kindly(client, services):
     seminar_id = add_seminar(services, onsite_seats=3)
     for user in ("U1", "U2"):
