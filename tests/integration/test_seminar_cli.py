@@ -6,7 +6,7 @@ import json
 import pytest
 
 from storage.db import Database
-from storage.models import SeminarRegistration
+from storage.models import Seminar, SeminarRegistration
 from tests.helpers import add_registration
 from tests.integration.test_cli import dxdesk
 
@@ -125,3 +125,11 @@ def test_attend_for_something_unknown_is_refused_kindly(database_url, args, said
 def test_attend_needs_exactly_one_way_of_saying_who(database_url):
     result = dxdesk("seminar", "attend", "1", env={"DXDESK_DATABASE_URL": database_url})
     assert result.returncode == 2 and "--registration" in result.stderr
+
+
+def test_a_survey_id_is_kept_and_said_unchecked_while_the_configuration_has_no_surveys(database_url):
+    Database(database_url).upgrade()
+    result = add(database_url, *GOOD, "--survey", "dx-basic", "--json")
+    assert result.returncode == 0 and "アンケートIDは確かめていません" in result.stderr, result.stderr
+    with Database(database_url).unit_of_work() as s:
+        assert s.get(Seminar, json.loads(result.stdout)["id"]).survey_id == "dx-basic"
