@@ -15,7 +15,7 @@ from flask import Flask, redirect
 from bot.config import Config, ConfigError, load_config
 from bot.replies import text
 from bot.triage import Triager
-from handlers import console, hardening, ical, pages, simulator, webhook
+from handlers import checkin, console, hardening, ical, pages, simulator, webhook
 from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
@@ -211,7 +211,7 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
     hardening.install(app, trust_proxy=settings.trust_proxy)
     logids.use_key(app.config["SECRET_KEY"])
     logids.mask_feed_tokens_in_access_log()
-    for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp, ical.bp):
+    for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp, ical.bp, checkin.bp):
         app.register_blueprint(blueprint)
 
     @app.get("/")
