@@ -225,6 +225,56 @@ def _seminar_attend(args) -> int:
     return 0
 
 
+def _seminar_survey(args) -> int:
+    from scheduling import outbox
+    services = _services()
+    with services.db.unit_of_work() as s:
+        _surveyed_seminar(s, services.config, args.seminar_id)
+    added = services.plan_surveys(args.seminar_id)
+    outbox.send_due(services.db, services.delivery, services.clock)
+    print(f"アンケートを送りました: {added}名（出席者のうち、まだ送っていない方）" if added
+          else "新たに送る相手はいません（出席者全員に送信済みか、出席者がいません）。")
+    return 0
+
+
+def _survey_results(args) -> int:
+    from handlers.survey_files import write
+    from storage.surveys import results
+    out = _report_out(args.out, (".csv", ".xlsx")) if args.out else None
+    services = _services()
+    with services.db.unit_of_work() as s:
+        seminar, survey = _surveyed_seminar(s, services.config, args.seminar_id)
+        responses, completed, questions = results(s, seminar.id, survey)
+    if out:
+        write(questions, f"{seminar.title} アンケート結果（回答 {responses}件）", out)
+        print(f"アンケート結果を書き出しました: {out.resolve()}")
+    elif args.json:
+        print(json.dumps({"seminar": seminar.id, "survey": survey.id, "responses": responses, "completed": completed,
+                          "questions": [vars(q) for q in questions]}, ensure_ascii=False, indent=2))
+    else:
+        print(f"{seminar.title}（{survey.title}）回答 {responses}件・最後まで回答 {completed}件")
+        for q in questions:
+            average = f" 平均 {q.average}" if q.average is not None else ""
+            print(f"\n■ {q.text}（回答 {q.answered}件{average}）")
+            for choice, count in q.counts.items():
+                print(f"  {choice}: {count}")
+            for text in q.texts:
+                print(f"  ・{text}")
+    return 0
+
+
+def _surveyed_seminar(s, config, seminar_id: int):
+    from storage.models import Seminar
+    seminar = s.get(Seminar, seminar_id)
+    if seminar is None:
+        raise CommandError(f"セミナー（ID {seminar_id}）は見つかりません。dxdesk seminar list で確かめてください。")
+    survey = config.survey(seminar.survey_id)
+    if survey is None:
+        raise CommandError(f"セミナー（ID {seminar_id}）にはアンケートが設定されていません"
+                           f"（--survey で設定の [[surveys]] の id を指定します）。")
+    return seminar, survey
+
+
 def _report_weekly(args) -> int:
     from handlers.report_files import weekly_file
     from storage.reports import week_period
@@ -551,6 +601,17 @@ def parser() -> argparse.ArgumentParser:
     who.add_argument("--user", help="LINEのユーザーID")
     who.add_argument("--all-registered", action="store_true", help="キャンセル待ち以外のお申し込みをすべて")
     attend.set_defaults(run=_seminar_attend)
+    send_survey = seminar.add_parser("survey", help="アンケートを出席者に今すぐ送る（通常は終了後に自動で送ります）")
+    send_survey.add_argument("seminar_id", type=int, metavar="ID")
+    send_survey.add_argument("--send-now", action="store_true", required=True)
+    send_survey.set_defaults(run=_seminar_survey)
+
+    survey = sub.add_parser("survey", help="アンケート").add_subparsers(dest="survey_command", required=True)
+    survey_results = survey.add_parser("results", help="セミナーのアンケート結果（質問ごとの件数・平均・自由記述）")
+    survey_results.add_argument("seminar_id", type=int, metavar="ID")
+    survey_results.add_argument("--json", action="store_true")
+    survey_results.add_argument("--out", help="出力ファイル（.csv または .xlsx）")
+    survey_results.set_defaults(run=_survey_results)
 
     report = sub.add_parser("report", help="報告書").add_subparsers(dest="report_command", required=True)
     weekly = report.add_parser("weekly", help="週報（スタッフ用、個人情報を含む）")
