@@ -5,11 +5,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import flash, redirect, render_template, request, session, url_for
+import io
+import tempfile
+from pathlib import Path
+
+from flask import flash, redirect, render_template, request, send_file, session, url_for
 
 from bot.jatime import TOKYO, to_tokyo
 from handlers.console import _error, _form_text, _services, bp
-from storage import seminars
+from handlers.survey_files import write
+from storage import seminars, surveys
 from storage.models import SEMINAR_MODES, Seminar, SeminarRegistration
 
 log = logging.getLogger(__name__)
@@ -109,7 +114,29 @@ def seminar(seminar_id: int):
         places = {r.id: n for mode in SEMINAR_MODES
                   for n, r in enumerate(seminars.waiting_list(s, seminar_id, mode), start=1)}
         rows = [Row(r, places.get(r.id)) for r in seminars.registrations(s, seminar_id)]
-    return render_template("console/seminar.html", seminar=found, seats=seats, rows=rows, **_labels())
+        survey = _services().config.survey(found.survey_id)
+        answers = surveys.results(s, seminar_id, survey) if survey else None
+    return render_template("console/seminar.html", seminar=found, seats=seats, rows=rows, survey=survey,
+                           answers=answers, **_labels())
+
+
+@bp.get("/seminars/<int:seminar_id>/survey.<any(csv, xlsx):kind>")
+def survey_results(seminar_id: int, kind: str):
+    """The survey's results as a file (no names in it: answers are counted and free texts listed)."""
+    with _services().db.unit_of_work() as s:
+        found = s.get(Seminar, seminar_id)
+        survey = _services().config.survey(found.survey_id) if found else None
+        if survey is None:
+            return _error(404, NOT_FOUND)
+        responses, _, questions = surveys.results(s, seminar_id, survey)
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / f"survey.{kind}"
+        write(questions, f"{found.title} アンケート結果（回答 {responses}件）", out)
+        data = out.read_bytes()
+    log.info("survey results of seminar %s downloaded as %s by staff %s", seminar_id, kind, session["staff"]["id"])
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"seminar-{seminar_id}-survey.{kind}",
+                     mimetype="text/csv" if kind == "csv" else
+                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 @bp.post("/seminars/<int:seminar_id>/registrations/<int:registration_id>/attend")

@@ -132,6 +132,8 @@ def add_registration(db, seminar_id: int, user: str, *, mode: str = "onsite", st
         registration = SeminarRegistration(seminar_id=seminar_id, user_id=user, mode=mode, status=status,
                                            company=company, contact_name=name, checkin_token=new_checkin_token(),
                                            waiting_since=at if status == "waiting" else None,
+                                           attended_at=at if status == "attended" else None,
+                                           attended_by="cli" if status == "attended" else None,
                                            created_at=at, updated_at=at)
         s.add(registration)
         s.commit()

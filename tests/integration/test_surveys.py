@@ -194,3 +194,22 @@ def test_results_count_average_and_free_texts_as_json_csv_and_xlsx_with_a_chart_
     ws = load_workbook(xlsx_path).active
     assert len(ws._charts) == 4  # every question but the free text
     assert main(["survey", "results", "999"]) == 2
+
+
+def test_the_console_shows_the_results_and_downloads_them_as_csv_and_xlsx(services, client, seminar):
+    from tests.integration.test_console import page, sign_in
+    now = services.clock.now()
+    with services.db.unit_of_work() as s:
+        s.add(SurveyResponse(seminar_id=seminar, survey_id="seminar", user_id=ATTENDEE, created_at=now, updated_at=now,
+                             answers={"satisfaction": 4, "comment": "大隅 太郎です。参考になりました"}, completed_at=now))
+        s.commit()
+    sign_in(client, services, "viewer")  # aggregates: a viewer may read them
+    html = page(client, f"/admin/seminars/{seminar}")
+    assert "回答 1件" in html and "平均 4.0" in html and "大隅 太郎です" not in html
+    csv_file = client.get(f"/admin/seminars/{seminar}/survey.csv")
+    assert csv_file.status_code == 200 and csv_file.data.startswith(b"\xef\xbb\xbf")
+    assert "参考になりました" in csv_file.data.decode("utf-8-sig")
+    xlsx = client.get(f"/admin/seminars/{seminar}/survey.xlsx")
+    assert xlsx.status_code == 200 and len(load_workbook(__import__("io").BytesIO(xlsx.data)).active._charts) == 4
+    assert client.get(f"/admin/seminars/{seminar + 99}/survey.csv").status_code == 404
+
