@@ -15,12 +15,12 @@ from flask import Flask, redirect
 from bot.config import Config, ConfigError, load_config
 from bot.replies import text
 from bot.triage import Triager
-from handlers import console, hardening, ical, pages, simulator, webhook
+from handlers import checkin, console, hardening, ical, pages, simulator, webhook
 from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
-from scheduling import outbox
+from scheduling import outbox, surveys
 from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
 from scheduling.mailer import Mailer
@@ -122,7 +122,15 @@ class Services:
         """What the scheduler runs: scheduled sends, retries of failed deliveries, and the booking reconciler."""
         return [("outbox", lambda: outbox.send_due(self.db, self.delivery, self.clock), 15.0),
                 ("delivery", self.delivery.send_due, 10.0),
-                ("reconcile", self.bookings.reconcile, 60.0)]
+                ("reconcile", self.bookings.reconcile, 60.0),
+                ("surveys", self.plan_surveys, 60.0)]
+
+    def plan_surveys(self, seminar_id: int | None = None) -> int:
+        """Put the surveys whose time has come (or seminar_id's, now) in the outbox; the outbox job sends them."""
+        with self.db.unit_of_work() as s:
+            added = surveys.plan(s, self.config, self.clock.now(), seminar_id)
+            s.commit()
+        return added
 
     def apologise(self, event: InboxEvent) -> None:
         """An event the bot could not process: tell the user rather than leave them waiting."""
@@ -211,7 +219,7 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
     hardening.install(app, trust_proxy=settings.trust_proxy)
     logids.use_key(app.config["SECRET_KEY"])
     logids.mask_feed_tokens_in_access_log()
-    for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp, ical.bp):
+    for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp, ical.bp, checkin.bp):
         app.register_blueprint(blueprint)
 
     @app.get("/")

@@ -77,6 +77,35 @@ class Subsidy:
     url: str
 
 
+QUESTION_KINDS = ("rating", "single", "multiple", "text", "consult")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One survey question. rating: 1–5 with `low`/`high` labels; single/multiple: `choices`; text: typed;
+    consult: 「個別相談を希望しますか」 — はい starts the consultation intake."""
+
+    id: str
+    kind: str
+    text: str
+    choices: tuple[str, ...] = ()
+    low: str = ""
+    high: str = ""
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Survey:
+    id: str
+    title: str
+    questions: tuple[Question, ...]
+    send_after_minutes: int = 60  # after the seminar ends
+    reminder_after_hours: int = 24  # one reminder to those who have not finished, this long after the survey
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+
 @dataclass(frozen=True)
 class Config:
     program_name: str
@@ -91,6 +120,10 @@ class Config:
     reminders: Reminders
     subsidy: Subsidy
     handover_hours: dict[str, tuple[tuple[time, time], ...]]
+    surveys: tuple[Survey, ...] = ()
+
+    def survey(self, survey_id: str | None) -> Survey | None:
+        return next((x for x in self.surveys if x.id == survey_id), None)
 
     def category(self, category_id: str) -> Category:
         for c in self.categories:
@@ -190,7 +223,33 @@ def _build(raw: dict) -> Config:
         reminders=Reminders(**raw.get("reminders", {})),
         subsidy=Subsidy(subsidy.get("name", ""), subsidy.get("summary", ""), subsidy.get("url", "")),
         handover_hours=parse_hours(raw.get("handover", {})),
+        surveys=tuple(_survey(x) for x in raw.get("surveys", ())),
     )
+
+
+def _survey(raw: dict) -> Survey:
+    """A [[surveys]] entry, refused in Japanese when a question cannot be asked in LINE."""
+    survey_id = str(raw.get("id", ""))
+    questions = []
+    for n, q in enumerate(raw.get("questions", ()), 1):
+        where = f"アンケート「{survey_id}」の{n}問目"
+        kind, choices = q.get("kind"), tuple(str(c) for c in q.get("choices", ()))
+        if kind not in QUESTION_KINDS:
+            raise ConfigError(f"{where}: kind は {', '.join(QUESTION_KINDS)} のいずれかにしてください（いま: {kind}）。")
+        if kind in ("single", "multiple") and not 2 <= len(choices) <= 12:
+            raise ConfigError(f"{where}: 選択肢（choices）は2〜12個にしてください。")
+        if any(len(c) > 20 for c in choices):
+            raise ConfigError(f"{where}: 選択肢は20文字以内にしてください（LINEのボタンに収まりません）。")
+        if not q.get("id") or not q.get("text"):
+            raise ConfigError(f"{where}: id と text を指定してください。")
+        questions.append(Question(str(q["id"]), kind, str(q["text"]), choices, str(q.get("low", "")),
+                                  str(q.get("high", "")), bool(q.get("optional", False))))
+    if not survey_id or not questions:
+        raise ConfigError("[[surveys]] には id と1つ以上の質問（[[surveys.questions]]）が必要です。")
+    if len({q.id for q in questions}) != len(questions):
+        raise ConfigError(f"アンケート「{survey_id}」: 質問の id が重複しています。")
+    return Survey(survey_id, str(raw.get("title", "アンケート")), tuple(questions),
+                  int(raw.get("send_after_minutes", 60)), int(raw.get("reminder_after_hours", 24)))
 
 
 def _as_date(value) -> date:

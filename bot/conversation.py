@@ -29,6 +29,7 @@ class State(StrEnum):
     CHOOSE_SLOT = "choose_slot"
     ASK_CANCEL_REASON = "ask_cancel_reason"
     WITH_STAFF = "with_staff"
+    ANSWER_SURVEY = "answer_survey"
 
 
 # An unfinished intake is kept this long, then ends politely.
@@ -142,8 +143,19 @@ class SetFollowing:
     following: bool
 
 
+@dataclass(frozen=True)
+class SaveSurveyAnswer:
+    """Keep one answer (None: skipped) in the user's response to the seminar's survey; one response per person."""
+
+    seminar_id: int
+    survey_id: str
+    question_id: str
+    value: Any
+    completed: bool
+
+
 Effect = (RecordConsent | RecordConsultation | SaveProfile | HandOver | SetFollowing | BookSlot | CancelBooking
-          | CoordinatorAnswer)
+          | CoordinatorAnswer | SaveSurveyAnswer)
 
 
 @dataclass
@@ -232,6 +244,17 @@ class SlotFinder(Protocol):
 
 
 @dataclass(frozen=True)
+class SurveyProgress:
+    """The user's own survey for a seminar they attended, and what they have answered so far."""
+
+    seminar_id: int
+    seminar_title: str
+    survey_id: str
+    answers: dict[str, Any] = field(default_factory=dict)
+    completed: bool = False
+
+
+@dataclass(frozen=True)
 class Context:
     """Everything a step may read besides the conversation: never a connection, never a clock call."""
 
@@ -243,3 +266,4 @@ class Context:
     bookings: tuple[BookingSummary, ...] = ()  # the user's upcoming bookings, when the step needs them
     slots: SlotFinder | None = None
     policy_url: str = "/privacy"
+    survey: SurveyProgress | None = None  # loaded for survey taps and while a survey is being answered

@@ -8,6 +8,7 @@ from bot import booking as b
 from bot import intake as i
 from bot import menu as m
 from bot import replies as r
+from bot import survey as sv
 from bot.conversation import INTAKE_TTL, Context, Conversation, Intent, Outcome, State
 
 StepFn = Callable[[Conversation, Intent, Context], Outcome]
@@ -89,6 +90,14 @@ FLOW: dict[State, Spec] = {
         name: Step(b.take_cancel_reason, (S.IDLE,), stays=True) for name in ("text", "cancel_reason")} | {
         "keep": Step(b.keep_booking, (S.IDLE,))}, intake=False),
     S.WITH_STAFF: Spec(None, {"text": Step(m.with_staff_message, stays=True)}, intake=False),
+    # The seminar survey: answered one question at a time; a 「はい」 to the consultation question leads into the intake.
+    S.ANSWER_SURVEY: Spec(sv.ask, {
+        **{name: Step(sv.answer, (S.IDLE, S.ASK_CONSENT, S.ASK_QUESTION), stays=True)
+           for name in ("survey_answer", "text")},
+        "survey_pick": Step(sv.pick, stays=True),
+        "survey_next": Step(sv.next_question, (S.IDLE, S.ASK_CONSENT, S.ASK_QUESTION), stays=True),
+        "survey_skip": Step(sv.skip, (S.IDLE, S.ASK_CONSENT, S.ASK_QUESTION), stays=True),
+    }, intake=False),
 }
 
 INTAKE_STATES = tuple(s for s, spec in FLOW.items() if spec.intake)
@@ -117,6 +126,8 @@ GLOBAL: dict[str, Step] = {
     "coord_ack": Step(b.coordinator_answer, stays=True),
     "coord_swap": Step(b.coordinator_answer, stays=True),
     "media": Step(m.media, stays=True),
+    "survey": Step(sv.start, (S.ANSWER_SURVEY,), stays=True),
+    **{name: Step(sv.no_survey, stays=True) for name in ("survey_answer", "survey_pick", "survey_next", "survey_skip")},
 }
 FALLBACK = Step(m.not_understood, stays=True)
 

@@ -137,6 +137,144 @@ def _popup_list(args) -> int:
     return 0
 
 
+def _seminar_add(args) -> int:
+    from storage import seminars
+    services = _services()
+    start_at, end_at = _tokyo_minute(args.start, "開始日時"), _tokyo_minute(args.end, "終了日時")
+    deadline_at = _tokyo_minute(args.deadline, "申込締切") if args.deadline else None
+    fields = {"title": args.title, "start_at": start_at, "end_at": end_at, "onsite_seats": args.onsite_seats,
+              "online_seats": args.online_seats, "online_url": args.online_url or None, "deadline_at": deadline_at,
+              "survey_id": args.survey or None}
+    survey_ids = seminars.configured_survey_ids(services.config)
+    try:
+        seminars.validate(**fields, now=services.clock.now(), survey_ids=survey_ids)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    with services.db.unit_of_work() as s:
+        venue = {"venue": args.venue, "venue_address": None, "map_url": None} if args.venue else {}
+        seminar = seminars.create(s, **fields, **venue, subsidy_briefing=args.subsidy_briefing,
+                                  now=services.clock.now())
+        s.commit()
+    if args.json:
+        print(json.dumps({"id": seminar.id}))
+    else:
+        print(f"セミナーを登録しました（ID {seminar.id}）: {format_time_range(start_at, end_at)} {args.title}")
+    if survey_ids is None and args.survey:
+        print("（アンケートの設定がまだないため、アンケートIDは確かめていません）", file=sys.stderr)
+    return 0
+
+
+def _tokyo_minute(text: str, label: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=TOKYO)
+    except ValueError:
+        raise CommandError(f"{label}は \"YYYY-MM-DD HH:MM\" の形で指定してください（例: \"2026-12-10 14:00\"）: {text}") from None
+
+
+def _seminar_list(args) -> int:
+    from storage import seminars
+    with _database().unit_of_work() as s:
+        rows = seminars.listing(s)
+    items = [{"id": x.id, "title": x.title, "start": to_tokyo(x.start_at).isoformat(),
+              "end": to_tokyo(x.end_at).isoformat(), "onsite_seats": x.onsite_seats, "online_seats": x.online_seats,
+              "onsite_taken": seats.taken["onsite"], "online_taken": seats.taken["online"],
+              "waiting": seats.waiting_total, "status": x.status} for x, seats in rows]
+    if args.json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        return 0
+    if not items:
+        print("登録されたセミナーはありません。")
+        return 0
+    # The year too: the list runs back over past seminars.
+    _print_table(("ID", "日時", "会場", "オンライン", "キャンセル待ち", "タイトル"),
+                 [(str(x.id), f"{to_tokyo(x.start_at).year}年{format_time_range(x.start_at, x.end_at)}",
+                   f"{i['onsite_taken']}/{x.onsite_seats}", f"{i['online_taken']}/{x.online_seats}", str(i["waiting"]),
+                   x.title) for (x, _), i in zip(rows, items)])
+    return 0
+
+
+def _seminar_attend(args) -> int:
+    from sqlalchemy import select
+    from storage import seminars
+    from storage.models import LIVE_REGISTRATION, Seminar, SeminarRegistration
+    services = _services()
+    now = services.clock.now()
+    with services.db.unit_of_work() as s:
+        if s.get(Seminar, args.seminar_id) is None:
+            raise CommandError(f"セミナー（ID {args.seminar_id}）は見つかりません。dxdesk seminar list で確かめてください。")
+        if args.all_registered:
+            marked = seminars.attend_all(s, args.seminar_id, by="cli", now=now)
+            s.commit()
+            print(f"出席にしました: {marked}名")
+            return 0
+        mine = select(SeminarRegistration).where(SeminarRegistration.seminar_id == args.seminar_id)
+        registration = s.scalar(mine.where(SeminarRegistration.id == args.registration)
+                                if args.registration is not None else
+                                mine.where(SeminarRegistration.user_id == args.user,
+                                           SeminarRegistration.status.in_(LIVE_REGISTRATION)))
+        if registration is None:
+            raise CommandError("このセミナーに、指定されたお申し込みは見つかりません。"
+                               "dxdesk seminar registrations ID で確かめてください。")
+        result = seminars.mark_attended(s, registration, by="cli", now=now)
+        s.commit()
+    if result == "no_seat":
+        raise CommandError(f"お申し込み（ID {registration.id}）は"
+                           f"{'キャンセル待ち' if registration.status == 'waiting' else 'キャンセル済み'}のため、出席にできません。")
+    print(f"お申し込み（ID {registration.id}）を出席にしました。" if result == "marked"
+          else f"お申し込み（ID {registration.id}）はすでに出席になっています。")
+    return 0
+
+
+def _seminar_survey(args) -> int:
+    from scheduling import outbox
+    services = _services()
+    with services.db.unit_of_work() as s:
+        _surveyed_seminar(s, services.config, args.seminar_id)
+    added = services.plan_surveys(args.seminar_id)
+    outbox.send_due(services.db, services.delivery, services.clock)
+    print(f"アンケートを送りました: {added}名（出席者のうち、まだ送っていない方）" if added
+          else "新たに送る相手はいません（出席者全員に送信済みか、出席者がいません）。")
+    return 0
+
+
+def _survey_results(args) -> int:
+    from handlers.survey_files import write
+    from storage.surveys import results
+    out = _report_out(args.out, (".csv", ".xlsx")) if args.out else None
+    services = _services()
+    with services.db.unit_of_work() as s:
+        seminar, survey = _surveyed_seminar(s, services.config, args.seminar_id)
+        responses, completed, questions = results(s, seminar.id, survey)
+    if out:
+        write(questions, f"{seminar.title} アンケート結果（回答 {responses}件）", out)
+        print(f"アンケート結果を書き出しました: {out.resolve()}")
+    elif args.json:
+        print(json.dumps({"seminar": seminar.id, "survey": survey.id, "responses": responses, "completed": completed,
+                          "questions": [vars(q) for q in questions]}, ensure_ascii=False, indent=2))
+    else:
+        print(f"{seminar.title}（{survey.title}）回答 {responses}件・最後まで回答 {completed}件")
+        for q in questions:
+            average = f" 平均 {q.average}" if q.average is not None else ""
+            print(f"\n■ {q.text}（回答 {q.answered}件{average}）")
+            for choice, count in q.counts.items():
+                print(f"  {choice}: {count}")
+            for text in q.texts:
+                print(f"  ・{text}")
+    return 0
+
+
+def _surveyed_seminar(s, config, seminar_id: int):
+    from storage.models import Seminar
+    seminar = s.get(Seminar, seminar_id)
+    if seminar is None:
+        raise CommandError(f"セミナー（ID {seminar_id}）は見つかりません。dxdesk seminar list で確かめてください。")
+    survey = config.survey(seminar.survey_id)
+    if survey is None:
+        raise CommandError(f"セミナー（ID {seminar_id}）にはアンケートが設定されていません"
+                           f"（--survey で設定の [[surveys]] の id を指定します）。")
+    return seminar, survey
+
+
 def _report_weekly(args) -> int:
     from handlers.report_files import weekly_file
     from storage.reports import week_period
@@ -438,6 +576,42 @@ def parser() -> argparse.ArgumentParser:
     list_days = popups.add_parser("list", help="受付中の出張相談会")
     list_days.add_argument("--json", action="store_true")
     list_days.set_defaults(run=_popup_list)
+
+    seminar = sub.add_parser("seminar", help="セミナー").add_subparsers(dest="seminar_command", required=True)
+    add_seminar = seminar.add_parser("add", help="セミナーを登録する（日時は日本時間）")
+    add_seminar.add_argument("--title", required=True)
+    add_seminar.add_argument("--start", required=True, help="\"YYYY-MM-DD HH:MM\"")
+    add_seminar.add_argument("--end", required=True, help="\"YYYY-MM-DD HH:MM\"")
+    add_seminar.add_argument("--venue", help="会場（省略時: かごゆいテラス（鹿児島県庁18階））")
+    add_seminar.add_argument("--online-url", help="オンライン参加のURL（オンラインの参加者にだけ送ります）")
+    add_seminar.add_argument("--onsite-seats", type=int, required=True, help="会場の定員")
+    add_seminar.add_argument("--online-seats", type=int, required=True, help="オンラインの定員")
+    add_seminar.add_argument("--deadline", help="申込締切 \"YYYY-MM-DD HH:MM\"（省略時: 開始まで）")
+    add_seminar.add_argument("--subsidy-briefing", action="store_true", help="DX補助金の説明会を含む")
+    add_seminar.add_argument("--survey", help="アンケートのID")
+    add_seminar.add_argument("--json", action="store_true")
+    add_seminar.set_defaults(run=_seminar_add)
+    list_seminars = seminar.add_parser("list", help="セミナーの一覧（席の数とキャンセル待ち）")
+    list_seminars.add_argument("--json", action="store_true")
+    list_seminars.set_defaults(run=_seminar_list)
+    attend = seminar.add_parser("attend", help="出席にする（会場で受付のQRコードを読み取っても同じです）")
+    attend.add_argument("seminar_id", type=int, metavar="ID")
+    who = attend.add_mutually_exclusive_group(required=True)
+    who.add_argument("--registration", type=int, help="お申し込みのID")
+    who.add_argument("--user", help="LINEのユーザーID")
+    who.add_argument("--all-registered", action="store_true", help="キャンセル待ち以外のお申し込みをすべて")
+    attend.set_defaults(run=_seminar_attend)
+    send_survey = seminar.add_parser("survey", help="アンケートを出席者に今すぐ送る（通常は終了後に自動で送ります）")
+    send_survey.add_argument("seminar_id", type=int, metavar="ID")
+    send_survey.add_argument("--send-now", action="store_true", required=True)
+    send_survey.set_defaults(run=_seminar_survey)
+
+    survey = sub.add_parser("survey", help="アンケート").add_subparsers(dest="survey_command", required=True)
+    survey_results = survey.add_parser("results", help="セミナーのアンケート結果（質問ごとの件数・平均・自由記述）")
+    survey_results.add_argument("seminar_id", type=int, metavar="ID")
+    survey_results.add_argument("--json", action="store_true")
+    survey_results.add_argument("--out", help="出力ファイル（.csv または .xlsx）")
+    survey_results.set_defaults(run=_survey_results)
 
     report = sub.add_parser("report", help="報告書").add_subparsers(dest="report_command", required=True)
     weekly = report.add_parser("weekly", help="週報（スタッフ用、個人情報を含む）")

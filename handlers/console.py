@@ -921,3 +921,4 @@ def _page_number() -> int:
 
 def _error(status: int, message: str):
     return render_template("console/error.html", status=status, message=message), status
+from handlers import seminar_pages  # noqa: E402,F401  (its routes join this blueprint; moves into the package)

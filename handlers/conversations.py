@@ -13,7 +13,8 @@ from bot.config import Config
 from bot.conversation import (
     BookingSummary, BookSlot, CancelBooking, Classifier, ConsultationSummary, Context, Conversation, CoordinatorAnswer,
     HandOver, Intent,
-    OfferedSlot, PopupOffer, Profile, RecordConsent, RecordConsultation, SaveProfile, SetFollowing, State,
+    OfferedSlot, PopupOffer, Profile, RecordConsent, RecordConsultation, SaveProfile, SaveSurveyAnswer, SetFollowing,
+    State, SurveyProgress,
 )
 from bot.flow import INTAKE_STATES, advance
 from bot.intents import intent_of
@@ -23,7 +24,10 @@ from bot.replies import text
 from scheduling import popup
 from scheduling.bookings import is_simulated
 from storage.logids import user_ref
-from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser
+from storage.models import (
+    ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser, Seminar, SeminarRegistration,
+    SurveyResponse,
+)
 from storage.outbound import queue_messages
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,8 @@ REPLY_TOKEN_MAX = 256  # outbound_messages.reply_token; LINE's are 32 characters
 PROFILE_FIELDS = ("company", "industry", "employees", "municipality", "contact_name", "phone", "email")
 # Intents whose steps read the user's consultations and bookings.
 RECORD_INTENTS = frozenset({"bookings", "book", "reschedule", "cancel_booking"})
+# Intents whose steps read the user's survey of a seminar.
+SURVEY_INTENTS = frozenset({"survey", "survey_answer", "survey_pick", "survey_next", "survey_skip"})
 # Intents whose steps search the calendars for free times: slow enough to show LINE's loading animation first.
 SLOW_INTENTS = frozenset({"submit", "more_slots", "pick_slot", "prefer", "book", "reschedule", "slot", "confirm_slot",
                           "popup", "popup_slot"})
@@ -117,7 +123,9 @@ class ConversationService:
                       consultations=self._consultations(s, user_id) if records else (),
                       bookings=self._bookings(s, user_id, now) if records else (),
                       slots=SessionSlots(self.bookings, s, user_id, now) if self.bookings else None,
-                      policy_url=self.policy_url)
+                      policy_url=self.policy_url,
+                      survey=self._survey(s, user_id, intent, conv)
+                      if intent.name in SURVEY_INTENTS or state == State.ANSWER_SURVEY else None)
         outcome = advance(conv, intent, ctx)
         handled = Handled()
         said: list[dict] = []
@@ -187,6 +195,8 @@ class ConversationService:
                 handled.after_commit.append(lambda: self.bookings.finish_cancel(booking_id))
             case CoordinatorAnswer(booking_id, swap):
                 return self._coordinator_answer(s, booking_id, swap, user, now)
+            case SaveSurveyAnswer() as given:
+                _save_answer(s, user.id, given, now)
         return []
 
     def _coordinator_answer(self, s: Session, booking_id: int, swap: bool, user: LineUser, now: datetime) -> list[dict]:
@@ -226,6 +236,27 @@ class ConversationService:
             s.flush()
         return user
 
+    def _survey(self, s: Session, user_id: str, intent: Intent, conv: Conversation) -> SurveyProgress | None:
+        """The survey of the seminar the tap names (or the one being answered), if this user attended it."""
+        named = intent.data.get("seminar") or (conv.data.get("survey") or {}).get("seminar")
+        try:
+            seminar = s.get(Seminar, int(named))
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if seminar is None or self.config.survey(seminar.survey_id) is None:
+            return None
+        attended = s.scalar(select(SeminarRegistration.id).where(
+            SeminarRegistration.seminar_id == seminar.id, SeminarRegistration.user_id == user_id,
+            SeminarRegistration.status == "attended"))
+        if attended is None:
+            log.info("survey of seminar %s refused to %s: not an attendee", seminar.id, user_ref(user_id))
+            return None
+        response = s.scalar(select(SurveyResponse).where(SurveyResponse.seminar_id == seminar.id,
+                                                         SurveyResponse.user_id == user_id))
+        return SurveyProgress(seminar.id, seminar.title, seminar.survey_id,
+                              dict(response.answers or {}) if response else {},
+                              completed=bool(response and response.completed_at))
+
     def _consultations(self, s: Session, user_id: str) -> tuple[ConsultationSummary, ...]:
         booked = select(Booking.consultation_id).where(Booking.status.in_(ACTIVE_BOOKING), Booking.consultation_id.is_not(None))
         rows = s.scalars(select(Consultation).where(Consultation.user_id == user_id, Consultation.status != "closed")
@@ -240,6 +271,20 @@ class ConversationService:
                          .where(Booking.user_id == user_id, Booking.status.in_(ACTIVE_BOOKING), Booking.end > now)
                          .order_by(Booking.start))
         return tuple(self.bookings.summary(b, region=region) for b, region in rows)
+
+
+def _save_answer(s: Session, user_id: str, given: SaveSurveyAnswer, now: datetime) -> None:
+    """One response per person and seminar: a new answer updates it (the conversation's row lock orders a user's taps)."""
+    response = s.scalar(select(SurveyResponse).where(SurveyResponse.seminar_id == given.seminar_id,
+                                                     SurveyResponse.user_id == user_id))
+    if response is None:
+        response = SurveyResponse(seminar_id=given.seminar_id, survey_id=given.survey_id, user_id=user_id, answers={},
+                                  created_at=now)
+        s.add(response)
+    response.answers = {**(response.answers or {}), given.question_id: given.value}
+    response.updated_at = now
+    if given.completed:
+        response.completed_at = now
 
 
 def _profile(user: LineUser) -> Profile:

@@ -9,6 +9,7 @@ from sqlalchemy import and_, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from storage import surveys
 from storage.outbound import queue_messages
 from handlers.delivery import Delivery
 from storage.db import Database
@@ -76,9 +77,16 @@ def _take(db: Database, item_id: int, now: datetime) -> list[int]:
             update(OutboxItem)
             .where(OutboxItem.id == item_id, OutboxItem.status == "pending", OutboxItem.due_at <= now)
             .values(status=case((expired, "skipped"), else_="sent"), done_at=now)
-            .returning(OutboxItem.status, OutboxItem.channel, OutboxItem.to, OutboxItem.messages)
+            .returning(OutboxItem.status, OutboxItem.kind, OutboxItem.ref, OutboxItem.channel, OutboxItem.to,
+                       OutboxItem.messages)
             .execution_options(synchronize_session=False)).first()
         if taken is None:
+            return []
+        if taken.status == "sent" and not _still_wanted(s, taken):
+            s.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(status="skipped")
+                      .execution_options(synchronize_session=False))
+            s.commit()
+            log.info("outbox item %s (%s) no longer needed; skipped", item_id, taken.kind)
             return []
         if taken.status == "skipped":
             s.commit()
@@ -90,6 +98,14 @@ def _take(db: Database, item_id: int, now: datetime) -> list[int]:
         s.commit()
     log.info("outbox item %s queued as outbound message %s", item_id, outbound[0])
     return outbound
+
+
+def _still_wanted(s: Session, item) -> bool:
+    """Whether a send still makes sense when its time comes: a survey reminder not after the survey was finished."""
+    if item.kind == "survey_reminder":
+        seminar_id = int(item.ref.removeprefix("seminar:"))
+        return not surveys.finished(s, seminar_id, item.to)
+    return True
 
 
 def items(db: Database, *, all: bool = False) -> list[dict]:

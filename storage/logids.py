@@ -11,6 +11,7 @@ import secrets
 _key = secrets.token_bytes(32)
 
 _ICAL_TOKEN = re.compile(r"(/calendar/[^/\s?\"]+/)[^/\s?\"]+(\.ics)")
+_CHECKIN_TOKEN = re.compile(r"(/checkin/)[^/\s?\".]+")  # /checkin/<token>.png and /admin/checkin/<token>
 
 
 def use_key(secret_key: str) -> None:
@@ -27,12 +28,13 @@ def user_ref(user_id: str | None) -> str:
 
 
 class MaskFeedTokens(logging.Filter):
-    """Rewrites `/calendar/<coordinator>/<token>.ics` to `/calendar/<coordinator>/***.ics` in a logged line."""
+    """Rewrites `/calendar/<coordinator>/<token>.ics` to `/calendar/<coordinator>/***.ics` in a logged line,
+    and a seminar check-in token (`/checkin/<token>`) likewise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "/calendar/" in message:
-            record.msg, record.args = _ICAL_TOKEN.sub(r"\1***\2", message), ()
+        if "/calendar/" in message or "/checkin/" in message:
+            record.msg, record.args = _CHECKIN_TOKEN.sub(r"\1***", _ICAL_TOKEN.sub(r"\1***\2", message)), ()
         return True
 
 

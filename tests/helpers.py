@@ -113,3 +113,28 @@ class LineUserDriver:
         asked = self.tap(data, **params)
         assert "この日時で予約しますか" in texts(asked), texts(asked)
         return self.tap("action=confirm_slot")
+
+
+def add_registration(db, seminar_id: int, user: str, *, mode: str = "onsite", status: str = "registered",
+                     company: str = "鹿屋商店", name: str = "大隅 太郎", at=None) -> tuple[int, str]:
+    """A registration put straight into the database (the LINE conversation is tested elsewhere).
+
+    Returns (registration id, check-in token)."""
+    from datetime import UTC, datetime
+
+    from storage.models import LineUser, SeminarRegistration
+    from storage.seminars import new_checkin_token
+
+    at = at or datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+    with db.unit_of_work() as s:
+        if s.get(LineUser, user) is None:
+            s.add(LineUser(id=user, company=company, contact_name=name, created_at=at, updated_at=at))
+        registration = SeminarRegistration(seminar_id=seminar_id, user_id=user, mode=mode, status=status,
+                                           company=company, contact_name=name, checkin_token=new_checkin_token(),
+                                           waiting_since=at if status == "waiting" else None,
+                                           attended_at=at if status == "attended" else None,
+                                           attended_by="cli" if status == "attended" else None,
+                                           created_at=at, updated_at=at)
+        s.add(registration)
+        s.commit()
+        return registration.id, registration.checkin_token

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 PASSWORD = "kagoshima-dx-2026"
 NEW_PASSWORD = "sakurajima-2027"
 PAGES = {"ホーム": "ホーム", "相談": "相談一覧", "会話": "会話", "予約": "予約", "出張相談会": "出張相談会",
-         "コーディネーター": "コーディネーター", "送信失敗": "送信"}
+         "セミナー": "セミナー", "コーディネーター": "コーディネーター", "送信失敗": "送信"}
 
 
 def wait_for(condition, page: Page) -> None:
