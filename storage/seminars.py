@@ -202,7 +202,6 @@ def attend_all(s: Session, seminar_id: int, *, by: str, now: datetime) -> int:
                      .execution_options(synchronize_session=False)).rowcount
 
 
-def configured_survey_ids(config) -> tuple[str, ...] | None:
-    """The [[surveys]] ids of the configuration, or None while the configuration has no surveys section at all."""
-    surveys = getattr(config, "surveys", None)
-    return None if surveys is None else tuple(x.id for x in surveys)
+def configured_survey_ids(config) -> tuple[str, ...]:
+    """The [[surveys]] ids of the configuration: a seminar may name only one of them."""
+    return tuple(x.id for x in config.surveys)

@@ -127,9 +127,11 @@ def test_attend_needs_exactly_one_way_of_saying_who(database_url):
     assert result.returncode == 2 and "--registration" in result.stderr
 
 
-def test_a_survey_id_is_kept_and_said_unchecked_while_the_configuration_has_no_surveys(database_url):
+def test_a_seminar_names_a_configured_survey_or_is_refused(database_url):
     Database(database_url).upgrade()
     result = add(database_url, *GOOD, "--survey", "dx-basic", "--json")
-    assert result.returncode == 0 and "アンケートIDは確かめていません" in result.stderr, result.stderr
+    assert result.returncode == 2 and "seminar" in result.stderr and "dx-basic" in result.stderr, result.stderr
+    result = add(database_url, *GOOD, "--survey", "seminar", "--json")
+    assert result.returncode == 0, result.stderr
     with Database(database_url).unit_of_work() as s:
-        assert s.get(Seminar, json.loads(result.stdout)["id"]).survey_id == "dx-basic"
+        assert s.get(Seminar, json.loads(result.stdout)["id"]).survey_id == "seminar"
