@@ -20,7 +20,7 @@ from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
-from scheduling import outbox
+from scheduling import multicast, outbox, seminar_reminders
 from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
 from scheduling.mailer import Mailer
@@ -122,7 +122,10 @@ class Services:
         """What the scheduler runs: scheduled sends, retries of failed deliveries, and the booking reconciler."""
         return [("outbox", lambda: outbox.send_due(self.db, self.delivery, self.clock), 15.0),
                 ("delivery", self.delivery.send_due, 10.0),
-                ("reconcile", self.bookings.reconcile, 60.0)]
+                ("reconcile", self.bookings.reconcile, 60.0),
+                # seminars (H-multicast): reminders planned into the outbox; multicast batches retried when due
+                ("seminar_reminders", lambda: seminar_reminders.plan(self.db, self.config.seminars, self.clock), 60.0),
+                ("multicast", lambda: multicast.send_due(self.db, self.line, self.clock), 15.0)]
 
     def apologise(self, event: InboxEvent) -> None:
         """An event the bot could not process: tell the user rather than leave them waiting."""

@@ -70,6 +70,14 @@ class Reminders:
     hours_before: float = 1
 
 
+# --- seminars (H-multicast): when seminar reminders go out ---
+@dataclass(frozen=True)
+class SeminarReminders:
+    days_before: int = 3  # the first reminder this many days before the day, at days_before_at
+    days_before_at: str = "10:00"
+    on_the_day_at: str = "08:00"  # the second on the morning of the day
+
+
 @dataclass(frozen=True)
 class Subsidy:
     name: str
@@ -91,6 +99,7 @@ class Config:
     reminders: Reminders
     subsidy: Subsidy
     handover_hours: dict[str, tuple[tuple[time, time], ...]]
+    seminars: SeminarReminders = SeminarReminders()
 
     def category(self, category_id: str) -> Category:
         for c in self.categories:
@@ -190,7 +199,17 @@ def _build(raw: dict) -> Config:
         reminders=Reminders(**raw.get("reminders", {})),
         subsidy=Subsidy(subsidy.get("name", ""), subsidy.get("summary", ""), subsidy.get("url", "")),
         handover_hours=parse_hours(raw.get("handover", {})),
+        seminars=_seminar_reminders(raw.get("seminars", {})),
     )
+
+
+def _seminar_reminders(raw: dict) -> SeminarReminders:
+    reminders = SeminarReminders(**raw)
+    for name in ("days_before_at", "on_the_day_at"):
+        time.fromisoformat(getattr(reminders, name))  # a bad time is refused at start, not at send time
+    if reminders.days_before < 1:
+        raise ValueError("[seminars] days_before は1以上にしてください")
+    return reminders
 
 
 def _as_date(value) -> date:
