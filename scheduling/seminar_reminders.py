@@ -24,6 +24,8 @@ REF = "seminar_registration:"
 # A reminder whose time passed this long ago when the registration is first seen (someone who registered after
 # it) is not planned: "3日後に開催します" sent the day before would be wrong.
 LATE = timedelta(hours=1)
+# Each run reads only the seminars starting within days_before + AHEAD: a bounded set, planned well before due.
+AHEAD = timedelta(days=7)
 
 
 def due_at(seminar: Seminar, kind: str, settings: SeminarReminders) -> datetime:
@@ -39,7 +41,7 @@ def due_at(seminar: Seminar, kind: str, settings: SeminarReminders) -> datetime:
 def plan(db: Database, settings: SeminarReminders, clock) -> int:
     """Add the reminders of every seat-holding registration of the seminars ahead; returns how many were added."""
     now = clock.now()
-    horizon = now + timedelta(days=settings.days_before + 1)
+    horizon = now + timedelta(days=settings.days_before) + AHEAD
     with db.unit_of_work() as s:
         rows = s.execute(
             select(SeminarRegistration.id, SeminarRegistration.mode, SeminarRegistration.user_id, LineUser.source,
