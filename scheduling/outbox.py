@@ -53,6 +53,7 @@ def send_due(db: Database, delivery: Delivery, clock) -> int:
     Seminar reminders to LINE users go as multicasts, one per identical content, instead of a push each.
     """
     sent = 0
+    seminar_reminders.skip_released(db, clock)
     grouped = []
     if delivery.line is not None:
         sent += seminar_reminders.group_due(db, delivery.line, clock)

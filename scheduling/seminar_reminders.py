@@ -70,6 +70,21 @@ def plan(db: Database, settings: SeminarReminders, clock) -> int:
     return len(items)
 
 
+def skip_released(db: Database, clock) -> int:
+    """Mark skipped the due reminders, on any channel, whose registration no longer holds a seat; returns how many."""
+    now = clock.now()
+    with db.unit_of_work() as s:
+        due = s.execute(select(OutboxItem.id, OutboxItem.ref)
+                        .where(OutboxItem.kind == KIND, OutboxItem.status == "pending", OutboxItem.due_at <= now)).all()
+        holders = _seat_holders(s, [_registration(item) for item in due])
+        released = [item.id for item in due if _registration(item) not in holders]
+        if released:
+            s.execute(update(OutboxItem).where(OutboxItem.id.in_(released), OutboxItem.status == "pending")
+                      .values(status="skipped", done_at=now).execution_options(synchronize_session=False))
+        s.commit()
+    return len(released)
+
+
 def group_due(db: Database, line, clock) -> int:
     """Take the due reminders to LINE users, skip those whose registration no longer holds a seat, and plan one
     multicast per seminar and identical content, marking the items sent in the same transaction; then send.
@@ -87,11 +102,12 @@ def group_due(db: Database, line, clock) -> int:
             .execution_options(synchronize_session=False)).all()
         if not taken:
             return 0
-        seats = _seat_holders(s, [int(item.ref.removeprefix(REF)) for item in taken])
+        # Checked again here: a cancellation may have come since skip_released looked.
+        seats = _seat_holders(s, [_registration(item) for item in taken])
         groups: dict[tuple[int, str], list] = {}
         skipped = []
         for item in sorted(taken, key=lambda item: item.id):
-            seminar_id = seats.get(int(item.ref.removeprefix(REF)))
+            seminar_id = seats.get(_registration(item))
             if seminar_id is None or (item.expires_at is not None and item.expires_at <= now):
                 skipped.append(item.id)
                 continue
@@ -105,6 +121,10 @@ def group_due(db: Database, line, clock) -> int:
         s.commit()
     multicast.send_due(db, line, clock)
     return sum(len(members) for members in groups.values())
+
+
+def _registration(item) -> int:
+    return int(item.ref.removeprefix(REF))
 
 
 def _seat_holders(s: Session, registration_ids: list[int]) -> dict[int, int]:

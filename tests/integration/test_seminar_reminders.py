@@ -7,13 +7,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import build_services
 from bot.config import SeminarReminders
 from scheduling import outbox, seminar_reminders
 from storage import seminars
-from storage.models import TOKYO, OutboxItem, Seminar, SeminarRegistration
+from storage.models import TOKYO, LineUser, OutboundMessage, OutboxItem, Seminar, SeminarRegistration
 from tests.helpers import LineUserDriver, texts
 from tests.integration.test_announcements import MULTICAST, app, configured, line, services  # noqa: F401
 
@@ -126,3 +126,27 @@ def test_a_registration_made_after_the_first_reminder_time_gets_only_the_one_of_
     with services.db.unit_of_work() as s:
         keys = set(s.scalars(select(OutboxItem.key).where(OutboxItem.kind == "seminar_reminder")))
     assert keys == {f"seminar-reminder:{registration}:day_of"}
+
+
+def test_a_reminder_to_a_simulator_user_cancelled_meanwhile_is_skipped_too(services, clock, seminar):
+    now = clock.now()
+    with services.db.unit_of_work() as s:
+        s.add(LineUser(id="sim-1", source="simulator", following=True, created_at=now, updated_at=now))
+        s.flush()
+        row = SeminarRegistration(seminar_id=seminar, user_id="sim-1", mode="online", status="registered",
+                                  checkin_token=seminars.new_checkin_token(), created_at=now, updated_at=now)
+        s.add(row)
+        s.commit()
+        registration = row.id
+    tick(services)
+    with services.db.unit_of_work() as s:
+        s.get(SeminarRegistration, registration).status = "cancelled"
+        s.commit()
+
+    move_to(clock, tokyo(11, 28, 10))
+    assert tick(services) == 0
+
+    with services.db.unit_of_work() as s:
+        assert s.scalar(select(OutboxItem.status).where(OutboxItem.key == f"seminar-reminder:{registration}:before")) \
+            == "skipped"
+        assert s.scalar(select(func.count()).select_from(OutboundMessage)) == 0
