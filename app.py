@@ -20,7 +20,7 @@ from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
-from scheduling import outbox, surveys
+from scheduling import multicast, outbox, seminar_reminders, surveys
 from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
 from scheduling.mailer import Mailer
@@ -123,7 +123,10 @@ class Services:
         return [("outbox", lambda: outbox.send_due(self.db, self.delivery, self.clock), 15.0),
                 ("delivery", self.delivery.send_due, 10.0),
                 ("reconcile", self.bookings.reconcile, 60.0),
-                ("surveys", self.plan_surveys, 60.0)]
+                ("surveys", self.plan_surveys, 60.0),
+                # seminars: reminders planned into the outbox; multicast batches retried when due
+                ("seminar_reminders", lambda: seminar_reminders.plan(self.db, self.config.seminars, self.clock), 60.0),
+                ("multicast", lambda: multicast.send_due(self.db, self.line, self.clock), 15.0)]
 
     def plan_surveys(self, seminar_id: int | None = None) -> int:
         """Put the surveys whose time has come (or seminar_id's, now) in the outbox; the outbox job sends them."""

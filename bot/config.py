@@ -70,6 +70,14 @@ class Reminders:
     hours_before: float = 1
 
 
+# --- seminars (H-multicast): when seminar reminders go out ---
+@dataclass(frozen=True)
+class SeminarReminders:
+    days_before: int = 3  # the first reminder this many days before the day, at days_before_at
+    days_before_at: str = "10:00"
+    on_the_day_at: str = "08:00"  # the second on the morning of the day
+
+
 @dataclass(frozen=True)
 class Subsidy:
     name: str
@@ -120,6 +128,7 @@ class Config:
     reminders: Reminders
     subsidy: Subsidy
     handover_hours: dict[str, tuple[tuple[time, time], ...]]
+    seminars: SeminarReminders = SeminarReminders()
     surveys: tuple[Survey, ...] = ()
 
     def survey(self, survey_id: str | None) -> Survey | None:
@@ -224,6 +233,7 @@ def _build(raw: dict) -> Config:
         subsidy=Subsidy(subsidy.get("name", ""), subsidy.get("summary", ""), subsidy.get("url", "")),
         handover_hours=parse_hours(raw.get("handover", {})),
         surveys=tuple(_survey(x) for x in raw.get("surveys", ())),
+        seminars=_seminar_reminders(raw.get("seminars", {})),
     )
 
 
@@ -250,6 +260,15 @@ def _survey(raw: dict) -> Survey:
         raise ConfigError(f"アンケート「{survey_id}」: 質問の id が重複しています。")
     return Survey(survey_id, str(raw.get("title", "アンケート")), tuple(questions),
                   int(raw.get("send_after_minutes", 60)), int(raw.get("reminder_after_hours", 24)))
+
+
+def _seminar_reminders(raw: dict) -> SeminarReminders:
+    reminders = SeminarReminders(**raw)
+    for name in ("days_before_at", "on_the_day_at"):
+        time.fromisoformat(getattr(reminders, name))  # a bad time is refused at start, not at send time
+    if reminders.days_before < 1:
+        raise ValueError("[seminars] days_before は1以上にしてください")
+    return reminders
 
 
 def _as_date(value) -> date:

@@ -380,6 +380,46 @@ def _services():
     return build_services(settings)
 
 
+# --- seminar announcements (H-multicast) ---
+def _seminar_announce(args) -> int:
+    from scheduling import announcements
+    services = _services()
+    try:
+        preview = announcements.preview(services.db, services.config, args.id, args.segment)
+        if preview.already:
+            print(f"セミナー {args.id} の案内は、この対象（{args.segment}）にはすでに送っています。もう一度は送りません。")
+            if not args.dry_run:
+                announcements.announce(services.db, services.config, services.line, services.clock, args.id,
+                                       args.segment, created_by="cli")  # sends only batches left pending
+            return 0
+        if args.dry_run:
+            print(f"送信対象: {preview.recipients:,}人（送信はしていません）")
+            return 0
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise CommandError("確認のため、送信するときは --yes を付けて実行してください。"
+                                   "（--dry-run で対象の人数だけを確かめられます）")
+            answer = input(f"{preview.recipients:,}人にセミナーの案内を送信します。よろしいですか？ [y/N]: ")
+            if answer.strip().lower() not in ("y", "yes", "はい"):
+                print("送信を取りやめました。")
+                return 0
+        done = announcements.announce(services.db, services.config, services.line, services.clock, args.id,
+                                      args.segment, created_by="cli")
+    except announcements.AnnouncementRefused as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        services.stop()
+    if done.already:
+        print(f"セミナー {args.id} の案内は、この対象（{args.segment}）にはすでに送っています。もう一度は送りません。")
+    elif done.recipients == 0:
+        print("送信対象の方がいません。送信はしていません。")
+    else:
+        print(f"{done.recipients:,}人にセミナーの案内を送りました（{done.sent}/{done.batches}回の一斉送信が完了）。")
+        if done.sent < done.batches:
+            print("残りはスケジューラーが同じ再送キーで自動的に送り直します。")
+    return 0
+
+
 def _db_upgrade(args) -> int:
     from app import Settings
     from storage.db import Database
@@ -620,6 +660,16 @@ def parser() -> argparse.ArgumentParser:
     monthly.add_argument("--month", required=True, help="YYYY-MM（例: 2026-11）")
     monthly.add_argument("--out", required=True, help="出力ファイル（.xlsx）")
     monthly.set_defaults(run=_report_monthly)
+
+    # --- seminar announcements (H-multicast) ---
+    seminar = sub.add_parser("seminar", help="セミナー").add_subparsers(dest="seminar_command", required=True)
+    announce = seminar.add_parser("announce", help="セミナーの案内をLINEで一斉送信する")
+    announce.add_argument("id", type=int)
+    announce.add_argument("--segment", required=True,
+                          help="all / region:<地域ID> / industry:<業種> / category:<分野ID> / past-participants")
+    announce.add_argument("--dry-run", action="store_true", help="対象の人数を表示するだけで送信しない")
+    announce.add_argument("--yes", action="store_true", help="確認せずに送信する")
+    announce.set_defaults(run=_seminar_announce)
 
     line = sub.add_parser("line", help="LINEチャネルの設定").add_subparsers(dest="line_command", required=True)
     line.add_parser("richmenu", help="リッチメニューをチャネルに設定する").set_defaults(run=_line_richmenu)

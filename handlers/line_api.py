@@ -116,6 +116,17 @@ class LineMessenger:
             lambda: self._api.multicast(request, x_line_retry_key=retry_key, _request_timeout=self._timeout),
         )
 
+    def message_quota(self) -> tuple[int | None, int]:
+        """(the month's limit, or None when LINE sets none; messages used so far), counted per recipient by LINE.
+
+        Raises LineApiError when LINE cannot be asked: sending to many without knowing the quota is refused.
+        """
+        quota = self._call("quota", lambda: self._api.get_message_quota(_request_timeout=self._timeout))
+        used = self._call("quota consumption",
+                          lambda: self._api.get_message_quota_consumption(_request_timeout=self._timeout))
+        limit = quota.value if quota.type == "limited" else None
+        return limit, used.total_usage
+
     def show_loading(self, user_id: str, seconds: int = 20) -> None:
         """Best effort: the animation is a courtesy, so a failure is logged and forgotten."""
         # LINE accepts 5 to 60 seconds in steps of 5.

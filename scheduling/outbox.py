@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from storage import surveys
 from storage.outbound import queue_messages
 from handlers.delivery import Delivery
+from scheduling import seminar_reminders
 from storage.db import Database
 from storage.models import TOKYO, OutboxItem
 
@@ -48,13 +49,21 @@ def cancel(s: Session, ref: str, now: datetime, kinds: Iterable[str] | None = No
 
 
 def send_due(db: Database, delivery: Delivery, clock) -> int:
-    """Send every pending item whose time has come, oldest first; returns how many were sent."""
+    """Send every pending item whose time has come, oldest first; returns how many were sent.
+
+    Seminar reminders to LINE users go as multicasts, one per identical content, instead of a push each.
+    """
     sent = 0
+    seminar_reminders.skip_released(db, clock)
+    grouped = []
+    if delivery.line is not None:
+        sent += seminar_reminders.group_due(db, delivery.line, clock)
+        grouped = [~and_(OutboxItem.kind == seminar_reminders.KIND, OutboxItem.channel == "line")]
     while True:
         now = clock.now()
         with db.unit_of_work() as s:
             due = s.scalars(select(OutboxItem.id)
-                            .where(OutboxItem.status == "pending", OutboxItem.due_at <= now)
+                            .where(OutboxItem.status == "pending", OutboxItem.due_at <= now, *grouped)
                             .order_by(OutboxItem.due_at, OutboxItem.id).limit(BATCH)).all()
         for item_id in due:
             outbound = _take(db, item_id, now)

@@ -95,6 +95,8 @@ _ROUTES = [
     ("POST", r"/v2/bot/message/reply", "_reply"),
     ("POST", r"/v2/bot/message/push", "_push"),
     ("POST", r"/v2/bot/message/multicast", "_multicast"),
+    ("GET", r"/v2/bot/message/quota", "_quota"),
+    ("GET", r"/v2/bot/message/quota/consumption", "_quota_consumption"),
     ("POST", r"/v2/bot/chat/loading/start", "_start_loading"),
     ("GET", r"/v2/bot/profile/(?P<user_id>[^/]+)", "_profile"),
     ("POST", r"/v2/bot/richmenu", "_create_rich_menu"),
@@ -129,6 +131,9 @@ class FakeLineApi:
         self._deliveries: list[tuple[str | None, list[dict]]] = []
         self._waiting: dict[str, int] = {}
         self.profiles: dict[str, str] = {}
+        # The month's message quota (None: no limit, as LINE's type "none") and what push and multicast used of it.
+        self.quota: int | None = None
+        self.quota_used = 0
         self.rich_menus: dict[str, dict] = {}
         self.rich_menu_images: dict[str, tuple[str, bytes]] = {}
         self.default_rich_menu_id: str | None = None
@@ -267,9 +272,19 @@ class FakeLineApi:
             if key in self._accepted_keys:
                 return 409, {"message": "The retry key is already accepted"}
             self._accepted_keys.add(key)
+        # LINE counts a push or a multicast once per recipient against the month's quota.
+        if self.quota is not None and self.quota_used + len(recipients) > self.quota:
+            return 429, {"message": "You have reached your monthly limit."}
+        self.quota_used += len(recipients)
         for recipient in recipients:
             self._deliveries.append((recipient, request.body["messages"]))
         return 200, _sent(request.body["messages"])
+
+    def _quota(self, request: RecordedRequest) -> tuple[int, dict]:
+        return 200, {"type": "none"} if self.quota is None else {"type": "limited", "value": self.quota}
+
+    def _quota_consumption(self, request: RecordedRequest) -> tuple[int, dict]:
+        return 200, {"totalUsage": self.quota_used}
 
     def _start_loading(self, request: RecordedRequest) -> tuple[int, dict]:
         body = request.body or {}
