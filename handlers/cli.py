@@ -380,7 +380,6 @@ def _services():
     return build_services(settings)
 
 
-# --- seminar announcements (H-multicast) ---
 def _seminar_announce(args) -> int:
     from scheduling import announcements
     services = _services()
@@ -661,8 +660,6 @@ def parser() -> argparse.ArgumentParser:
     monthly.add_argument("--out", required=True, help="出力ファイル（.xlsx）")
     monthly.set_defaults(run=_report_monthly)
 
-    # --- seminar announcements (H-multicast) ---
-    seminar = sub.add_parser("seminar", help="セミナー").add_subparsers(dest="seminar_command", required=True)
     announce = seminar.add_parser("announce", help="セミナーの案内をLINEで一斉送信する")
     announce.add_argument("id", type=int)
     announce.add_argument("--segment", required=True,
