@@ -193,6 +193,35 @@ def _seminar_list(args) -> int:
     return 0
 
 
+def _seminar_registrations(args) -> int:
+    from storage import seminars
+    from storage.models import SEMINAR_MODES, Seminar
+    with _database().unit_of_work() as s:
+        if s.get(Seminar, args.seminar_id) is None:
+            raise CommandError(f"セミナー（ID {args.seminar_id}）は見つかりません。dxdesk seminar list で確かめてください。")
+        rows = seminars.registrations(s, args.seminar_id)
+        # Positions per mode, real and simulated registrations each in their own line (scheduling.seminars).
+        position = {r.id: n for mode in SEMINAR_MODES for kind in (False, True)
+                    for n, r in enumerate(seminars.waiting_list(s, args.seminar_id, mode, simulated=kind), 1)}
+    items = [{"id": r.id, "user": r.user_id, "mode": r.mode, "status": r.status,
+              "waiting_position": position.get(r.id) if r.status == "waiting" else None,
+              "company": r.company, "contact_name": r.contact_name, "simulated": r.simulated,
+              "registered_at": to_tokyo(r.created_at).isoformat()} for r in rows]
+    if args.json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        return 0
+    if not items:
+        print("このセミナーへのお申し込みはまだありません。")
+        return 0
+    modes = {"onsite": "会場", "online": "オンライン"}
+    statuses = {"registered": "申込済み", "waiting": "キャンセル待ち", "cancelled": "キャンセル", "attended": "出席"}
+    _print_table(("ID", "参加方法", "状況", "会社名", "お名前", "LINEユーザーID"),
+                 [(str(i["id"]), modes.get(i["mode"], i["mode"]),
+                   statuses.get(i["status"], i["status"]) + (f"（{i['waiting_position']}番目）" if i["waiting_position"] else ""),
+                   i["company"] or "", i["contact_name"] or "", i["user"]) for i in items])
+    return 0
+
+
 def _seminar_attend(args) -> int:
     from sqlalchemy import select
     from storage import seminars
@@ -544,6 +573,10 @@ def parser() -> argparse.ArgumentParser:
     list_seminars = seminar.add_parser("list", help="セミナーの一覧（席の数とキャンセル待ち）")
     list_seminars.add_argument("--json", action="store_true")
     list_seminars.set_defaults(run=_seminar_list)
+    registered = seminar.add_parser("registrations", help="お申し込みの一覧（キャンセル待ちの順番つき）")
+    registered.add_argument("seminar_id", type=int, metavar="ID")
+    registered.add_argument("--json", action="store_true")
+    registered.set_defaults(run=_seminar_registrations)
     attend = seminar.add_parser("attend", help="出席にする（会場で受付のQRコードを読み取っても同じです）")
     attend.add_argument("seminar_id", type=int, metavar="ID")
     who = attend.add_mutually_exclusive_group(required=True)
