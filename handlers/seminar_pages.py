@@ -9,6 +9,7 @@ from flask import flash, redirect, render_template, request, session, url_for
 
 from bot.jatime import TOKYO, to_tokyo
 from handlers.console import _error, _form_text, _services, bp
+from scheduling.seminars import fill_freed_seats
 from storage import seminars
 from storage.models import SEMINAR_MODES, Seminar, SeminarRegistration
 
@@ -90,6 +91,7 @@ def change_seminar(seminar_id: int):
                 values |= _venue_of(values["venue"])
             seminars.update(s, seminar, now=services.clock.now(),
                             survey_ids=seminars.configured_survey_ids(services.config), **_editable(values))
+            fill_freed_seats(s, seminar, now=services.clock.now(), public_url=services.settings.public_base_url)
         except ValueError as exc:
             return _form_page(seminar, form, str(exc), 400)
         s.commit()

@@ -179,3 +179,19 @@ def decline(s: Session, registration_id: int, user_id: str, *, now: datetime, pu
                     user_ref(user_id))
         return None
     return cancel(s, registration, by="declined", now=now, public_url=public_url)
+
+
+def fill_freed_seats(s: Session, seminar: Seminar, *, now: datetime, public_url: str) -> list[int]:
+    """After staff raised a capacity (storage.seminars.update): promote whoever waits into the new seats.
+
+    The caller holds the seminar's lock; returns the notices queued, which the delivery worker sends after the commit.
+    """
+    ids: list[int] = []
+    for mode in SEMINAR_MODES:
+        for simulated in (False, True):
+            while True:
+                promoted, queued = promote(s, seminar, mode, now=now, public_url=public_url, simulated=simulated)
+                if promoted is None:
+                    break
+                ids += queued
+    return ids

@@ -144,3 +144,20 @@ def test_simulator_users_take_no_real_seat(services, database_url):
     assert demo.outcome == "registered" and demo.registration.simulated
     (real,) = _users(services, 1)
     assert _register(services, seminar_id, real, "onsite", wait=False).outcome == "registered"
+
+
+def test_raising_a_capacity_promotes_as_many_as_the_new_seats_in_order(services, database_url):
+    seminar_id = _seminar(services, onsite=1, online=1)
+    a, b, c, d = _users(services, 4)
+    _register(services, seminar_id, a, "onsite")
+    for n, u in enumerate((b, c, d)):
+        _register(services, seminar_id, u, "onsite", minutes=n + 1)
+    with services.db.unit_of_work() as s:
+        seminar = registrations.locked(s, seminar_id)
+        seminars.update(s, seminar, now=services.clock.now(), onsite_seats=3)
+        ids = registrations.fill_freed_seats(s, seminar, now=services.clock.now(), public_url=PUBLIC)
+        s.commit()
+    assert len(ids) == 2
+    with services.db.unit_of_work() as s:
+        status = {r.user_id: r.status for r in s.scalars(select(SeminarRegistration))}
+    assert status == {a: "registered", b: "registered", c: "registered", d: "waiting"}
