@@ -11,7 +11,7 @@ from app import create_app
 from storage import seminars
 from storage.models import LineUser, SeminarRegistration
 from tests.fakes.line_api import FakeLineApi
-from tests.helpers import SECRET, LineUserDriver, add_registration, texts
+from tests.helpers import actions, SECRET, LineUserDriver, add_registration, texts
 
 OTHER = "U0000000000000000000000000000beef"
 
@@ -65,22 +65,6 @@ def _registrations(services, seminar_id):
                               .order_by(SeminarRegistration.id)))
 
 
-def _actions(messages):
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("action"), dict):
-                found.append(node["action"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(messages)
-    return found
-
-
 def test_a_new_user_sees_the_carousel_consents_chooses_on_site_and_gets_calendar_and_qr(user, services, client):
     seminar_id = _seminar(services, onsite=1, online=3)
     said = user.tap("action=menu&item=seminars")
@@ -89,7 +73,7 @@ def test_a_new_user_sees_the_carousel_consents_chooses_on_site_and_gets_calendar
     shown = texts(said)
     assert "DX入門セミナー" in shown and "12月4日(金) 10:00〜12:00" in shown
     assert "会場 残り1席" in shown and "オンライン 残り3席" in shown and "補助金説明あり" in shown
-    (apply,) = [a for a in _actions(carousel["contents"]) if a.get("label") == "申し込む"]
+    (apply,) = [a for a in actions(carousel["contents"]) if a.get("label") == "申し込む"]
     assert apply["type"] == "postback" and apply["data"] == f"action=seminar&id={seminar_id}"
 
     assert "個人情報の取り扱い" in texts(user.tap(f"action=seminar&id={seminar_id}"))
@@ -104,7 +88,7 @@ def test_a_new_user_sees_the_carousel_consents_chooses_on_site_and_gets_calendar
     assert (reg.status, reg.mode, reg.company, reg.contact_name) == ("registered", "onsite", "さつま商事", "西郷 隆子")
     said = texts(done)
     assert "お申し込みを承りました" in said and "かごゆいテラス" in said and "受付用のQRコード" in said
-    ics = next(a for a in _actions(done) if a.get("label") == "カレンダーに追加")
+    ics = next(a for a in actions(done) if a.get("label") == "カレンダーに追加")
     assert ics["uri"] == f"http://localhost/seminars/{reg.checkin_token}.ics"
     assert any(m["type"] == "image" for m in done)
     response = client.get(f"/seminars/{reg.checkin_token}.ics")
@@ -137,7 +121,7 @@ def test_a_known_user_confirms_with_one_tap_and_a_full_mode_offers_the_other_the
     # 予約の確認・変更 lists it with a cancel button; cancelling asks first, then cancels.
     listing = user.tap("action=menu&item=bookings")
     assert "セミナー：DX入門セミナー" in texts(listing) and "キャンセル待ち（1番目）" in texts(listing)
-    cancel = next(a for a in _actions(listing) if a.get("label") == "キャンセルする")
+    cancel = next(a for a in actions(listing) if a.get("label") == "キャンセルする")
     assert "キャンセルしますか" in texts(user.tap(cancel["data"]))
     reg = _registrations(services, seminar_id)[1]
     assert "キャンセルしました" in texts(user.tap(f"action=seminar_cancel_yes&r={reg.id}"))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from scheduling import seminars as registrations
 from storage import seminars
 from storage.models import LineUser, OutboundMessage, SeminarRegistration
-from tests.helpers import texts
+from tests.helpers import actions, texts
 
 PUBLIC = "http://localhost"
 
@@ -89,7 +89,7 @@ def test_a_cancellation_promotes_the_first_waiting_user_who_is_told_with_a_decli
         assert registrations.waiting_position(s, s.get(SeminarRegistration, done.promoted.id + 1)) == 1
     said = texts(told)
     assert "繰り上がりました" in said and "辞退する" in said and "受付用のQRコード" in said
-    decline = next(a for m in told if m["type"] == "flex" for a in _actions(m) if a.get("label") == "辞退する")
+    decline = next(a for m in told if m["type"] == "flex" for a in actions(m) if a.get("label") == "辞退する")
     assert decline["data"] == f"action=seminar_decline&r={done.promoted.id}"
 
     # The promoted person declines with one tap: the seat goes to the next (third).
@@ -99,22 +99,6 @@ def test_a_cancellation_promotes_the_first_waiting_user_who_is_told_with_a_decli
         s.commit()
     assert again.registration.cancelled_by == "declined" and again.promoted.user_id == third
     assert _statuses(services, seminar_id) == {("onsite", "cancelled"): 2, ("onsite", "registered"): 1}
-
-
-def _actions(message):
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "action" in node:
-                found.append(node["action"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(message)
-    return found
 
 
 def test_refusals_change_nothing(services, database_url):
