@@ -167,7 +167,8 @@ def build_services(settings: Settings, clock=None) -> Services:
     services = Services(settings, config, db, clock, triager, line, delivery,
                         ConversationService(config, triager, policy_url, bookings,
                                             loading=line.show_loading if line else None,
-                                            profile_name=line.profile_name if line else None), bookings)
+                                            profile_name=line.profile_name if line else None,
+                                            public_url=settings.public_base_url), bookings)
     services.inbox = InboxWorker(db, services.process, clock, threads=settings.inbox_threads,
                                  on_give_up=services.apologise)
     return services

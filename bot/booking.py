@@ -17,6 +17,7 @@ from bot.intake import METHODS, consent_given, is_no, privacy_notice
 from bot.municipalities import match_municipality
 from bot.jatime import TOKYO, format_clock, format_date, format_datetime, format_time_range, holiday_name, to_tokyo
 from bot.menu import in_intake, leave, menu_quick
+from bot.seminars import registration_bubble
 
 log = logging.getLogger(__name__)
 
@@ -416,13 +417,14 @@ def _not_found() -> Outcome:
 
 def list_bookings(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     bubbles = [_booking_bubble(b) for b in ctx.bookings[:9]]
+    bubbles += [registration_bubble(x) for x in ctx.registrations[: 10 - len(bubbles)]]  # seminars, with 取消
     unbooked = [c for c in ctx.consultations if c.bookable]
     for c in unbooked[: 10 - len(bubbles)]:
         bubbles.append(r.card(f"受付番号 {c.receipt_no}", rows=[("分野", c.category), ("受付日", format_date(c.received_at.date()))],
                               body=["まだ日時が決まっていません。"],
                               buttons=[r.postback("日時を予約する", "book", display="日時を予約する", c=str(c.id))]))
     if not bubbles:
-        return leave(conv, ctx, [r.text("現在、ご予約はありません。", quick=menu_quick(conv, ctx))], prompt=False)
+        return leave(conv, ctx, [r.text("現在、ご予約・セミナーのお申し込みはありません。", quick=menu_quick(conv, ctx))], prompt=False)
     return leave(conv, ctx, [r.flex("ご予約の確認・変更", {"type": "carousel", "contents": bubbles},
                                     quick=menu_quick(conv, ctx))], prompt=False)
 

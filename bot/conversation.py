@@ -30,6 +30,13 @@ class State(StrEnum):
     ASK_CANCEL_REASON = "ask_cancel_reason"
     WITH_STAFF = "with_staff"
     ANSWER_SURVEY = "answer_survey"
+    # --- seminars (bot/seminars.py) ---
+    SEMINAR_CONSENT = "seminar_consent"
+    SEMINAR_MODE = "seminar_mode"
+    SEMINAR_FULL = "seminar_full"
+    SEMINAR_COMPANY = "seminar_company"
+    SEMINAR_NAME = "seminar_name"
+    SEMINAR_CONFIRM = "seminar_confirm"
 
 
 # An unfinished intake is kept this long, then ends politely.
@@ -154,8 +161,32 @@ class SaveSurveyAnswer:
     completed: bool
 
 
+# --- seminars: the service registers under the seminar's lock and says what came of it -----------------------
+@dataclass(frozen=True)
+class RegisterSeminar:
+    seminar_id: int
+    mode: str
+    wait: bool  # a place on the waiting list if the mode is full by now
+    company: str
+    contact_name: str
+
+
+@dataclass(frozen=True)
+class CancelRegistration:
+    """The user's own cancellation (checked by the service); a freed seat goes to the first who waits."""
+
+    registration_id: int
+
+
+@dataclass(frozen=True)
+class DeclinePromotion:
+    """A promoted person's one tap 辞退する: the seat goes to the next who waits."""
+
+    registration_id: int
+
+
 Effect = (RecordConsent | RecordConsultation | SaveProfile | HandOver | SetFollowing | BookSlot | CancelBooking
-          | CoordinatorAnswer | SaveSurveyAnswer)
+          | CoordinatorAnswer | SaveSurveyAnswer | RegisterSeminar | CancelRegistration | DeclinePromotion)
 
 
 @dataclass
@@ -230,6 +261,52 @@ class PopupOffer:
     note: str | None = None
 
 
+@dataclass(frozen=True)
+class SeminarOffer:
+    """An upcoming seminar with the seats this user can still have (the names of the Seminar model's fields)."""
+
+    id: int
+    title: str
+    start_at: datetime
+    end_at: datetime
+    closes_at: datetime
+    venue: str | None
+    venue_address: str | None
+    map_url: str | None
+    onsite_seats: int
+    online_seats: int
+    onsite_left: int
+    online_left: int
+    onsite_waiting: int = 0
+    online_waiting: int = 0
+    subsidy_briefing: bool = False
+    description: str = ""
+
+    def capacity(self, mode: str) -> int:
+        return self.onsite_seats if mode == "onsite" else self.online_seats
+
+    def left(self, mode: str) -> int:
+        return self.onsite_left if mode == "onsite" else self.online_left
+
+    def waiting(self, mode: str) -> int:
+        return self.onsite_waiting if mode == "onsite" else self.online_waiting
+
+
+@dataclass(frozen=True)
+class RegistrationSummary:
+    """One of the user's live seminar registrations."""
+
+    id: int
+    seminar_id: int
+    title: str
+    start_at: datetime
+    end_at: datetime
+    mode: str
+    status: str  # registered, waiting, attended
+    venue: str | None = None
+    position: int | None = None  # on the waiting list
+
+
 class SlotFinder(Protocol):
     def offer(self, *, method: str, region: str | None, after: date | None, days: int,
               preferred: str | None = None) -> list[OfferedSlot]:
@@ -266,4 +343,6 @@ class Context:
     bookings: tuple[BookingSummary, ...] = ()  # the user's upcoming bookings, when the step needs them
     slots: SlotFinder | None = None
     policy_url: str = "/privacy"
+    seminars: tuple[SeminarOffer, ...] = ()  # upcoming seminars, when the step needs them
+    registrations: tuple[RegistrationSummary, ...] = ()  # the user's live seminar registrations, likewise
     survey: SurveyProgress | None = None  # loaded for survey taps and while a survey is being answered

@@ -9,6 +9,7 @@ from bot import intake as i
 from bot import menu as m
 from bot import replies as r
 from bot import survey as sv
+from bot import seminars as sem
 from bot.conversation import INTAKE_TTL, Context, Conversation, Intent, Outcome, State
 
 StepFn = Callable[[Conversation, Intent, Context], Outcome]
@@ -37,6 +38,8 @@ S = State
 FIELDS = (S.ASK_COMPANY, S.ASK_INDUSTRY, S.ASK_EMPLOYEES, S.ASK_MUNICIPALITY, S.ASK_CONTACT_NAME,
           S.ASK_PHONE, S.ASK_EMAIL, S.ASK_METHOD, S.CONFIRM_SUMMARY, S.CONFIRM_PROFILE)
 ANSWERED = (*FIELDS, S.ASK_QUESTION)  # where an answered field leads: the next one missing, or the summary
+# Where a seminar registration's answers lead: the next thing missing, or the confirmation.
+SEMINAR_DETAILS = (S.SEMINAR_FULL, S.SEMINAR_COMPANY, S.SEMINAR_NAME, S.SEMINAR_CONFIRM, S.IDLE)
 
 
 def answer(step: StepFn, *also: str) -> dict[str, Step]:
@@ -98,6 +101,28 @@ FLOW: dict[State, Spec] = {
         "survey_next": Step(sv.next_question, (S.IDLE, S.ASK_CONSENT, S.ASK_QUESTION), stays=True),
         "survey_skip": Step(sv.skip, (S.IDLE, S.ASK_CONSENT, S.ASK_QUESTION), stays=True),
     }, intake=False),
+    # --- seminars (bot/seminars.py): 申し込む -> consent if not on record -> mode -> (full: other mode or wait)
+    # -> company and name unless on record -> confirm; the service registers under the seminar's lock.
+    S.SEMINAR_CONSENT: Spec(sem.ask_consent, {
+        "consent": Step(sem.take_consent, (S.SEMINAR_MODE,)),
+        "decline": Step(i.decline, (S.IDLE,)),
+        "text": Step(sem.consent_text, (S.SEMINAR_MODE,), stays=True),
+    }, intake=False),
+    S.SEMINAR_MODE: Spec(sem.ask_mode, {
+        name: Step(sem.take_mode, SEMINAR_DETAILS, stays=True) for name in ("text", "seminar_mode")}, intake=False),
+    S.SEMINAR_FULL: Spec(sem.ask_full, {
+        "seminar_mode": Step(sem.take_mode, SEMINAR_DETAILS, stays=True),
+        "seminar_wait": Step(sem.take_wait, SEMINAR_DETAILS),
+        "text": Step(sem.full_text, SEMINAR_DETAILS, stays=True),
+    }, intake=False),
+    S.SEMINAR_COMPANY: Spec(i.ask_company, {"text": Step(sem.take_company, SEMINAR_DETAILS, stays=True)}, intake=False),
+    S.SEMINAR_NAME: Spec(i.ask_contact_name, {
+        name: Step(sem.take_name, SEMINAR_DETAILS, stays=True) for name in ("text", "name")}, intake=False),
+    S.SEMINAR_CONFIRM: Spec(sem.ask_confirm, {
+        "seminar_submit": Step(sem.submit, (S.IDLE, S.SEMINAR_FULL)),
+        "seminar_edit": Step(sem.edit, (S.SEMINAR_COMPANY,)),
+        "text": Step(sem.confirm_text, (S.IDLE, S.SEMINAR_FULL), stays=True),
+    }, intake=False),
 }
 
 INTAKE_STATES = tuple(s for s, spec in FLOW.items() if spec.intake)
@@ -116,7 +141,11 @@ GLOBAL: dict[str, Step] = {
     "handover": Step(m.handover, (S.WITH_STAFF,)),
     "consult": Step(m.consult, (S.ASK_CONSENT, S.ASK_QUESTION, S.CONFIRM_CATEGORY, S.IDLE), stays=True),
     "faq": Step(m.faq, (S.IDLE,), stays=True),
-    "seminars": Step(m.seminars, (S.IDLE,), stays=True),
+    "seminars": Step(sem.list_seminars, (S.IDLE,), stays=True),
+    "seminar": Step(sem.apply, (S.IDLE, S.SEMINAR_CONSENT, S.SEMINAR_MODE), stays=True),
+    "seminar_cancel": Step(sem.ask_cancel, (S.IDLE,), stays=True),
+    "seminar_cancel_yes": Step(sem.do_cancel, (S.IDLE,), stays=True),
+    "seminar_decline": Step(sem.decline, (S.IDLE,), stays=True),
     "popup": Step(b.list_popups, (S.IDLE,), stays=True),
     "popup_slot": Step(b.popup_slot, (S.IDLE, S.ASK_CONSENT, *ANSWERED), stays=True),
     "bookings": Step(b.list_bookings, (S.IDLE,), stays=True),

@@ -214,9 +214,3 @@ def faq(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
         buttons.append(r.uri("補助金の詳細を見る", cfg.subsidy.url))
     return leave(conv, ctx, [r.flex("よくある質問・補助金", r.card("よくある質問・補助金", body=body, buttons=buttons),
                                     quick=menu_quick(conv, ctx))], prompt=False)
-
-
-def seminars(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    return leave(conv, ctx, [r.text(
-        "DX推進セミナーは年3回ほど、かごゆいテラス（県庁18階）とオンラインで開催しています。"
-        "次回の日程と申し込みは、決まり次第このアカウントでお知らせします。", quick=menu_quick(conv, ctx))], prompt=False)

@@ -177,11 +177,7 @@ def _seminar_list(args) -> int:
               "end": to_tokyo(x.end_at).isoformat(), "onsite_seats": x.onsite_seats, "online_seats": x.online_seats,
               "onsite_taken": seats.taken["onsite"], "online_taken": seats.taken["online"],
               "waiting": seats.waiting_total, "status": x.status} for x, seats in rows]
-    if args.json:
-        print(json.dumps(items, ensure_ascii=False, indent=2))
-        return 0
-    if not items:
-        print("登録されたセミナーはありません。")
+    if _json_or_none(args, items, "登録されたセミナーはありません。"):
         return 0
     # The year too: the list runs back over past seminars.
     _print_table(("ID", "日時", "会場", "オンライン", "キャンセル待ち", "タイトル"),
@@ -191,15 +187,55 @@ def _seminar_list(args) -> int:
     return 0
 
 
+def _json_or_none(args, items: list[dict], none: str) -> bool:
+    """--json prints the items, and no items says `none`: True when that was all there was to print."""
+    if args.json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+    elif not items:
+        print(none)
+    return args.json or not items
+
+
+def _seminar_or_refuse(s, seminar_id: int):
+    from storage.models import Seminar
+    seminar = s.get(Seminar, seminar_id)
+    if seminar is None:
+        raise CommandError(f"セミナー（ID {seminar_id}）は見つかりません。dxdesk seminar list で確かめてください。")
+    return seminar
+
+
+def _seminar_registrations(args) -> int:
+    from storage import seminars
+    from storage.models import SEMINAR_MODES
+    with _database().unit_of_work() as s:
+        _seminar_or_refuse(s, args.seminar_id)
+        rows = seminars.registrations(s, args.seminar_id)
+        # Positions per mode, real and simulated registrations each in their own line (scheduling.seminars).
+        position = {r.id: n for mode in SEMINAR_MODES for kind in (False, True)
+                    for n, r in enumerate(seminars.waiting_list(s, args.seminar_id, mode, simulated=kind), 1)}
+    items = [{"id": r.id, "user": r.user_id, "mode": r.mode, "status": r.status,
+              "waiting_position": position.get(r.id) if r.status == "waiting" else None,
+              "company": r.company, "contact_name": r.contact_name, "simulated": r.simulated,
+              "registered_at": to_tokyo(r.created_at).isoformat()} for r in rows]
+    if _json_or_none(args, items, "このセミナーへのお申し込みはまだありません。"):
+        return 0
+    modes = {"onsite": "会場", "online": "オンライン"}
+    statuses = {"registered": "申込済み", "waiting": "キャンセル待ち", "cancelled": "キャンセル", "attended": "出席"}
+    _print_table(("ID", "参加方法", "状況", "会社名", "お名前", "LINEユーザーID"),
+                 [(str(i["id"]), modes.get(i["mode"], i["mode"]),
+                   statuses.get(i["status"], i["status"]) + (f"（{i['waiting_position']}番目）" if i["waiting_position"] else ""),
+                   i["company"] or "", i["contact_name"] or "", i["user"]) for i in items])
+    return 0
+
+
 def _seminar_attend(args) -> int:
     from sqlalchemy import select
     from storage import seminars
-    from storage.models import LIVE_REGISTRATION, Seminar, SeminarRegistration
+    from storage.models import LIVE_REGISTRATION, SeminarRegistration
     services = _services()
     now = services.clock.now()
     with services.db.unit_of_work() as s:
-        if s.get(Seminar, args.seminar_id) is None:
-            raise CommandError(f"セミナー（ID {args.seminar_id}）は見つかりません。dxdesk seminar list で確かめてください。")
+        _seminar_or_refuse(s, args.seminar_id)
         if args.all_registered:
             marked = seminars.attend_all(s, args.seminar_id, by="cli", now=now)
             s.commit()
@@ -631,6 +667,10 @@ def parser() -> argparse.ArgumentParser:
     list_seminars = seminar.add_parser("list", help="セミナーの一覧（席の数とキャンセル待ち）")
     list_seminars.add_argument("--json", action="store_true")
     list_seminars.set_defaults(run=_seminar_list)
+    registered = seminar.add_parser("registrations", help="お申し込みの一覧（キャンセル待ちの順番つき）")
+    registered.add_argument("seminar_id", type=int, metavar="ID")
+    registered.add_argument("--json", action="store_true")
+    registered.set_defaults(run=_seminar_registrations)
     attend = seminar.add_parser("attend", help="出席にする（会場で受付のQRコードを読み取っても同じです）")
     attend.add_argument("seminar_id", type=int, metavar="ID")
     who = attend.add_mutually_exclusive_group(required=True)

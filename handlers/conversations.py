@@ -16,17 +16,23 @@ from bot.conversation import (
     OfferedSlot, PopupOffer, Profile, RecordConsent, RecordConsultation, SaveProfile, SaveSurveyAnswer, SetFollowing,
     State, SurveyProgress,
 )
+from bot import seminars as seminar_texts
+from bot.conversation import (
+    CancelRegistration, DeclinePromotion, RegisterSeminar, RegistrationSummary, SeminarOffer,
+)
 from bot.flow import INTAKE_STATES, advance
 from bot.intents import intent_of
 from bot.booking import pending_notice
 from bot.jatime import to_tokyo
 from bot.replies import text
 from scheduling import popup
+from scheduling import seminars as seminar_domain
+from storage import seminars as seminar_store
 from scheduling.bookings import is_simulated
 from storage.logids import user_ref
 from storage.models import (
-    ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser, Seminar, SeminarRegistration,
-    SurveyResponse,
+    ACTIVE_BOOKING, LIVE_REGISTRATION, Booking, Consultation, ConversationRow, InboxEvent, LineUser, Seminar,
+    SeminarRegistration, SurveyResponse,
 )
 from storage.outbound import queue_messages
 
@@ -40,6 +46,9 @@ PROFILE_FIELDS = ("company", "industry", "employees", "municipality", "contact_n
 RECORD_INTENTS = frozenset({"bookings", "book", "reschedule", "cancel_booking"})
 # Intents whose steps read the user's survey of a seminar.
 SURVEY_INTENTS = frozenset({"survey", "survey_answer", "survey_pick", "survey_next", "survey_skip"})
+# Seminar intents, and the states of a registration, whose steps read the seminars on and the user's registrations.
+SEMINAR_INTENTS = frozenset({"seminars", "seminar", "seminar_cancel", "seminar_cancel_yes", "bookings"})
+SEMINAR_STATES = frozenset(s for s in State if s.startswith("seminar_"))
 # Intents whose steps search the calendars for free times: slow enough to show LINE's loading animation first.
 SLOW_INTENTS = frozenset({"submit", "more_slots", "pick_slot", "prefer", "book", "reschedule", "slot", "confirm_slot",
                           "popup", "popup_slot"})
@@ -82,8 +91,10 @@ class SessionSlots:
 
 class ConversationService:
     def __init__(self, config: Config, triager: Classifier, policy_url: str, bookings=None,
-                 loading: Callable[[str], None] | None = None, profile_name: Callable[[str], str | None] | None = None):
+                 loading: Callable[[str], None] | None = None, profile_name: Callable[[str], str | None] | None = None,
+                 public_url: str = ""):
         self.config, self.triager, self.policy_url = config, triager, policy_url
+        self.public_url = public_url  # links in messages (a registration's .ics and check-in QR code)
         self.bookings = bookings
         self.loading = loading  # shows LINE's loading animation before slow work
         self.profile_name = profile_name  # reads a LINE user's display name
@@ -119,11 +130,14 @@ class ConversationService:
             # Once per user, during an intake: the name is proposed as the contact name. "" when LINE will not say.
             user.display_name = (self.profile_name(user_id) or "")[:100]
         records = intent.name in RECORD_INTENTS
+        seminars = intent.name in SEMINAR_INTENTS or state in SEMINAR_STATES
         ctx = Context(self.config, self.triager, now, profile=_profile(user),
                       consultations=self._consultations(s, user_id) if records else (),
                       bookings=self._bookings(s, user_id, now) if records else (),
                       slots=SessionSlots(self.bookings, s, user_id, now) if self.bookings else None,
                       policy_url=self.policy_url,
+                      seminars=self._seminars(s, user_id, now) if seminars else (),
+                      registrations=self._registrations(s, user_id, now) if seminars else (),
                       survey=self._survey(s, user_id, intent, conv)
                       if intent.name in SURVEY_INTENTS or state == State.ANSWER_SURVEY else None)
         outcome = advance(conv, intent, ctx)
@@ -197,7 +211,60 @@ class ConversationService:
                 return self._coordinator_answer(s, booking_id, swap, user, now)
             case SaveSurveyAnswer() as given:
                 _save_answer(s, user.id, given, now)
+            case RegisterSeminar() | CancelRegistration() | DeclinePromotion():
+                return self._seminar_effect(s, effect, user, now, outcome, conv, handled)
         return []
+
+    # --- seminars ------------------------------------------------------------------------------------------
+
+    def _seminar_effect(self, s: Session, effect, user: LineUser, now: datetime, outcome, conv: Conversation,
+                        handled: Handled) -> list[dict]:
+        match effect:
+            case RegisterSeminar(seminar_id, mode, wait, company, contact_name):
+                got = seminar_domain.register(s, seminar_id, user.id, mode, now, wait=wait, company=company,
+                                              contact_name=contact_name)
+                if got.outcome == "full":  # taken meanwhile: offer the other mode or the waiting list again
+                    outcome.next_state, outcome.data = State.SEMINAR_FULL, {**conv.data, "wait": False}
+                    asked = Conversation(user.id, State.SEMINAR_FULL, outcome.data)
+                    fresh = Context(self.config, self.triager, now, seminars=self._seminars(s, user.id, now))
+                    return [text("お手続きの間にお席が埋まってしまいました。"), *seminar_texts.ask_full(asked, fresh)]
+                if not got.ok:
+                    return seminar_texts.refused_messages(got.outcome)
+                return seminar_texts.registered_messages(got.seminar, got.registration, self.public_url,
+                                                         position=got.position)
+            case CancelRegistration(registration_id) | DeclinePromotion(registration_id):
+                if isinstance(effect, DeclinePromotion):
+                    done = seminar_domain.decline(s, registration_id, user.id, now=now, public_url=self.public_url)
+                else:
+                    registration = s.get(SeminarRegistration, registration_id)
+                    done = None
+                    if registration is not None and registration.user_id == user.id:
+                        done = seminar_domain.cancel(s, registration, by="user", now=now, public_url=self.public_url)
+                if done is None:
+                    log.warning("seminar registration %s: cancel/decline refused for user %s", registration_id,
+                                user_ref(user.id))
+                    outcome.replies = []
+                    return [text("そのお申し込みは見つかりませんでした。すでにキャンセル済みの可能性があります。")]
+                handled.outbound_ids += done.outbound_ids
+        return []
+
+    def _seminars(self, s: Session, user_id: str, now: datetime) -> tuple[SeminarOffer, ...]:
+        rows = seminar_store.upcoming(s, now)
+        counts = seminar_store.seats(s, [x.id for x in rows], simulated=seminar_domain.counted(user_id))
+        return tuple(SeminarOffer(
+            x.id, x.title, to_tokyo(x.start_at), to_tokyo(x.end_at), to_tokyo(seminar_store.closes_at(x)), x.venue,
+            x.venue_address, x.map_url, x.onsite_seats, x.online_seats, counts[x.id].left("onsite"),
+            counts[x.id].left("online"), counts[x.id].waiting["onsite"], counts[x.id].waiting["online"],
+            x.subsidy_briefing, x.description or "") for x in rows)
+
+    def _registrations(self, s: Session, user_id: str, now: datetime) -> tuple[RegistrationSummary, ...]:
+        rows = s.execute(select(SeminarRegistration, Seminar).join(Seminar, SeminarRegistration.seminar_id == Seminar.id)
+                         .where(SeminarRegistration.user_id == user_id,
+                                SeminarRegistration.status.in_(LIVE_REGISTRATION), Seminar.end_at > now)
+                         .order_by(Seminar.start_at))
+        return tuple(RegistrationSummary(reg.id, x.id, x.title, to_tokyo(x.start_at), to_tokyo(x.end_at), reg.mode,
+                                         reg.status, x.venue, seminar_domain.waiting_position(s, reg))
+                     for reg, x in rows)
 
     def _coordinator_answer(self, s: Session, booking_id: int, swap: bool, user: LineUser, now: datetime) -> list[dict]:
         booking = s.get(Booking, booking_id)

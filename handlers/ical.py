@@ -11,7 +11,8 @@ from flask import Blueprint, Response, abort, current_app
 from sqlalchemy import select
 
 from bot.config import Config
-from storage.models import Booking, Consultation, receipt_no
+from storage import seminars as seminar_store
+from storage.models import HOLDS_SEAT, Booking, Consultation, Seminar, receipt_no
 
 bp = Blueprint("ical", __name__)
 
@@ -63,6 +64,34 @@ def feed(coordinator_id: str, token: str):
         "Cache-Control": "private, no-store",  # it holds the consultations' personal data
         "X-Content-Type-Options": "nosniff",  # never rendered as HTML, whatever a company name contains
     })
+
+
+@bp.get("/seminars/<token>.ics")
+def seminar_event(token: str):
+    """One registrant's seminar as a calendar file, for their mode (the 「カレンダーに追加」 button in LINE).
+
+    The check-in token is the key, as for the QR code; a cancelled or waiting registration has no event to add.
+    """
+    services = current_app.extensions["dxdesk"]
+    with services.db.unit_of_work() as s:
+        registration = seminar_store.by_checkin_token(s, token)
+        seminar = s.get(Seminar, registration.seminar_id) if registration is not None else None
+    if seminar is None or registration.status not in HOLDS_SEAT:
+        abort(404)
+    if registration.mode == "online":
+        where, note = "オンライン", f"参加用URL: {seminar.online_url}" if seminar.online_url else \
+            "参加用URLは開催前にLINEでお送りします。"
+    else:
+        where, note = " ".join(x for x in (seminar.venue, seminar.venue_address) if x), seminar.map_url or ""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//dxdesk//dxdesk//JA", "CALSCALE:GREGORIAN", "METHOD:PUBLISH",
+             "BEGIN:VEVENT", f"UID:seminar{seminar.id}-{registration.id}@dxdesk", f"DTSTAMP:{_utc(seminar.updated_at)}",
+             f"DTSTART:{_utc(seminar.start_at)}", f"DTEND:{_utc(seminar.end_at)}", f"SUMMARY:{_text(seminar.title)}",
+             f"LOCATION:{_text(where)}", f"DESCRIPTION:{_text(note)}", "STATUS:CONFIRMED", "END:VEVENT",
+             "END:VCALENDAR"]
+    body = "".join(_fold(line) + "\r\n" for line in lines)
+    return Response(body.encode(), headers={
+        "Content-Type": "text/calendar; charset=utf-8", "Cache-Control": "private, no-store",
+        "Content-Disposition": f"attachment; filename=seminar-{seminar.id}.ics", "X-Content-Type-Options": "nosniff"})
 
 
 def _event(booking: Booking, consultation: Consultation | None, config: Config) -> list[str]:

@@ -14,6 +14,7 @@ from flask import flash, redirect, render_template, request, send_file, session,
 from bot.jatime import TOKYO, to_tokyo
 from handlers.console import _error, _form_text, _services, bp
 from handlers.survey_files import write
+from scheduling.seminars import fill_freed_seats
 from storage import seminars, surveys
 from storage.models import SEMINAR_MODES, Seminar, SeminarRegistration
 
@@ -95,6 +96,7 @@ def change_seminar(seminar_id: int):
                 values |= _venue_of(values["venue"])
             seminars.update(s, seminar, now=services.clock.now(),
                             survey_ids=seminars.configured_survey_ids(services.config), **_editable(values))
+            fill_freed_seats(s, seminar, now=services.clock.now(), public_url=services.settings.public_base_url)
         except ValueError as exc:
             return _form_page(seminar, form, str(exc), 400)
         s.commit()

@@ -12,6 +12,7 @@ _key = secrets.token_bytes(32)
 
 _ICAL_TOKEN = re.compile(r"(/calendar/[^/\s?\"]+/)[^/\s?\"]+(\.ics)")
 _CHECKIN_TOKEN = re.compile(r"(/checkin/)[^/\s?\".]+")  # /checkin/<token>.png and /admin/checkin/<token>
+_SEMINAR_ICS = re.compile(r"(/seminars/)[^/\s?\".]+(\.ics)")  # a registration's calendar file: the same token
 
 
 def use_key(secret_key: str) -> None:
@@ -33,8 +34,9 @@ class MaskFeedTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "/calendar/" in message or "/checkin/" in message:
-            record.msg, record.args = _CHECKIN_TOKEN.sub(r"\1***", _ICAL_TOKEN.sub(r"\1***\2", message)), ()
+        if "/calendar/" in message or "/checkin/" in message or "/seminars/" in message:
+            message = _SEMINAR_ICS.sub(r"\1***\2", _ICAL_TOKEN.sub(r"\1***\2", message))
+            record.msg, record.args = _CHECKIN_TOKEN.sub(r"\1***", message), ()
         return True
 
 

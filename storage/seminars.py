@@ -60,12 +60,20 @@ def upcoming(s: Session, now: datetime) -> list[Seminar]:
                           .order_by(Seminar.start_at, Seminar.id)))
 
 
-def seats(s: Session, seminar_ids: list[int]) -> dict[int, Seats]:
-    """Seat counts for each of the seminars (two queries, whatever their number)."""
+def _kind(simulated: bool | None) -> tuple:
+    """None: every registration; False: real ones only; True: the simulator's only."""
+    return () if simulated is None else (SeminarRegistration.simulated.is_(simulated),)
+
+
+def seats(s: Session, seminar_ids: list[int], *, simulated: bool | None = None) -> dict[int, Seats]:
+    """Seat counts for each of the seminars (two queries, whatever their number).
+
+    `simulated=False` counts real registrations only: the simulator's demo registrations take no real seat.
+    """
     counts = s.execute(select(SeminarRegistration.seminar_id, SeminarRegistration.status, SeminarRegistration.mode,
                               func.count())
                        .where(SeminarRegistration.seminar_id.in_(seminar_ids),
-                              SeminarRegistration.status.in_((*HOLDS_SEAT, "waiting")))
+                              SeminarRegistration.status.in_((*HOLDS_SEAT, "waiting")), *_kind(simulated))
                        .group_by(SeminarRegistration.seminar_id, SeminarRegistration.status, SeminarRegistration.mode))
     result = {row.id: Seats(row.onsite_seats, row.online_seats, dict.fromkeys(SEMINAR_MODES, 0),
                             dict.fromkeys(SEMINAR_MODES, 0))
@@ -77,11 +85,11 @@ def seats(s: Session, seminar_ids: list[int]) -> dict[int, Seats]:
     return result
 
 
-def waiting_list(s: Session, seminar_id: int, mode: str) -> list[SeminarRegistration]:
-    """Who waits for a seat of `mode`, first come first."""
+def waiting_list(s: Session, seminar_id: int, mode: str, *, simulated: bool | None = None) -> list[SeminarRegistration]:
+    """Who waits for a seat of `mode`, first come first (`simulated` as in seats())."""
     return list(s.scalars(select(SeminarRegistration)
                           .where(SeminarRegistration.seminar_id == seminar_id, SeminarRegistration.mode == mode,
-                                 SeminarRegistration.status == "waiting")
+                                 SeminarRegistration.status == "waiting", *_kind(simulated))
                           .order_by(SeminarRegistration.waiting_since, SeminarRegistration.id)))
 
 

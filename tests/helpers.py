@@ -65,6 +65,24 @@ def texts(messages: list[dict]) -> str:
     return "\n".join(out)
 
 
+def actions(messages) -> list[dict]:
+    """Every action in the messages (buttons, quick replies), in order."""
+    found: list[dict] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("action"), dict):
+                found.append(node["action"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(messages)
+    return found
+
+
 def quick_labels(messages: list[dict]) -> list[str]:
     return [i["action"]["label"] for m in messages for i in m.get("quickReply", {}).get("items", [])]
 
