@@ -13,7 +13,10 @@ from flask import flash, redirect, render_template, request, send_file, session,
 
 from bot.jatime import TOKYO, to_tokyo
 from handlers.console import _error, _form_text, _services, bp
+from bot.intake import INDUSTRIES
+from bot.municipalities import REGIONS
 from handlers.survey_files import write
+from scheduling import announcements
 from scheduling.seminars import fill_freed_seats
 from storage import seminars, surveys
 from storage.models import SEMINAR_MODES, Seminar, SeminarRegistration
@@ -261,3 +264,61 @@ def _venue_of(venue: str | None) -> dict:
 
 def _with_venue(values: dict) -> dict:
     return values | _venue_of(values["venue"])
+
+
+# --- announcements: the recipients are counted first, and a second press sends nothing ---------------------
+
+def _segments() -> list[tuple[str, str]]:
+    """The segments staff can announce to, with their labels."""
+    config = _services().config
+    return ([("all", "友だち全員"), ("past-participants", "過去のセミナー参加者")]
+            + [(f"region:{r.id}", f"地域: {r.name}") for r in REGIONS]
+            + [(f"industry:{name}", f"業種: {name}") for name in INDUSTRIES]
+            + [(f"category:{c.id}", f"相談分野: {c.name}") for c in config.categories])
+
+
+@bp.get("/seminars/<int:seminar_id>/announce")
+def announce_form(seminar_id: int):
+    """Choose a segment; once chosen, the number of recipients is shown before anything can be sent."""
+    segment = request.args.get("segment", "")
+    segments = _segments()
+    with _services().db.unit_of_work() as s:
+        found = s.get(Seminar, seminar_id)
+    if found is None:
+        return _error(404, NOT_FOUND)
+    preview = error = None
+    if segment:
+        if segment not in dict(segments):
+            return _error(400, "送信先の選び方が正しくありません。一覧からお選びください。")
+        try:
+            preview = announcements.preview(_services().db, _services().config, seminar_id, segment)
+        except announcements.AnnouncementRefused as exc:
+            error = str(exc)
+    return render_template("console/seminar_announce.html", seminar=found, segments=segments, segment=segment,
+                           preview=preview, error=error, line=_services().line is not None)
+
+
+@bp.post("/seminars/<int:seminar_id>/announce")
+def announce(seminar_id: int):
+    services = _services()
+    segment = request.form.get("segment", "")
+    if segment not in dict(_segments()):
+        return _error(400, "送信先の選び方が正しくありません。一覧からお選びください。")
+    if services.line is None:
+        flash("LINEチャネルが設定されていないため、お知らせは送れません（シミュレーターのみの運用です）。", "error")
+        return redirect(url_for("console.announce_form", seminar_id=seminar_id, segment=segment))
+    try:
+        done = announcements.announce(services.db, services.config, services.line, services.clock, seminar_id,
+                                      segment, created_by=session["staff"]["login"])
+    except announcements.AnnouncementRefused as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("console.announce_form", seminar_id=seminar_id, segment=segment))
+    log.info("staff %s announced seminar %s to %s: %s recipients, already=%s", session["staff"]["id"], seminar_id,
+             segment, done.recipients, done.already)
+    if done.already:
+        flash("この対象にはすでにお知らせを送っています。もう一度は送りません。", "error")
+    elif done.recipients == 0:
+        flash("送信対象の方がいないため、送信していません。", "error")
+    else:
+        flash(f"{done.recipients:,}人にお知らせを送りました（{done.sent}/{done.batches}回の一斉送信が完了）。", "ok")
+    return redirect(url_for("console.seminar", seminar_id=seminar_id))

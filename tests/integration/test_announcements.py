@@ -257,3 +257,39 @@ def test_the_cli_dry_runs_refuses_without_yes_off_a_terminal_sends_once_and_refu
     again = dxdesk(*args, "--yes", env=cli_env)
     assert again.returncode == 0 and "すでに送っています" in again.stdout
     assert len(line.requests(MULTICAST)) == 2
+
+
+def test_the_console_shows_the_recipient_count_first_sends_once_and_a_second_press_sends_nothing(
+        services, line, clock, client):
+    from tests.integration.test_console import csrf, page, sign_in
+    now = clock.now()
+    add_users(services.db, 3, now, prefix="Ufollow")
+    blocked = add_users(services.db, 2, now, prefix="Ublocked")
+    with services.db.unit_of_work() as s:
+        for user_id in blocked:
+            s.get(LineUser, user_id).following = False
+        s.commit()
+    seminar_id = add_seminar(services.db, now + timedelta(days=20), now)
+    sign_in(client, services, "coordinator")
+    html = page(client, f"/admin/seminars/{seminar_id}/announce?segment=all")
+    assert "送信対象: <strong>3人</strong>" in html and line.requests(MULTICAST) == []  # counted, nothing sent
+    for _ in range(2):
+        sent = client.post(f"/admin/seminars/{seminar_id}/announce",
+                           data={"segment": "all", "csrf_token": csrf(client)}, follow_redirects=True)
+        assert sent.status_code == 200
+    [request] = line.requests(MULTICAST)
+    assert len(request.body["to"]) == 3 and all(u.startswith("Ufollow") for u in request.body["to"])
+    assert "すでにお知らせを送っています" in sent.get_data(as_text=True)
+    assert "すでにお知らせを送っています" in page(client, f"/admin/seminars/{seminar_id}/announce?segment=all")
+    assert client.get(f"/admin/seminars/{seminar_id}/announce?segment=nobody").status_code == 400
+
+
+def test_a_viewer_may_count_but_not_send_an_announcement(services, line, clock, client):
+    from tests.integration.test_console import csrf, page, sign_in
+    now = clock.now()
+    add_users(services.db, 2, now)
+    seminar_id = add_seminar(services.db, now + timedelta(days=20), now)
+    sign_in(client, services, "viewer")
+    assert "2人に送信する" not in page(client, f"/admin/seminars/{seminar_id}/announce?segment=all")
+    refused = client.post(f"/admin/seminars/{seminar_id}/announce", data={"segment": "all", "csrf_token": csrf(client)})
+    assert refused.status_code == 403 and line.requests(MULTICAST) == []
