@@ -29,6 +29,7 @@ class State(StrEnum):
     CHOOSE_SLOT = "choose_slot"
     ASK_CANCEL_REASON = "ask_cancel_reason"
     WITH_STAFF = "with_staff"
+    CONFIRM_ERASE = "confirm_erase"
 
 
 # An unfinished intake is kept this long, then ends politely.
@@ -138,12 +139,22 @@ class CoordinatorAnswer:
 
 
 @dataclass(frozen=True)
+class RequestErasure:
+    """The person confirmed 「データ削除」: erase now (`immediate`), or record the request for staff to carry out.
+
+    Erasing at once happens after this event's replies are queued, so the reply that says so still reaches them.
+    """
+
+    immediate: bool
+
+
+@dataclass(frozen=True)
 class SetFollowing:
     following: bool
 
 
 Effect = (RecordConsent | RecordConsultation | SaveProfile | HandOver | SetFollowing | BookSlot | CancelBooking
-          | CoordinatorAnswer)
+          | CoordinatorAnswer | RequestErasure)
 
 
 @dataclass
@@ -232,6 +243,15 @@ class SlotFinder(Protocol):
 
 
 @dataclass(frozen=True)
+class Commitment:
+    """Something of the person's still to come that staff must cancel before their data can be erased."""
+
+    kind: str  # booking, seminar
+    start: datetime
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class Context:
     """Everything a step may read besides the conversation: never a connection, never a clock call."""
 
@@ -243,3 +263,4 @@ class Context:
     bookings: tuple[BookingSummary, ...] = ()  # the user's upcoming bookings, when the step needs them
     slots: SlotFinder | None = None
     policy_url: str = "/privacy"
+    ahead: tuple[Commitment, ...] = ()  # in CONFIRM_ERASE: the person's bookings and seminar places to come

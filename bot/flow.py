@@ -7,6 +7,7 @@ from typing import Callable
 from bot import booking as b
 from bot import intake as i
 from bot import menu as m
+from bot import privacy as p
 from bot import replies as r
 from bot.conversation import INTAKE_TTL, Context, Conversation, Intent, Outcome, State
 
@@ -89,6 +90,12 @@ FLOW: dict[State, Spec] = {
         name: Step(b.take_cancel_reason, (S.IDLE,), stays=True) for name in ("text", "cancel_reason")} | {
         "keep": Step(b.keep_booking, (S.IDLE,))}, intake=False),
     S.WITH_STAFF: Spec(None, {"text": Step(m.with_staff_message, stays=True)}, intake=False),
+    S.CONFIRM_ERASE: Spec(None, {
+        "erase_confirm": Step(p.confirm, (S.IDLE,)),
+        "erase_keep": Step(p.keep, (S.IDLE,)),
+        "cancel": Step(p.keep, (S.IDLE,)),
+        "text": Step(p.typed, (S.IDLE,), stays=True),
+    }, intake=False),
 }
 
 INTAKE_STATES = tuple(s for s, spec in FLOW.items() if spec.intake)
@@ -117,6 +124,7 @@ GLOBAL: dict[str, Step] = {
     "coord_ack": Step(b.coordinator_answer, stays=True),
     "coord_swap": Step(b.coordinator_answer, stays=True),
     "media": Step(m.media, stays=True),
+    "erase": Step(p.ask, (S.CONFIRM_ERASE,), stays=True),
 }
 FALLBACK = Step(m.not_understood, stays=True)
 

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.conversation import (
-    BookingSummary, BookSlot, CancelBooking, Classifier, ConsultationSummary, Context, Conversation, CoordinatorAnswer,
-    HandOver, Intent,
-    OfferedSlot, PopupOffer, Profile, RecordConsent, RecordConsultation, SaveProfile, SetFollowing, State,
+    BookingSummary, BookSlot, CancelBooking, Classifier, Commitment, ConsultationSummary, Context, Conversation,
+    CoordinatorAnswer, HandOver, Intent, OfferedSlot, PopupOffer, Profile, RecordConsent, RecordConsultation,
+    RequestErasure, SaveProfile, SetFollowing, State,
 )
 from bot.flow import INTAKE_STATES, advance
 from bot.intents import intent_of
@@ -22,8 +22,11 @@ from bot.jatime import to_tokyo
 from bot.replies import text
 from scheduling import popup
 from scheduling.bookings import is_simulated
+from storage import privacy
 from storage.logids import user_ref
-from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser
+from storage.models import (
+    ACTIVE_BOOKING, Booking, Consultation, ConversationRow, DeletionRequest, InboxEvent, LineUser, Seminar,
+)
 from storage.outbound import queue_messages
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class Handled:
 
     outbound_ids: list[int] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    erase: DeletionRequest | None = None  # carried out once the replies are queued, so the last one still reaches them
 
 
 @dataclass
@@ -117,7 +121,8 @@ class ConversationService:
                       consultations=self._consultations(s, user_id) if records else (),
                       bookings=self._bookings(s, user_id, now) if records else (),
                       slots=SessionSlots(self.bookings, s, user_id, now) if self.bookings else None,
-                      policy_url=self.policy_url)
+                      policy_url=self.policy_url,
+                      ahead=_commitments(s, user_id, now) if state == State.CONFIRM_ERASE else ())
         outcome = advance(conv, intent, ctx)
         handled = Handled()
         said: list[dict] = []
@@ -135,9 +140,12 @@ class ConversationService:
         if outcome.suspended is not False:
             row.suspended = outcome.suspended
         row.updated_at = now
-        if replies:
-            handled.outbound_ids = queue_messages(s, source, user_id, replies, now, reply_token=reply_token,
-                                                  reply_until=reply_until) + handled.outbound_ids
+        queued = queue_messages(s, source, user_id, replies, now, reply_token=reply_token,
+                                reply_until=reply_until) if replies else []
+        handled.outbound_ids = queued + handled.outbound_ids
+        if handled.erase is not None:
+            privacy.complete(s, handled.erase, "bot", now, queued)
+            log.info("deletion request %s: erased by the bot", handled.erase.id)
         return handled
 
     def _apply(self, s: Session, effect, user: LineUser, source: str, now: datetime, outcome, conv: Conversation,
@@ -187,6 +195,12 @@ class ConversationService:
                 handled.after_commit.append(lambda: self.bookings.finish_cancel(booking_id))
             case CoordinatorAnswer(booking_id, swap):
                 return self._coordinator_answer(s, booking_id, swap, user, now)
+            case RequestErasure(immediate):
+                request = privacy.request_deletion(s, user.id, now)
+                if immediate:
+                    handled.erase = request
+                else:
+                    log.info("deletion request %s left for staff: something of theirs lies ahead", request.id)
         return []
 
     def _coordinator_answer(self, s: Session, booking_id: int, swap: bool, user: LineUser, now: datetime) -> list[dict]:
@@ -240,6 +254,13 @@ class ConversationService:
                          .where(Booking.user_id == user_id, Booking.status.in_(ACTIVE_BOOKING), Booking.end > now)
                          .order_by(Booking.start))
         return tuple(self.bookings.summary(b, region=region) for b, region in rows)
+
+
+def _commitments(s: Session, user_id: str, now: datetime) -> tuple[Commitment, ...]:
+    ahead = privacy.ahead(s, user_id, now)
+    seminars = [s.get(Seminar, r.seminar_id) for r in ahead.registrations]
+    return (*(Commitment("booking", b.start) for b in ahead.bookings),
+            *(Commitment("seminar", x.start_at, x.title) for x in seminars))
 
 
 def _profile(user: LineUser) -> Profile:
