@@ -20,7 +20,7 @@ from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
-from scheduling import outbox
+from scheduling import outbox, retention
 from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
 from scheduling.mailer import Mailer
@@ -119,10 +119,12 @@ class Services:
         self.delivery.stop()
 
     def jobs(self) -> list[tuple[str, object, float]]:
-        """What the scheduler runs: scheduled sends, retries of failed deliveries, and the booking reconciler."""
+        """What the scheduler runs: scheduled sends, retries of failed deliveries, the booking reconciler, and the
+        daily purge of personal data past its retention (at start-up, then every day)."""
         return [("outbox", lambda: outbox.send_due(self.db, self.delivery, self.clock), 15.0),
                 ("delivery", self.delivery.send_due, 10.0),
-                ("reconcile", self.bookings.reconcile, 60.0)]
+                ("reconcile", self.bookings.reconcile, 60.0),
+                ("privacy", lambda: retention.purge_due(self.db, self.config.privacy, self.clock), 86400.0)]
 
     def apologise(self, event: InboxEvent) -> None:
         """An event the bot could not process: tell the user rather than leave them waiting."""
