@@ -15,12 +15,12 @@ from flask import Flask, redirect
 from bot.config import Config, ConfigError, load_config
 from bot.replies import text
 from bot.triage import Triager
-from handlers import checkin, console, hardening, ical, pages, simulator, webhook
+from handlers import checkin, console, console_privacy, hardening, ical, pages, simulator, webhook  # noqa: F401 - console_privacy: routes on console.bp
 from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
-from scheduling import multicast, outbox, seminar_reminders, surveys
+from scheduling import multicast, outbox, retention, seminar_reminders, surveys
 from scheduling.bookings import BookingService
 from scheduling.clock import SystemClock
 from scheduling.mailer import Mailer
@@ -119,14 +119,16 @@ class Services:
         self.delivery.stop()
 
     def jobs(self) -> list[tuple[str, object, float]]:
-        """What the scheduler runs: scheduled sends, retries of failed deliveries, and the booking reconciler."""
+        """What the scheduler runs: scheduled sends, retries of failed deliveries, the booking reconciler, and the
+        daily purge of personal data past its retention (at start-up, then every day)."""
         return [("outbox", lambda: outbox.send_due(self.db, self.delivery, self.clock), 15.0),
                 ("delivery", self.delivery.send_due, 10.0),
                 ("reconcile", self.bookings.reconcile, 60.0),
                 ("surveys", self.plan_surveys, 60.0),
                 # seminars: reminders planned into the outbox; multicast batches retried when due
                 ("seminar_reminders", lambda: seminar_reminders.plan(self.db, self.config.seminars, self.clock), 60.0),
-                ("multicast", lambda: multicast.send_due(self.db, self.line, self.clock), 15.0)]
+                ("multicast", lambda: multicast.send_due(self.db, self.line, self.clock), 15.0),
+                ("privacy", lambda: retention.purge_due(self.db, self.config.privacy, self.clock), 86400.0)]
 
     def plan_surveys(self, seminar_id: int | None = None) -> int:
         """Put the surveys whose time has come (or seminar_id's, now) in the outbox; the outbox job sends them."""

@@ -79,6 +79,20 @@ class SeminarReminders:
 
 
 @dataclass(frozen=True)
+class Privacy:
+    # A closed consultation's personal data is kept this long after it was received (README argues the figure).
+    retention_months: int = 24
+    # Inbox payloads, message bodies and multicast recipients are copies: kept only this long.
+    copies_days: int = 30
+
+    def __post_init__(self):
+        if not (isinstance(self.retention_months, int) and 1 <= self.retention_months <= 120):
+            raise ValueError("[privacy] retention_months は1〜120の整数で指定してください")
+        if not (isinstance(self.copies_days, int) and 1 <= self.copies_days <= 3650):
+            raise ValueError("[privacy] copies_days は1〜3650の整数で指定してください")
+
+
+@dataclass(frozen=True)
 class Subsidy:
     name: str
     summary: str
@@ -133,6 +147,7 @@ class Config:
 
     def survey(self, survey_id: str | None) -> Survey | None:
         return next((x for x in self.surveys if x.id == survey_id), None)
+    privacy: Privacy = Privacy()
 
     def category(self, category_id: str) -> Category:
         for c in self.categories:
@@ -234,6 +249,7 @@ def _build(raw: dict) -> Config:
         handover_hours=parse_hours(raw.get("handover", {})),
         surveys=tuple(_survey(x) for x in raw.get("surveys", ())),
         seminars=_seminar_reminders(raw.get("seminars", {})),
+        privacy=Privacy(**raw.get("privacy", {})),
     )
 
 

@@ -37,6 +37,7 @@ class State(StrEnum):
     SEMINAR_COMPANY = "seminar_company"
     SEMINAR_NAME = "seminar_name"
     SEMINAR_CONFIRM = "seminar_confirm"
+    CONFIRM_ERASE = "confirm_erase"
 
 
 # An unfinished intake is kept this long, then ends politely.
@@ -146,6 +147,16 @@ class CoordinatorAnswer:
 
 
 @dataclass(frozen=True)
+class RequestErasure:
+    """The person confirmed 「データ削除」: erase now (`immediate`), or record the request for staff to carry out.
+
+    Erasing at once happens after this event's replies are queued, so the reply that says so still reaches them.
+    """
+
+    immediate: bool
+
+
+@dataclass(frozen=True)
 class SetFollowing:
     following: bool
 
@@ -186,7 +197,8 @@ class DeclinePromotion:
 
 
 Effect = (RecordConsent | RecordConsultation | SaveProfile | HandOver | SetFollowing | BookSlot | CancelBooking
-          | CoordinatorAnswer | SaveSurveyAnswer | RegisterSeminar | CancelRegistration | DeclinePromotion)
+          | CoordinatorAnswer | SaveSurveyAnswer | RegisterSeminar | CancelRegistration | DeclinePromotion
+          | RequestErasure)
 
 
 @dataclass
@@ -332,6 +344,15 @@ class SurveyProgress:
 
 
 @dataclass(frozen=True)
+class Commitment:
+    """Something of the person's still to come that staff must cancel before their data can be erased."""
+
+    kind: str  # booking, seminar
+    start: datetime
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class Context:
     """Everything a step may read besides the conversation: never a connection, never a clock call."""
 
@@ -346,3 +367,4 @@ class Context:
     seminars: tuple[SeminarOffer, ...] = ()  # upcoming seminars, when the step needs them
     registrations: tuple[RegistrationSummary, ...] = ()  # the user's live seminar registrations, likewise
     survey: SurveyProgress | None = None  # loaded for survey taps and while a survey is being answered
+    ahead: tuple[Commitment, ...] = ()  # in CONFIRM_ERASE: the person's bookings and seminar places to come

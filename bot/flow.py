@@ -7,6 +7,7 @@ from typing import Callable
 from bot import booking as b
 from bot import intake as i
 from bot import menu as m
+from bot import privacy as p
 from bot import replies as r
 from bot import survey as sv
 from bot import seminars as sem
@@ -123,6 +124,12 @@ FLOW: dict[State, Spec] = {
         "seminar_edit": Step(sem.edit, (S.SEMINAR_COMPANY,)),
         "text": Step(sem.confirm_text, (S.IDLE, S.SEMINAR_FULL), stays=True),
     }, intake=False),
+    S.CONFIRM_ERASE: Spec(None, {
+        "erase_confirm": Step(p.confirm, (S.IDLE,)),
+        "erase_keep": Step(p.keep, (S.IDLE,)),
+        "cancel": Step(p.keep, (S.IDLE,)),
+        "text": Step(p.typed, (S.IDLE,), stays=True),
+    }, intake=False),
 }
 
 INTAKE_STATES = tuple(s for s, spec in FLOW.items() if spec.intake)
@@ -157,6 +164,7 @@ GLOBAL: dict[str, Step] = {
     "media": Step(m.media, stays=True),
     "survey": Step(sv.start, (S.ANSWER_SURVEY,), stays=True),
     **{name: Step(sv.no_survey, stays=True) for name in ("survey_answer", "survey_pick", "survey_next", "survey_skip")},
+    "erase": Step(p.ask, (S.CONFIRM_ERASE,), stays=True),
 }
 FALLBACK = Step(m.not_understood, stays=True)
 

@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "restart": ("最初から", "はじめから", "初めから"),
     "handover": ("担当者と話したい", "担当者と話す", "人と話したい", "オペレーター"),
     "resume": ("続きから", "つづきから"),
+    "erase": ("データ削除", "データを削除", "データの削除", "データ削除したい", "データを削除したい", "個人情報削除",
+              "個人情報の削除", "個人情報を削除", "登録情報の削除", "登録情報を削除"),
     "back": ("戻る", "もどる", "前に戻る", "ひとつ戻る", "一つ戻る", "back"),
 }
 _COMMAND_OF = {word: name for name, words in COMMANDS.items() for word in words}
@@ -26,6 +28,7 @@ MENU_ITEMS: dict[str, str] = {
     "faq": "faq",
     "popup": "popup",
     "staff": "handover",
+    "erase": "erase",
 }
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "file", "location", "sticker"})

@@ -173,6 +173,8 @@ STALE_BUTTONS = {
                     "このボタンは、すでに終わった入力のものです。"),
     **dict.fromkeys(("cancel_reason", "keep"), "このキャンセルの手続きは、すでに終わっています。"),
     "consent": "同意はすでに承っています。", "decline": "この確認は、すでに終わっています。",
+    **dict.fromkeys(("erase_confirm", "erase_keep"),
+                    "この削除の確認ボタンは無効か、すでに終わったものです（削除をご希望の場合は「データ削除」とお送りください）。"),
 }
 
 
@@ -206,11 +208,13 @@ def faq(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
         "Q. どんな会社が対象ですか？\nA. 鹿児島県内の中小企業・小規模事業者・個人事業主の方です。",
         "Q. 何を相談できますか？\nA. " + "、".join(c.name for c in cfg.categories if c.id != "other") + "など、デジタル化に関することなら何でも。",
         "Q. どうやって相談しますか？\nA. 対面（訪問・来所）、オンライン、電話、メールから選べます。",
+        "Q. 登録したデータを削除できますか？\nA. はい。「データ削除」とお送りいただくか、下の「データ削除」ボタンから手続きできます。",
     ]
     if cfg.subsidy.name:
         body.append(f"【{cfg.subsidy.name}】\n{cfg.subsidy.summary}")
     buttons = [r.postback("相談を申し込む", "consult")]
     if cfg.subsidy.url:
         buttons.append(r.uri("補助金の詳細を見る", cfg.subsidy.url))
+    buttons.append(r.postback("データ削除", "erase"))
     return leave(conv, ctx, [r.flex("よくある質問・補助金", r.card("よくある質問・補助金", body=body, buttons=buttons),
                                     quick=menu_quick(conv, ctx))], prompt=False)

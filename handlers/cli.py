@@ -311,6 +311,7 @@ def _surveyed_seminar(s, config, seminar_id: int):
 
 def _report_weekly(args) -> int:
     from handlers.report_files import weekly_file
+    from storage import audit
     from storage.reports import week_period
 
     week = _report_argument(week_period, args.week)
@@ -318,6 +319,8 @@ def _report_weekly(args) -> int:
     services = _services()
     with services.db.unit_of_work() as s:
         weekly_file(s, services.config, week, out)
+        audit.record(s, "cli", "export", f"weekly:{args.week}", services.clock.now())
+        s.commit()
     print(f"週報を書き出しました: {out.resolve()}")
     return 0
 
@@ -469,7 +472,9 @@ def _db_upgrade(args) -> int:
 def _consultations(args) -> int:
     from storage.queries import consultations_as_json
 
-    items = consultations_as_json(_database(), since=args.since)
+    db = _database()
+    items = consultations_as_json(db, since=args.since)
+    _audited(db, "export", f"consultations:{args.since or 'all'}")
     if args.json:
         print(json.dumps(items, ensure_ascii=False, indent=2))
         return 0
@@ -481,6 +486,56 @@ def _consultations(args) -> int:
                  [(c["receipt_no"], c["received_at"][:16].replace("T", " "), config.category(c["category"]).name,
                    METHOD_NAMES.get(c["method"], c["method"]), STATUS_LABELS.get(c["status"], c["status"]), c["company"])
                   for c in items])
+    return 0
+
+
+def _audited(db: Database, action: str, record: str) -> None:
+    """One entry of the audit log for what this command read or did (the CLI acts as "cli")."""
+    from storage import audit
+    with db.unit_of_work() as s:
+        audit.record(s, "cli", action, record, datetime.now().astimezone())
+        s.commit()
+
+
+def _audit(args) -> int:
+    from storage import audit
+    db = _database()
+    since = datetime.combine(args.since, datetime.min.time(), TOKYO) if args.since else None
+    with db.unit_of_work() as s:
+        rows = list(reversed(audit.entries(s, start=since)))
+    if args.json:
+        print(json.dumps([{"at": e.at.astimezone(TOKYO).isoformat(), "who": e.who, "action": e.action,
+                           "record": e.record} for e in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("監査ログはまだありません。")
+        return 0
+    _print_table(("日時", "操作者", "操作", "対象"),
+                 [(f"{e.at.astimezone(TOKYO):%Y-%m-%d %H:%M:%S}", e.who, AUDIT_LABELS.get(e.action, e.action), e.record)
+                  for e in rows])
+    return 0
+
+
+AUDIT_LABELS = {"view": "閲覧", "export": "書き出し", "change": "変更", "erase": "削除（本人の依頼）",
+                "purge": "削除（保存期間の経過）"}
+PURGE_LABELS = {"consultations": "対応完了の相談（個人情報）", "profiles": "利用者の登録情報",
+                "inbox_payloads": "受信イベントの内容", "message_bodies": "送信メッセージの本文",
+                "scheduled_bodies": "予約送信の本文", "multicast_recipients": "一斉送信の宛先",
+                "deletion_notices": "削除完了のお知らせの宛先"}
+
+
+def _privacy_purge(args) -> int:
+    from storage.privacy import purge
+    services = _services()
+    privacy = services.config.privacy
+    with services.db.unit_of_work() as s:
+        done = purge(s, services.clock.now(), retention_months=privacy.retention_months,
+                     copies_days=privacy.copies_days, who="cli", dry_run=args.dry_run)
+        s.commit()
+    print(f"{'削除の対象（--dry-run のため何も削除していません）' if args.dry_run else '削除しました'}"
+          f"（保存期間: 相談 {privacy.retention_months}か月、写し {privacy.copies_days}日）:")
+    for kind, label in PURGE_LABELS.items():
+        print(f"  {label}: {done.counts.get(kind, 0)}件")
     return 0
 
 
@@ -707,6 +762,16 @@ def parser() -> argparse.ArgumentParser:
     announce.add_argument("--dry-run", action="store_true", help="対象の人数を表示するだけで送信しない")
     announce.add_argument("--yes", action="store_true", help="確認せずに送信する")
     announce.set_defaults(run=_seminar_announce)
+
+    log = sub.add_parser("audit", help="個人情報の閲覧・書き出し・変更・削除の記録（監査ログ）")
+    log.add_argument("--json", action="store_true")
+    log.add_argument("--since", type=_iso_date, help="この日から（YYYY-MM-DD）")
+    log.set_defaults(run=_audit)
+
+    privacy = sub.add_parser("privacy", help="個人情報の保存期間").add_subparsers(dest="privacy_command", required=True)
+    purge = privacy.add_parser("purge", help="保存期間を過ぎた個人情報を削除する（集計に使う項目は残ります）")
+    purge.add_argument("--dry-run", action="store_true", help="件数を表示するだけで削除しない")
+    purge.set_defaults(run=_privacy_purge)
 
     line = sub.add_parser("line", help="LINEチャネルの設定").add_subparsers(dest="line_command", required=True)
     line.add_parser("richmenu", help="リッチメニューをチャネルに設定する").set_defaults(run=_line_richmenu)

@@ -25,8 +25,10 @@ from scheduling import popup
 from storage.models import (
     ACTIVE_BOOKING, Booking, Consultation, ConversationRow, InboxEvent, LineUser, OutboundMessage, OutboxItem, PopupDay,
 )
+from storage import audit
 from storage.logids import user_ref
 from storage.outbound import queue_messages
+from storage.privacy import purge_date
 from storage.staff import MIN_PASSWORD, close_session, open_session, session_user, sign_in
 from storage.staff import change_password as set_password
 
@@ -297,8 +299,20 @@ def consultation(consultation_id: int):
                            .order_by(Booking.start.desc(), Booking.id.desc())).all()
     if c is None:
         return _error(404, "お探しの相談は見つかりませんでした。")
+    audited("view", f"consultation:{consultation_id}")
     return render_template("console/consultation.html", c=c, fields=_consultation_fields(c),
-                           bookings=[_booking_row(*row) for row in booked])
+                           bookings=[_booking_row(*row) for row in booked], purge_note=_purge_note(c))
+
+
+def _purge_note(c: Consultation) -> str:
+    """When this case's personal data will be purged (storage/privacy.purge), as the console says it."""
+    months = _services().config.privacy.retention_months
+    if c.company == "（削除済み）":
+        return "この相談の個人情報は削除済みです（集計用の項目だけが残っています）。"
+    when = format_date(to_tokyo(purge_date(c, months)).date())
+    if c.status == "closed":
+        return f"この相談の個人情報は{when}に削除されます（受付から{months}か月、対応完了の相談）。"
+    return f"対応完了にすると、受付から{months}か月後（{when}）に個人情報が削除されます。"
 
 
 def _consultation_fields(c: Consultation) -> list[tuple[str, str]]:
@@ -344,6 +358,8 @@ def change_status(consultation_id: int):
         if c is None:
             return _error(404, "お探しの相談は見つかりませんでした。")
         c.status = status
+        audit.record(s, session["staff"]["login"], "change", f"consultation:{consultation_id}",
+                     _services().clock.now())
         s.commit()
     log.info("staff %s set consultation %s to %s", session["staff"]["id"], consultation_id, status)
     flash(f"状態を「{STATUS_LABELS[status]}」に変更しました。", "ok")
@@ -383,7 +399,10 @@ class Line:
 @bp.get("/conversations/<user_id>")
 def conversation(user_id: str):
     """A user's transcript, what is on record for them, and the staff's reply and hand-over buttons."""
-    return _conversation_page(user_id)
+    page = _conversation_page(user_id)
+    if page[1] == 200:
+        audited("view", audit.conversation(user_id))
+    return page
 
 
 def _conversation_page(user_id: str, draft: str = "", error: str = "", status: int = 200):
@@ -465,6 +484,7 @@ def reply(user_id: str):
         row = s.get(ConversationRow, user_id, with_for_update=True)
         if row is not None:
             row.staff_waiting_since = None  # answered: out of 担当者の対応待ち
+        audit.record(s, session["staff"]["login"], "change", audit.conversation(user_id), services.clock.now())
         s.commit()
     services.delivery.send(ids)
     log.info("staff %s replied to %s (messages %s)", session["staff"]["id"], user_ref(user_id), ids)
@@ -604,7 +624,10 @@ def bookings():
 @bp.get("/bookings/<int:booking_id>")
 def booking(booking_id: int):
     """One booking in full, with the staff's cancel form while it is still to come."""
-    return _booking_page(booking_id)
+    page = _booking_page(booking_id)
+    if page[1] == 200:
+        audited("view", f"booking:{booking_id}")
+    return page
 
 
 def _booking_page(booking_id: int, error: str = "", reason: str = "", status: int = 200):
@@ -675,6 +698,7 @@ def cancel_booking(booking_id: int):
             ids += queue_messages(s, user.source, user.id, [r.text(CANCELLED_BY_STAFF.format(when=when))], now,
                                   sender="staff")
             told.append("利用者")
+        audit.record(s, session["staff"]["login"], "change", f"booking:{booking_id}", now)
         s.commit()
     services.delivery.send(ids)
     removed = services.bookings.finish_cancel(booking_id)
@@ -917,6 +941,14 @@ def _page_number() -> int:
     if value.isdecimal() and int(value) > MAX_PAGE:  # far past any list, and too big for the database's OFFSET
         abort(404, description="このページ番号のページはありません。一覧の最初のページからお探しください。")
     return max(int(value), 1) if value.isdecimal() else 1
+
+
+def audited(action: str, record: str) -> None:
+    """One line in a console view: write who did `action` on `record` now (storage/audit.py), committed at once."""
+    services = _services()
+    with services.db.unit_of_work() as s:
+        audit.record(s, session["staff"]["login"], action, record, services.clock.now())
+        s.commit()
 
 
 def _error(status: int, message: str):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config
 from bot.conversation import (
     BookingSummary, BookSlot, CancelBooking, Classifier, ConsultationSummary, Context, Conversation, CoordinatorAnswer,
-    HandOver, Intent,
+    Commitment, HandOver, Intent, RequestErasure,
     OfferedSlot, PopupOffer, Profile, RecordConsent, RecordConsultation, SaveProfile, SaveSurveyAnswer, SetFollowing,
     State, SurveyProgress,
 )
@@ -29,10 +29,11 @@ from scheduling import popup
 from scheduling import seminars as seminar_domain
 from storage import seminars as seminar_store
 from scheduling.bookings import is_simulated
+from storage import privacy
 from storage.logids import user_ref
 from storage.models import (
-    ACTIVE_BOOKING, LIVE_REGISTRATION, Booking, Consultation, ConversationRow, InboxEvent, LineUser, Seminar,
-    SeminarRegistration, SurveyResponse,
+    ACTIVE_BOOKING, LIVE_REGISTRATION, Booking, Consultation, ConversationRow, DeletionRequest, InboxEvent, LineUser,
+    Seminar, SeminarRegistration, SurveyResponse,
 )
 from storage.outbound import queue_messages
 
@@ -65,6 +66,7 @@ class Handled:
 
     outbound_ids: list[int] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    erase: DeletionRequest | None = None  # carried out once the replies are queued, so the last one still reaches them
 
 
 @dataclass
@@ -139,7 +141,8 @@ class ConversationService:
                       seminars=self._seminars(s, user_id, now) if seminars else (),
                       registrations=self._registrations(s, user_id, now) if seminars else (),
                       survey=self._survey(s, user_id, intent, conv)
-                      if intent.name in SURVEY_INTENTS or state == State.ANSWER_SURVEY else None)
+                      if intent.name in SURVEY_INTENTS or state == State.ANSWER_SURVEY else None,
+                      ahead=_commitments(s, user_id, now) if state == State.CONFIRM_ERASE else ())
         outcome = advance(conv, intent, ctx)
         handled = Handled()
         said: list[dict] = []
@@ -157,9 +160,12 @@ class ConversationService:
         if outcome.suspended is not False:
             row.suspended = outcome.suspended
         row.updated_at = now
-        if replies:
-            handled.outbound_ids = queue_messages(s, source, user_id, replies, now, reply_token=reply_token,
-                                                  reply_until=reply_until) + handled.outbound_ids
+        queued = queue_messages(s, source, user_id, replies, now, reply_token=reply_token,
+                                reply_until=reply_until) if replies else []
+        handled.outbound_ids = queued + handled.outbound_ids
+        if handled.erase is not None:
+            privacy.complete(s, handled.erase, "bot", now, queued)
+            log.info("deletion request %s: erased by the bot", handled.erase.id)
         return handled
 
     def _apply(self, s: Session, effect, user: LineUser, source: str, now: datetime, outcome, conv: Conversation,
@@ -213,6 +219,12 @@ class ConversationService:
                 _save_answer(s, user.id, given, now)
             case RegisterSeminar() | CancelRegistration() | DeclinePromotion():
                 return self._seminar_effect(s, effect, user, now, outcome, conv, handled)
+            case RequestErasure(immediate):
+                request = privacy.request_deletion(s, user.id, now)
+                if immediate:
+                    handled.erase = request
+                else:
+                    log.info("deletion request %s left for staff: something of theirs lies ahead", request.id)
         return []
 
     # --- seminars ------------------------------------------------------------------------------------------
@@ -352,6 +364,11 @@ def _save_answer(s: Session, user_id: str, given: SaveSurveyAnswer, now: datetim
     response.updated_at = now
     if given.completed:
         response.completed_at = now
+def _commitments(s: Session, user_id: str, now: datetime) -> tuple[Commitment, ...]:
+    ahead = privacy.ahead(s, user_id, now)
+    seminars = [s.get(Seminar, r.seminar_id) for r in ahead.registrations]
+    return (*(Commitment("booking", b.start) for b in ahead.bookings),
+            *(Commitment("seminar", x.start_at, x.title) for x in seminars))
 
 
 def _profile(user: LineUser) -> Profile:

@@ -1,6 +1,7 @@
 """The database: engine set-up for SQLite and PostgreSQL, the unit of work, and migrations."""
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -16,11 +17,26 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+class NoResultRows(logging.Filter):
+    """SQLAlchemy's engine logger at DEBUG writes every result row ("Row (...)"), and hide_parameters does not
+    hide those: rows carry names, phones and questions, so they never reach a handler. Statements still do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(("Row ", "Col ")))
+
+
+def _drop_result_rows() -> None:
+    logger = logging.getLogger("sqlalchemy.engine.Engine")
+    if not any(isinstance(f, NoResultRows) for f in logger.filters):
+        logger.addFilter(NoResultRows())
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; for SQLite, creates the folder and makes every transaction BEGIN IMMEDIATE.
 
     Statement parameters are hidden from error messages: they carry names, phones and questions.
     """
+    _drop_result_rows()
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)

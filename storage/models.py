@@ -376,3 +376,36 @@ class Multicast(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+AUDIT_ACTIONS = ("view", "export", "change", "erase", "purge")
+
+
+class AuditEntry(Base):
+    """Who looked at, exported, changed or erased which record, and when. Never personal data itself: a record is
+    named by its kind and id (`consultation:12`), a LINE user by storage.logids.user_ref. Rows are only ever added."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_who_at", "who", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    who: Mapped[str] = mapped_column(String(64))  # a staff login, or "cli", "bot", "scheduler"
+    action: Mapped[str] = mapped_column(String(16))  # one of AUDIT_ACTIONS
+    record: Mapped[str] = mapped_column(String(80))
+
+
+class DeletionRequest(Base):
+    """A person's request to erase their data (「データ削除」): done at once by the bot, or left for staff to carry out
+    when a booking or a seminar registration lies ahead. Once done, `user_id` holds the tombstone that replaced the
+    LINE id everywhere, and `notice_id` the message that told them (it alone keeps the LINE id, until it is sent)."""
+
+    __tablename__ = "deletion_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending, done
+    requested_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(64))  # "bot", or the staff login who carried it out
+    notice_id: Mapped[int | None] = mapped_column(Integer)

@@ -156,3 +156,34 @@ def add_registration(db, seminar_id: int, user: str, *, mode: str = "onsite", st
         s.add(registration)
         s.commit()
         return registration.id, registration.checkin_token
+
+
+def line_intake(u: LineUserDriver, *, company: str, name: str, phone: str, email: str, question: str,
+                method: str = "online") -> str:
+    """A LINE user's whole intake by signed webhook events, up to the receipt; what the receipt said.
+
+    `question` should speak of paper invoices, so the triage proposes 業務効率化 and 「はい」 accepts it.
+    """
+    u.send(type="follow")
+    u.tap("action=consent&v=2026-11")
+    u.say(question)
+    u.tap("action=yes")
+    u.say(company)
+    u.tap("action=industry&v=製造業")
+    u.say("8人")
+    u.say("いちき串木野")
+    u.say(name)
+    u.say(phone)
+    u.say(email)
+    u.tap(f"action=method&v={method}")
+    return texts(u.tap("action=submit"))
+
+
+def database_text(db) -> str:
+    """Every row of every table as one text, to search for values that must not be there."""
+    from sqlalchemy import select
+
+    from storage.models import Base
+    with db.engine.connect() as conn:
+        rows = [dict(row._mapping) for table in Base.metadata.sorted_tables for row in conn.execute(select(table))]
+    return json.dumps(rows, ensure_ascii=False, default=str)

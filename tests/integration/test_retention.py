@@ -1,0 +1,132 @@
+"""Retention: `dxdesk privacy purge [--dry-run]`, the daily scheduler job, and `dxdesk audit` over what they did."""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from scheduling.clock import MovableClock
+from scheduling.retention import purge_due
+from storage import reports
+from storage.models import Consultation, InboxEvent, LineUser, Multicast, OutboundMessage
+from storage.privacy import ERASED, months_before, purge_date
+from tests.helpers import database_text
+from tests.integration.test_cli import dxdesk
+
+NOW = datetime.now(UTC)  # the commands run on the system clock
+OLD_SECRET, KEPT_SECRET = "廃棄予定商事", "保存中商事"
+
+
+def consultation(s, n: int, received: datetime, status: str, company: str) -> Consultation:
+    c = Consultation(received_at=received, channel="line", user_id=f"U{n}", company=company, contact_name=f"名前{n}",
+                     phone=f"099-000-{n:04d}", email=f"p{n}@example.jp", question=f"{company}の相談です",
+                     category="efficiency", region="kagoshima", municipality="鹿児島市", industry="製造業",
+                     method="online", status=status)
+    s.add(LineUser(id=f"U{n}", source="line", company=company, created_at=received, updated_at=received))
+    s.flush()
+    s.add(c)
+    return c
+
+
+@pytest.fixture
+def seeded(services):
+    with services.db.unit_of_work() as s:
+        consultation(s, 1, months_before(NOW, 25), "closed", OLD_SECRET)          # past retention: purged
+        consultation(s, 2, months_before(NOW, 23), "closed", f"{KEPT_SECRET}A")   # not yet
+        consultation(s, 3, months_before(NOW, 30), "in_progress", f"{KEPT_SECRET}B")  # still open: kept
+        s.add(InboxEvent(event_key="old", user_key="U2", payload={"message": {"text": "古い写しの本文"}},
+                         received_at=NOW - timedelta(days=31), status="done"))
+        s.add(InboxEvent(event_key="new", user_key="U2", payload={"message": {"text": "新しい写しの本文"}},
+                         received_at=NOW - timedelta(days=2), status="done"))
+        s.add(OutboundMessage(to="U2", messages=[{"type": "text", "text": "古い送信の本文"}], retry_key="r1",
+                              status="sent", next_attempt_at=NOW, created_at=NOW - timedelta(days=40)))
+        s.add(Multicast(key="k", kind="announcement", ref="seminar:1", recipients=["U2", "U3"], messages=[],
+                        retry_key="m1", status="sent", next_attempt_at=NOW, created_at=NOW - timedelta(days=40)))
+        s.commit()
+    return services
+
+
+def test_dry_run_prints_counts_only_and_changes_nothing(seeded, database_url):
+    before = database_text(seeded.db)
+    result = dxdesk("privacy", "purge", "--dry-run", env={"DXDESK_DATABASE_URL": database_url})
+    assert result.returncode == 0, result.stderr
+    assert "対応完了の相談（個人情報）: 1件" in result.stdout and "受信イベントの内容: 1件" in result.stdout
+    assert "--dry-run" in result.stdout and OLD_SECRET not in result.stdout + result.stderr
+    assert database_text(seeded.db) == before
+
+
+def test_purge_clears_closed_cases_past_retention_and_old_copies_but_keeps_the_figures(seeded, database_url):
+    month = reports.month_period(f"{months_before(NOW, 25):%Y-%m}")
+    with seeded.db.unit_of_work() as s:
+        counted = reports.by_category(s, month)
+
+    result = dxdesk("privacy", "purge", env={"DXDESK_DATABASE_URL": database_url})
+
+    assert result.returncode == 0, result.stderr
+    dump = database_text(seeded.db)
+    assert OLD_SECRET not in dump and "名前1" not in dump and "099-000-0001" not in dump
+    assert f"{KEPT_SECRET}A" in dump and f"{KEPT_SECRET}B" in dump and "新しい写しの本文" in dump
+    assert "古い写しの本文" not in dump and "古い送信の本文" not in dump
+    with seeded.db.unit_of_work() as s:
+        assert reports.by_category(s, month) == counted
+        purged = s.scalar(select(Consultation).where(Consultation.user_id == "U1"))
+        assert (purged.company, purged.question, purged.category, purged.region) == (ERASED, ERASED, "efficiency",
+                                                                                   "kagoshima")
+        assert s.scalar(select(Multicast.recipients)) == []
+        assert s.get(LineUser, "U1").company is None and s.get(LineUser, "U2").company == f"{KEPT_SECRET}A"
+    again = dxdesk("privacy", "purge", env={"DXDESK_DATABASE_URL": database_url})
+    assert "対応完了の相談（個人情報）: 0件" in again.stdout  # what is cleared is not counted again
+
+    log = json.loads(dxdesk("audit", "--json", env={"DXDESK_DATABASE_URL": database_url}).stdout)
+    assert {"who": "cli", "action": "purge", "record": f"consultation:{purged.id}"}.items() <= log[0].items()
+    assert all(set(e) >= {"at", "who", "action", "record"} for e in log)
+
+
+def test_the_daily_scheduler_job_purges_on_the_services_clock(services):
+    with services.db.unit_of_work() as s:
+        consultation(s, 1, datetime(2024, 1, 10, tzinfo=UTC), "closed", OLD_SECRET)
+        s.commit()
+    [job] = [job for name, job, seconds in services.jobs() if name == "privacy" and seconds == 86400]
+    job()  # the test clock is 2026-11-24: 34 months on
+    assert OLD_SECRET not in database_text(services.db)
+    assert purge_due(services.db, services.config.privacy, MovableClock(NOW))["consultations"] == 0
+
+
+def test_a_shorter_retention_in_the_configuration_purges_sooner(services, tmp_path, database_url):
+    with services.db.unit_of_work() as s:
+        consultation(s, 2, months_before(NOW, 7), "closed", f"{KEPT_SECRET}A")
+        s.commit()
+    config = tmp_path / "c.toml"
+    config.write_text("[privacy]\nretention_months = 6\n", encoding="utf-8")
+    result = dxdesk("privacy", "purge", env={"DXDESK_DATABASE_URL": database_url, "DXDESK_CONFIG": str(config)})
+    assert "6か月" in result.stdout and "対応完了の相談（個人情報）: 1件" in result.stdout
+
+
+def test_a_bad_retention_setting_is_refused_in_japanese(tmp_path, database_url, services):
+    config = tmp_path / "c.toml"
+    config.write_text("[privacy]\nretention_months = 0\n", encoding="utf-8")
+    result = dxdesk("privacy", "purge", env={"DXDESK_DATABASE_URL": database_url, "DXDESK_CONFIG": str(config)})
+    assert result.returncode == 2 and "retention_months" in result.stderr
+
+
+def test_purge_date_is_the_retention_counted_from_receipt():
+    c = Consultation(received_at=datetime(2026, 3, 31, 3, 0, tzinfo=UTC))
+    assert purge_date(c, 24).date().isoformat() == "2028-03-31"
+    assert purge_date(c, 11).date().isoformat() == "2027-02-28"
+
+
+def test_audit_lists_exports_and_since_filters(services, database_url, tmp_path):
+    out = tmp_path / "w.csv"
+    assert dxdesk("report", "weekly", "--week", "2026-W48", "--out", str(out),
+                  env={"DXDESK_DATABASE_URL": database_url}).returncode == 0
+    dxdesk("consultations", "--json", env={"DXDESK_DATABASE_URL": database_url})
+    log = json.loads(dxdesk("audit", "--json", env={"DXDESK_DATABASE_URL": database_url}).stdout)
+    assert [(e["who"], e["action"], e["record"]) for e in log] == [
+        ("cli", "export", "weekly:2026-W48"), ("cli", "export", "consultations:all")]
+    assert datetime.fromisoformat(log[0]["at"]).utcoffset() == timedelta(hours=9)
+    later = (NOW + timedelta(days=2)).astimezone().date().isoformat()
+    assert json.loads(dxdesk("audit", "--json", "--since", later, env={"DXDESK_DATABASE_URL": database_url}).stdout) == []
+    table = dxdesk("audit", env={"DXDESK_DATABASE_URL": database_url}).stdout
+    assert "書き出し" in table and "weekly:2026-W48" in table
