@@ -1,10 +1,8 @@
 """The staff console at /admin: consultations, conversations, bookings, pop-up days, coordinators, failed sends."""
 from __future__ import annotations
 
-import hmac
 import logging
 import math
-import secrets
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -20,6 +18,7 @@ from bot.intake import FIELD_LABELS, METHODS
 from bot.jatime import TOKYO, WEEKDAYS, format_clock, format_date, format_datetime, format_time_range, to_tokyo
 from bot.menu import STATUS_LABELS, suspend
 from bot.municipalities import REGIONS
+from handlers.hardening import csrf_ok, csrf_token
 from handlers.ical import feed_url
 from scheduling import popup
 from storage.models import (
@@ -63,7 +62,7 @@ SENDER_LABELS = {"user": "利用者", "bot": "ボット", "staff": "担当者"}
 STATE_LABELS = {State.WITH_STAFF: "担当者対応中", State.IDLE: "ボット対応"}
 REGION_NAMES = {region.id: region.name for region in REGIONS}
 BOOKING_STATUS_LABELS = {"pending": "仮予約", "confirmed": "確定", "cancelling": "取消処理中", "cancelled": "取消"}
-BOOKING_CHANNELS = ("line", "popup")
+BOOKING_CHANNELS = ("line", "popup", "web")
 CANCELLED_BY_LABELS = {"user": "利用者", "staff": "担当者（スタッフ画面）"}
 OUTBOX_KIND_LABELS = {"reminder_day_before": "前日のリマインダー", "reminder_hour_before": "直前のリマインダー",
                       "survey": "アンケート", "announcement": "お知らせ"}
@@ -77,17 +76,6 @@ KIND_LABELS = {"image": "画像", "video": "動画", "audio": "音声", "file": 
 
 # --- sign-in, CSRF and roles ----------------------------------------------------------------------------
 
-def csrf_token() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(32)
-    return session["csrf"]
-
-
-def _csrf_ok() -> bool:
-    expected, sent = session.get("csrf", ""), request.form.get("csrf_token", "")
-    return bool(expected) and hmac.compare_digest(expected.encode(), sent.encode())
-
-
 @bp.before_request
 def guard():
     """Sign-in for every page but the login form, a CSRF token on every POST, and only acting roles may change things."""
@@ -96,7 +84,7 @@ def guard():
         return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
     if request.method != "POST":
         return None
-    if not _csrf_ok():
+    if not csrf_ok():
         log.info("console POST to %s refused: CSRF token mismatch", request.endpoint)
         return _error(400, "フォームの有効期限が切れたか、正しく送信されませんでした。"
                            "ページを再読み込みしてから、もう一度お試しください。")
