@@ -313,6 +313,10 @@ def test_back_returns_to_the_answers_given(client, clock, services):
     assert hidden(form.html, "step") == "profile" and "有限会社さつま工房" in form.html and "checked" in form.html
 
 
+def test_the_privacy_policy_links_to_the_form(client):
+    assert 'href="/consult"' in client.get("/privacy").get_data(as_text=True)
+
+
 def test_the_confirmation_page_of_a_forged_token_is_a_404(client):
     assert client.get("/consult/done/forged").status_code == 404
 
@@ -400,3 +404,24 @@ def test_a_user_id_sent_by_the_browser_is_never_taken(liff_app, clock, line):
     assert form.post(slot="later", user_id=LINE_USER, userId=LINE_USER).status_code == 303
     [c] = consultations(services)
     assert c.user_id is None and line.requests("/oauth2/v2.1/verify") == []
+
+
+def test_staff_find_the_forms_bookings_under_the_web_channel(client, app, clock, services):
+    from tests.integration.test_log_privacy import sign_in
+
+    form = Form(client, clock)
+    form.through_category()
+    form.post(slot=form.slots()[0])
+    staff = app.test_client()
+    sign_in(staff, services)
+    [b] = bookings(services)
+    page = staff.get("/admin/bookings?channel=web").get_data(as_text=True)
+    assert f"/admin/bookings/{b.id}" in page and '<option value="web" selected>Webフォーム' in page
+    assert f"/admin/bookings/{b.id}" not in staff.get("/admin/bookings?channel=line").get_data(as_text=True)
+
+
+def test_a_liff_id_of_another_shape_stops_the_service_with_a_reason(settings, clock):
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError, match="DXDESK_LIFF_ID"):
+        create_app(replace(settings, liff_id="not-a-liff-id"), clock=clock)
