@@ -425,3 +425,25 @@ def test_a_liff_id_of_another_shape_stops_the_service_with_a_reason(settings, cl
 
     with pytest.raises(ConfigError, match="DXDESK_LIFF_ID"):
         create_app(replace(settings, liff_id="not-a-liff-id"), clock=clock)
+
+
+def test_other_days_are_shown_a_week_at_a_time_up_to_the_horizon(client, clock, services):
+    form = Form(client, clock)
+    form.through_category()
+    first_week = form.slots()
+    form.post(more="2026-12-01")
+    later = form.slots()
+    assert later and not set(later) & set(first_week)
+    assert all(s.partition("|")[2] >= "202612010000" for s in later) and "最初の日程に戻る" in form.html
+    form.post(more="2027-06-01")  # past the 30-day horizon: the first page again
+    assert form.slots() == first_week
+    form.post(more="2026-12-22")
+    assert "他の日を見る" not in form.html and "12月24日(木)までの日程で承っています" in form.html
+
+
+def test_a_category_that_is_not_one_of_the_programmes_is_asked_again(client, clock, services):
+    form = Form(client, clock)
+    form.profile()
+    page = form.post(category="astrology")
+    assert hidden(page.get_data(as_text=True), "step") == "category"
+    assert "ご相談の分野を選んでください" in page.get_data(as_text=True)
