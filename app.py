@@ -15,10 +15,11 @@ from flask import Flask, redirect
 from bot.config import Config, ConfigError, load_config
 from bot.replies import text
 from bot.triage import Triager
-from handlers import checkin, console, hardening, ical, logs, pages, simulator, webhook
+from handlers import checkin, console, consult, hardening, ical, logs, pages, simulator, webhook
 from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
+from handlers.liff import LiffVerifier, channel_of
 from handlers.line_api import LINE_API_BASE_URL, LineMessenger
 from scheduling import multicast, outbox, retention, seminar_reminders, surveys
 from scheduling.bookings import BookingService
@@ -56,6 +57,7 @@ class Settings:
     sender_threads: int = 4  # LINE calls at once: each user's messages still go one by one, in order
     migrate: bool = True
     simulator: bool = False  # with a LINE channel, the simulator only when this is on (and for signed-in staff)
+    liff_id: str | None = None  # the LIFF app /consult is opened as inside LINE ("<channel id>-<random>")
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -75,6 +77,7 @@ class Settings:
             public_base_url=get("DXDESK_PUBLIC_URL") or "",
             trust_proxy=get("DXDESK_TRUST_PROXY") == "1",
             simulator=(get("DXDESK_SIMULATOR") or "").lower() == "on",
+            liff_id=get("DXDESK_LIFF_ID"),
         )
 
     @property
@@ -96,6 +99,7 @@ class Services:
     conversations: ConversationService
     bookings: BookingService
     inbox: InboxWorker | None = None
+    liff: LiffVerifier | None = None  # the web form's LINE user check, when it is a LIFF app too
 
     def process(self, event: InboxEvent) -> None:
         """Run one inbox event through the bot in one transaction, then send what it queued."""
@@ -171,6 +175,8 @@ def build_services(settings: Settings, clock=None) -> Services:
                                             loading=line.show_loading if line else None,
                                             profile_name=line.profile_name if line else None,
                                             public_url=settings.public_base_url), bookings)
+    if settings.liff_id:
+        services.liff = LiffVerifier(settings.liff_id, settings.line_api_base_url)
     services.inbox = InboxWorker(db, services.process, clock, threads=settings.inbox_threads,
                                  on_give_up=services.apologise)
     return services
@@ -199,6 +205,9 @@ def _secret_key(settings: Settings) -> str:
 
 def check_settings(settings: Settings) -> None:
     """Refuse settings the service would start with but fail users on: LINE takes only absolute links in messages."""
+    if settings.liff_id and channel_of(settings.liff_id) is None:
+        raise ConfigError(f"DXDESK_LIFF_ID はLINE Developersコンソールに表示されるLIFF ID（例: 1234567890-AbcdEfgh）にしてください。"
+                          f"いまの値: {settings.liff_id}")
     url = settings.public_base_url
     if url:
         parts = urlsplit(url)
@@ -227,7 +236,7 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
     hardening.install(app, trust_proxy=settings.trust_proxy)
     logids.use_key(app.config["SECRET_KEY"])
     logids.mask_feed_tokens_in_access_log()
-    for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp, ical.bp, checkin.bp):
+    for blueprint in (webhook.bp, simulator.bp, pages.bp, console.bp, ical.bp, checkin.bp, consult.bp):
         app.register_blueprint(blueprint)
 
     @app.get("/")

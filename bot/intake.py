@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Callable
 
 from bot import replies as r
 from bot.conversation import (
@@ -52,6 +52,7 @@ FIELD_LABELS = {"question": "ご相談内容", "category": "分野", "company": 
                 "phone": "電話番号", "email": "メール", "method": "ご希望の相談方法"}
 EDIT_TARGETS = {"question": State.ASK_QUESTION, "category": State.CHOOSE_CATEGORY, **{f: s for f, s in ORDER}}
 MAX_QUESTION = 2000
+MAX_COMPANY, MAX_CONTACT_NAME = 100, 50
 CATEGORY_CHOICES = 3  # categories offered when the triage is not sure, besides その他
 
 
@@ -139,13 +140,31 @@ def is_mash(text: str) -> bool:
     return False
 
 
-def _not_an_answer(conv: Conversation, text: str, what: str, *, digits_ok: bool = True) -> Outcome | None:
-    """None when `text` can be taken as `what`; else the answer that keeps the field and asks it again."""
+def text_problem(text: str, what: str, *, digits_ok: bool = True) -> str | None:
+    """Why `text` cannot be taken as `what` (no letters, a phone number in a name, keyboard mash), or None."""
+    if not has_letters(text) or (not digits_ok and sum(c.isdigit() for c in text) >= 3) or is_mash(text):
+        return f"{what}を文字で教えてください。"
+    return None
+
+
+def company_problem(name: str) -> str | None:
+    """Why `name` (stripped) cannot be the company's name, or None: the LINE intake and the web form check the same."""
+    return text_problem(name, "会社名（屋号）") or (
+        f"会社名は{MAX_COMPANY}文字以内でお願いします。" if len(name) > MAX_COMPANY else None)
+
+
+def contact_name_problem(name: str) -> str | None:
+    """Why `name` (stripped) cannot be the contact's name, or None."""
+    return text_problem(name, "ご担当者のお名前", digits_ok=False) or (
+        f"お名前を{MAX_CONTACT_NAME}文字以内で教えてください。" if len(name) > MAX_CONTACT_NAME else None)
+
+
+def _not_an_answer(conv: Conversation, text: str, problem: Callable[[str], str | None]) -> Outcome | None:
+    """None when `text` can be taken as the field; else the answer that keeps the field and asks it again."""
     if looks_like_question(text):
         return _again(conv, f"{side_answer(text)}\n（ご相談の入力の途中です。続きをお願いします）")
-    if not has_letters(text) or (not digits_ok and sum(c.isdigit() for c in text) >= 3) or is_mash(text):
-        return _again(conv, f"{what}を文字で教えてください。")
-    return None
+    refused = problem(text)
+    return _again(conv, refused) if refused else None
 
 
 # --- 戻る: the way back to the step before ----------------------------------------------------------------
@@ -182,16 +201,18 @@ def go_back(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
 
 # --- consent -------------------------------------------------------------------------------------------
 
+def consent_paragraphs(config) -> list[str]:
+    """What people consent to, in LINE and on the web form alike (the version is config.privacy_policy_version)."""
+    return [f"{config.program_name}では、ご相談への対応（担当コーディネーターからのご連絡、日程調整、支援機関へのご紹介）と、"
+            "県への実績報告（個人が特定されない集計のみ）のために、会社名・ご担当者名・連絡先・ご相談内容をお預かりします。",
+            "お預かりした情報は、ご本人の同意なく上記以外の目的に使ったり、第三者に提供したりすることはありません。"]
+
+
 def privacy_notice(ctx: Context) -> list[dict]:
     version = ctx.config.privacy_policy_version
     bubble = r.card(
         "個人情報の取り扱いについて",
-        body=[
-            f"{ctx.config.program_name}では、ご相談への対応（担当コーディネーターからのご連絡、日程調整、支援機関へのご紹介）と、"
-            "県への実績報告（個人が特定されない集計のみ）のために、会社名・ご担当者名・連絡先・ご相談内容をお預かりします。",
-            "お預かりした情報は、ご本人の同意なく上記以外の目的に使ったり、第三者に提供したりすることはありません。",
-            "同意いただける場合は「同意して始める」を押してください。",
-        ],
+        body=[*consent_paragraphs(ctx.config), "同意いただける場合は「同意して始める」を押してください。"],
         buttons=[r.postback("同意して始める", "consent", v=version), r.uri("プライバシーポリシーを読む", ctx.policy_url),
                  r.postback("同意しない", "decline")],
     )
@@ -254,9 +275,17 @@ def _triaged(outcome: Outcome, data: dict[str, Any], question: str, ctx: Context
     return outcome
 
 
+def question_problem(text: str) -> str | None:
+    """Why `text` cannot be taken as the consultation's question, or None."""
+    if not has_letters(text) or is_mash(text):
+        return "ご相談内容を文字で教えてください。困っていることを一言でもかまいません。"
+    return None
+
+
 def take_question(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    if not has_letters(intent.text) or is_mash(intent.text):
-        return _again(conv, "ご相談内容を文字で教えてください。困っていることを一言でもかまいません。")
+    refused = question_problem(intent.text)
+    if refused:
+        return _again(conv, refused)
     outcome = Outcome(State.CONFIRM_CATEGORY)
     if len(intent.text) > MAX_QUESTION:
         outcome.replies.append(r.text(f"長文をありがとうございます。最初の{MAX_QUESTION}文字までを承りました。続きは担当者にお話しください。"))
@@ -339,11 +368,9 @@ def ask_company(conv: Conversation, ctx: Context) -> list[dict]:
 
 def take_company(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     name = intent.text.strip()
-    refused = _not_an_answer(conv, name, "会社名（屋号）")
+    refused = _not_an_answer(conv, name, company_problem)
     if refused:
         return refused
-    if len(name) > 100:
-        return _again(conv, "会社名は100文字以内でお願いします。")
     return _answer(conv, ctx, company=name)
 
 
@@ -429,11 +456,9 @@ def take_contact_name(conv: Conversation, intent: Intent, ctx: Context) -> Outco
     if intent.name == "name" and _proposed_name(ctx):
         return _answer(conv, ctx, contact_name=_proposed_name(ctx))
     name = intent.text.strip()
-    refused = _not_an_answer(conv, name, "ご担当者のお名前", digits_ok=False)
+    refused = _not_an_answer(conv, name, contact_name_problem)
     if refused:
         return refused
-    if len(name) > 50:
-        return _again(conv, "お名前を50文字以内で教えてください。")
     return _answer(conv, ctx, contact_name=name)
 
 

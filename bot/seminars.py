@@ -209,11 +209,9 @@ def _details(conv: Conversation, ctx: Context, data: dict) -> Outcome:
 
 def take_company(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     name = intent.text.strip()
-    refused = i._not_an_answer(conv, name, "会社名（屋号）")
+    refused = i._not_an_answer(conv, name, i.company_problem)
     if refused:
         return refused
-    if len(name) > 100:
-        return Outcome(conv.state, replies=[r.text("会社名は100文字以内でお願いします。")])
     return _details(conv, ctx, {**conv.data, "company": name})
 
 
@@ -221,11 +219,9 @@ def take_name(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     if intent.name == "name" and i._proposed_name(ctx):
         return _details(conv, ctx, {**conv.data, "contact_name": i._proposed_name(ctx)})
     name = intent.text.strip()
-    refused = i._not_an_answer(conv, name, "ご担当者のお名前", digits_ok=False)
+    refused = i._not_an_answer(conv, name, i.contact_name_problem)
     if refused:
         return refused
-    if len(name) > 50:
-        return Outcome(conv.state, replies=[r.text("お名前を50文字以内で教えてください。")])
     return _details(conv, ctx, {**conv.data, "contact_name": name})
 
 

@@ -1,8 +1,12 @@
 """What every answer of the service gets: security headers, a session cookie that is Secure over https, ids that
-cannot overflow the database, friendly Japanese error pages, and a server that does not name its versions."""
+cannot overflow the database, friendly Japanese error pages, a server that does not name its versions, and the CSRF
+token the console and the web form check."""
 from __future__ import annotations
 
-from flask import Flask, current_app, render_template, request
+import hmac
+import secrets
+
+from flask import Flask, current_app, render_template, request, session
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -43,6 +47,19 @@ def install(app: Flask, trust_proxy: bool) -> None:
     app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
     app.after_request(secure_headers)
     app.register_error_handler(HTTPException, error_page)
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (made on first use): forms carry it, and a POST without it is refused."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def csrf_ok() -> bool:
+    """The POST carries the session's token. Another site's form has no way to read it, nor (SameSite=Lax) our cookie."""
+    expected, sent = session.get("csrf", ""), request.form.get("csrf_token", "")
+    return bool(expected) and hmac.compare_digest(expected.encode(), sent.encode())
 
 
 class SessionInterface(SecureCookieSessionInterface):

@@ -198,6 +198,22 @@ class LoginThrottle(Base):
     locked_until: Mapped[datetime | None]
 
 
+
+class WebSubmission(Base):
+    """One consultation sent through the web form: its form's key (a second post of the same form finds it), the
+    keyed hash of the sender's address (the rate limit counts them) and the privacy-policy version consented to."""
+
+    __tablename__ = "web_submissions"
+    __table_args__ = (Index("ix_web_submission_address_at", "address", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(64))  # storage.logids-style keyed hash, never the address itself
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"))
+    consent_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
 ACTIVE_BOOKING = ("pending", "confirmed")
 
 

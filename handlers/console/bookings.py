@@ -24,7 +24,7 @@ bp = Blueprint("bookings", __name__)
 CANCELLED_BY_STAFF = ("{when}のご相談のご予約は、担当者の都合によりキャンセルとなりました。"
                       "ご迷惑をおかけし、誠に申し訳ございません。\n"
                       "別の日時でのご相談をご希望の場合は、メニューの「予約の確認・変更」から改めてご予約いただけます。")
-BOOKING_CHANNELS = ("line", "popup")
+BOOKING_CHANNELS = ("line", "popup", "web")
 CANCELLED_BY_LABELS = {"user": "利用者", "staff": "担当者（スタッフ画面）"}
 
 

@@ -1,8 +1,6 @@
 """What every page of the console shares: sign-in and CSRF checks, roles, labels, the services, error pages."""
 
-import hmac
 import logging
-import secrets
 from datetime import date, datetime, time
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -13,6 +11,7 @@ from bot.intake import METHODS
 from bot.jatime import TOKYO, format_datetime, format_time_range, to_tokyo
 from bot.menu import STATUS_LABELS
 from bot.municipalities import REGIONS
+from handlers.hardening import csrf_ok, csrf_token
 from storage import audit
 from storage.models import ConversationRow
 from storage.staff import session_user
@@ -37,17 +36,6 @@ BOOKING_STATUS_LABELS = {"pending": "仮予約", "confirmed": "確定", "cancell
 
 # --- sign-in, CSRF and roles ----------------------------------------------------------------------------
 
-def csrf_token() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(32)
-    return session["csrf"]
-
-
-def _csrf_ok() -> bool:
-    expected, sent = session.get("csrf", ""), request.form.get("csrf_token", "")
-    return bool(expected) and hmac.compare_digest(expected.encode(), sent.encode())
-
-
 def guard():
     """Sign-in for every page but the login form, a CSRF token on every POST, and only acting roles may change things."""
     staff = current_staff()
@@ -55,7 +43,7 @@ def guard():
         return redirect(url_for("console.auth.login", next=request.full_path.rstrip("?")))
     if request.method != "POST":
         return None
-    if not _csrf_ok():
+    if not csrf_ok():
         log.info("console POST to %s refused: CSRF token mismatch", request.endpoint)
         return _error(400, "フォームの有効期限が切れたか、正しく送信されませんでした。"
                            "ページを再読み込みしてから、もう一度お試しください。")

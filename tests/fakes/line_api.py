@@ -11,12 +11,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.http import QuietServer
 
@@ -34,6 +34,8 @@ class RecordedRequest:
     """Header names are lower-cased."""
     body: Any
     """Parsed JSON, raw bytes for other content types, None when empty."""
+    query: dict[str, str] = field(default_factory=dict)
+    """The query string's parameters (the last of each name)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,11 @@ _ROUTES = [
     ("POST", r"/v2/bot/richmenu/(?P<menu_id>[^/]+)/content", "_upload_rich_menu_image"),
     ("POST", r"/v2/bot/user/all/richmenu/(?P<menu_id>[^/]+)", "_set_default_rich_menu"),
     ("GET", r"/v2/bot/user/all/richmenu", "_default_rich_menu"),
+    ("GET", r"/oauth2/v2.1/verify", "_verify_access_token"),
+    ("GET", r"/v2/profile", "_login_profile"),
 ]
+# LINE Login's token check takes the token in the query, not as a bearer token.
+_NO_BEARER = {"/oauth2/v2.1/verify"}
 
 
 class FakeLineApi:
@@ -137,6 +143,7 @@ class FakeLineApi:
         self.rich_menus: dict[str, dict] = {}
         self.rich_menu_images: dict[str, tuple[str, bytes]] = {}
         self.default_rich_menu_id: str | None = None
+        self._liff_tokens: dict[str, tuple[str, str, datetime]] = {}  # token -> (user id, channel id, expiry)
         self._server = QuietServer(("127.0.0.1", 0), _handler_for(self))
         # A short poll keeps shutdown, and so each test's teardown, quick.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
@@ -175,6 +182,13 @@ class FakeLineApi:
             self._reply_token_owners[token] = (to, self._now())
         return token
 
+    def issue_liff_token(self, user_id: str, channel_id: str, expires_in: int = 3600) -> str:
+        """A LIFF access token of `user_id`, issued by the LINE Login channel `channel_id`, as liff.getAccessToken() gives."""
+        token = f"liff-{uuid.uuid4().hex}"
+        with self._lock:
+            self._liff_tokens[token] = (user_id, channel_id, self._now() + timedelta(seconds=expires_in))
+        return token
+
     def release(self) -> None:
         """End every wait of a `Fault`, now and from now on."""
         self._released.set()
@@ -194,7 +208,7 @@ class FakeLineApi:
             return [messages for recipient, messages in self._deliveries if to is None or recipient == to]
 
     def _arrive(self, method: str, path: str, headers: dict[str, str],
-                raw: bytes) -> tuple[RecordedRequest, Fault, float]:
+                raw: bytes, query: dict[str, str] | None = None) -> tuple[RecordedRequest, Fault, float]:
         """Record the request and choose what happens to it (the script first, then `faults`)."""
         body: Any = raw or None
         if raw and "json" in headers.get("content-type", ""):
@@ -202,12 +216,12 @@ class FakeLineApi:
                 body = json.loads(raw)
             except ValueError:
                 body = raw
-        request = RecordedRequest(method, path, headers, body)
+        request = RecordedRequest(method, path, headers, body, dict(query or {}))
         with self._lock:
             self._requests.append(request)
             queue = self._scripts.get(path)
             scripted = queue.pop(0) if queue else None
-        if not headers.get("authorization", "").startswith("Bearer "):
+        if path not in _NO_BEARER and not headers.get("authorization", "").startswith("Bearer "):
             return request, Fault(status=401, body={"message": "Authentication failed"}), 0.0
         if scripted is not None:
             if 200 <= scripted.status < 300:
@@ -296,6 +310,24 @@ class FakeLineApi:
     def _profile(self, request: RecordedRequest, user_id: str) -> tuple[int, dict]:
         name = self.profiles.get(user_id, DEFAULT_DISPLAY_NAME)
         return 200, {"userId": user_id, "displayName": name, "language": "ja"}
+
+    def _liff_token(self, token: str | None) -> tuple[str, str, int] | None:
+        """(user id, channel id, seconds left) of a token still valid, as LINE Login sees it."""
+        user_id, channel_id, expires = self._liff_tokens.get(token or "", (None, None, None))
+        left = int((expires - self._now()).total_seconds()) if expires else 0
+        return (user_id, channel_id, left) if left > 0 else None
+
+    def _verify_access_token(self, request: RecordedRequest) -> tuple[int, dict]:
+        found = self._liff_token(request.query.get("access_token"))
+        if found is None:
+            return 400, {"error": "invalid_request", "error_description": "access token expired"}
+        return 200, {"scope": "profile openid", "client_id": found[1], "expires_in": found[2]}
+
+    def _login_profile(self, request: RecordedRequest) -> tuple[int, dict]:
+        found = self._liff_token(request.headers.get("authorization", "").removeprefix("Bearer "))
+        if found is None:
+            return 401, {"message": "invalid token"}
+        return 200, {"userId": found[0], "displayName": self.profiles.get(found[0], DEFAULT_DISPLAY_NAME)}
 
     def _create_rich_menu(self, request: RecordedRequest) -> tuple[int, dict]:
         menu = request.body if isinstance(request.body, dict) else {}
@@ -397,7 +429,8 @@ def _handler_for(fake: FakeLineApi) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}
-            request, fault, delay = fake._arrive(self.command, urlsplit(self.path).path, headers, raw)
+            url = urlsplit(self.path)
+            request, fault, delay = fake._arrive(self.command, url.path, headers, raw, dict(parse_qsl(url.query)))
             if fault.wait_before:
                 fake._wait(request.path)
             if fault.take:
