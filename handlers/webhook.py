@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, request
 from linebot.v3.models.events import UnknownEvent
 from linebot.v3.webhooks import Event
 from pydantic.v1 import ValidationError  # what the SDK's webhook models raise
+from sqlalchemy.exc import DBAPIError
 
 from handlers.inbox import store_events
 from scheduling import metrics
@@ -112,7 +113,11 @@ def callback():
     if events is None:
         log.warning("webhook refused: malformed body")
         return {"error": "malformed body"}, 400
-    new = store_events(services.db, events, "line", services.clock.now())
+    try:
+        new = store_events(services.db, events, "line", services.clock.now())
+    except DBAPIError as exc:  # the database is down or refusing: not stored, so LINE must send it again
+        log.warning("webhook: events not stored, database unavailable (%s); answered 503", type(exc.orig).__name__)
+        return {"error": "temporarily unavailable"}, 503, {"Retry-After": "5"}
     log.info("webhook: %d events, %d new", len(events), new)
     metrics.events_received.labels("line").inc(new)
     if new:
