@@ -77,7 +77,7 @@ class Delivery:
         """Send these queued messages: in this thread, or by the sender threads when they run."""
         ids = list(ids)
         if self._senders and ids:
-            with self.db.unit_of_work() as s:
+            with self.db.reading() as s:
                 remote = set(s.scalars(select(OutboundMessage.id).where(
                     OutboundMessage.id.in_(ids), OutboundMessage.channel.in_(REMOTE))))
             ids = [i for i in ids if i not in remote]
@@ -114,13 +114,15 @@ class Delivery:
     def _send_first(self, *where) -> bool:
         """Take the oldest due message (of those `where` picks) and make one attempt; False if none could be taken."""
         now = self.clock.now()
-        with self.db.unit_of_work() as s:
+        with self.db.reading() as s:  # looking takes no write lock: idle senders hold up no one
             candidates = s.scalars(select(OutboundMessage).where(*_due(now), *where)
                                    .order_by(OutboundMessage.id).limit(10)).all()
+        if not candidates:
+            return False
+        with self.db.unit_of_work() as s:
             for msg in candidates:
                 action = self._action(msg, now)
                 replying = action in ("reply", "check")
-                s.expunge(msg)  # keep it as read: the attempt works from this copy
                 # Taken only as read (same attempts) and still first in line; the doubt is on record before the reply.
                 taken = s.execute(update(OutboundMessage).where(
                     OutboundMessage.id == msg.id, OutboundMessage.attempts == msg.attempts, *_due(now)).values(

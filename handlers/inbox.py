@@ -79,6 +79,10 @@ def claim(db: Database, now: datetime, limit: int = 1) -> list[InboxEvent]:
     query = select(InboxEvent.id).where(_claimable(now), first_of_user).order_by(InboxEvent.id).limit(limit)
     if db.is_postgres:
         query = query.with_for_update(skip_locked=True, of=InboxEvent)
+    else:
+        with db.reading() as s:  # an idle worker looks without SQLite's write lock, which webhooks are waiting for
+            if not s.scalars(query.limit(1)).first():
+                return []
     with db.unit_of_work() as s:
         ids = s.scalars(query).all()
         if not ids:

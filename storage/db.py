@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+READ_ONLY = "dxdesk_read_only"
 
 
 class NoResultRows(logging.Filter):
@@ -59,7 +60,8 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reading session (Database.reading) begins deferred: in WAL mode it never waits for the writer.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -80,6 +82,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -93,6 +96,16 @@ class Database:
             yield session
         finally:
             session.close()  # rolls back what was not committed; loaded objects stay readable
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for looking only: on SQLite it does not take the write lock, so polling for work (is a message
+        due? an event to take?) never queues behind a writer nor holds one up. Not for writing: use unit_of_work."""
+        session = self._readers()
+        try:
+            yield session
+        finally:
+            session.close()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
