@@ -11,7 +11,7 @@ from bot.conversation import (
 )
 from bot.municipalities import REGIONS, candidates, match_municipality, region
 from bot.triage import OTHER
-from bot.validation import parse_contact, parse_email
+from bot.validation import parse_contact, parse_email, parse_phone
 
 INDUSTRIES = ("製造業", "建設業", "卸売業・小売業", "飲食・宿泊業", "農林水産業", "医療・福祉",
               "運輸業", "情報通信業", "サービス業", "その他")
@@ -627,3 +627,34 @@ def popup_receipt(receipt_no: str) -> list[dict]:
 def receipt(receipt_no: str) -> list[dict]:
     """What the user is told once the consultation is on record, before choosing a date."""
     return [r.text(f"ご相談を受け付けました。\n受付番号：{receipt_no}\n\n続けて、担当のDXコーディネーターとのご相談日時をお選びください。")]
+
+
+# --- a field put right by staff --------------------------------------------------------------------------------
+
+def profile_value(field: str, text: str) -> tuple[dict[str, str] | None, str | None]:
+    """A profile field as staff correct it in the console, checked as the intake checks the user's answer: the
+    values to keep (a municipality brings its region along) and None, or None and what is wrong, in Japanese."""
+    value = text.strip()
+    if not value:
+        return None, f"{FIELD_LABELS[field]}の新しい値を入力してください。"
+    if field in ("company", "contact_name"):
+        problem = (company_problem if field == "company" else contact_name_problem)(value)
+        return (None, problem) if problem else ({field: value}, None)
+    if field == "industry":
+        return ({field: value}, None) if value in INDUSTRIES else (None, "業種は一覧から選んでください。")
+    if field == "employees":
+        labels = [label for label, _, _ in EMPLOYEES]
+        return ({field: value}, None) if value in labels else (None, "従業員数は一覧から選んでください。")
+    if field == "municipality":
+        found = match_municipality(value)
+        if found:
+            return {"municipality": found.name, "region": found.region}, None
+        options = candidates(value)
+        if options:
+            return None, f"市町村を1つに絞れませんでした。次のどれかを入力してください: {'、'.join(m.name for m in options)}"
+        return None, "鹿児島県内の市町村名が見つかりませんでした。市町村名を確かめてください（例: 霧島市）。"
+    parse = {"phone": parse_phone, "email": parse_email}.get(field)
+    if parse is None:
+        raise ValueError(f"not a profile field: {field!r}")
+    parsed, reason = parse(value)
+    return ({field: parsed}, None) if parsed else (None, reason)

@@ -10,7 +10,9 @@ from bot.conversation import (
 from bot.intake import MAX_QUESTION, _triaged, consent_given, looks_like_question, privacy_notice, side_answer
 from bot.jatime import describe_staff_reply
 
-STATUS_LABELS = {"received": "受付済み", "in_progress": "対応中", "closed": "対応完了"}
+# A case's way: 受付 → 日程調整中 → 対応中 → 完了 → フォローアップ (storage.models.CASE_STATUSES); staff may move it freely.
+STATUS_LABELS = {"received": "受付", "scheduling": "日程調整中", "in_progress": "対応中", "closed": "完了",
+                 "follow_up": "フォローアップ"}
 # An acknowledgement while staff have the conversation is sent at most this often.
 STAFF_ACK_INTERVAL = timedelta(minutes=10)
 

@@ -518,7 +518,7 @@ def _audit(args) -> int:
 
 AUDIT_LABELS = {"view": "閲覧", "export": "書き出し", "change": "変更", "erase": "削除（本人の依頼）",
                 "purge": "削除（保存期間の経過）"}
-PURGE_LABELS = {"consultations": "対応完了の相談（個人情報）", "profiles": "利用者の登録情報",
+PURGE_LABELS = {"consultations": "完了・フォローアップの相談（個人情報）", "profiles": "利用者の登録情報",
                 "inbox_payloads": "受信イベントの内容", "message_bodies": "送信メッセージの本文",
                 "scheduled_bodies": "予約送信の本文", "multicast_recipients": "一斉送信の宛先",
                 "deletion_notices": "削除完了のお知らせの宛先"}
@@ -576,13 +576,38 @@ def _print_triage(result, as_json: bool) -> None:
 
 def _users_add(args) -> int:
     from storage.staff import add_user
+    coordinator = _known_coordinator(args.coordinator)
     db = _database()
     try:
-        add_user(db, args.login, _read_password(), args.role, datetime.now().astimezone())
+        add_user(db, args.login, _read_password(), args.role, datetime.now().astimezone(), coordinator_id=coordinator)
     except ValueError as exc:  # a refusal worded for the operator: printed by main(), exit code 2
         raise CommandError(str(exc)) from None
-    print(f"スタッフ画面のユーザー {args.login}（{args.role}）を追加しました。")
+    linked = f"、コーディネーター {coordinator} として" if coordinator else ""
+    print(f"スタッフ画面のユーザー {args.login}（{args.role}）を{linked}追加しました。")
     return 0
+
+
+def _users_link(args) -> int:
+    from storage.staff import link_coordinator
+    coordinator = _known_coordinator(args.coordinator)
+    try:
+        link_coordinator(_database(), args.login, coordinator)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"ユーザー {args.login} をコーディネーター {coordinator} に結び付けました（「自分の担当」に担当の相談が表示されます）。"
+          if coordinator else f"ユーザー {args.login} とコーディネーターの結び付けを外しました。")
+    return 0
+
+
+def _known_coordinator(coordinator_id: str | None) -> str | None:
+    """A [[coordinators]] id of the configuration, or None for none (""); anything else is refused."""
+    if not coordinator_id:
+        return None
+    known = [c.id for c in load_config(os.environ.get("DXDESK_CONFIG") or None).coordinators]
+    if coordinator_id not in known:
+        raise CommandError(f"コーディネーター「{coordinator_id}」は設定にありません。"
+                           f"設定にあるID: {'、'.join(known)}")
+    return coordinator_id
 
 
 def _users_passwd(args) -> int:
@@ -606,15 +631,16 @@ def _users_list(args) -> int:
     from storage.staff import list_users
     users = list_users(_database())
     if args.json:
-        print(json.dumps([{"login": u.login, "role": u.role, "created_at": u.created_at.astimezone(TOKYO).isoformat()}
+        print(json.dumps([{"login": u.login, "role": u.role, "coordinator": u.coordinator_id,
+                           "created_at": u.created_at.astimezone(TOKYO).isoformat()}
                           for u in users], ensure_ascii=False, indent=2))
         return 0
     if not users:
         print("スタッフ画面のユーザーはまだいません。作成: dxdesk users add LOGIN --role admin")
         return 0
-    _print_table(("ログインID", "役割", "登録日"),
-                 [(u.login, f"{ROLE_LABELS.get(u.role, u.role)}（{u.role}）", f"{u.created_at.astimezone(TOKYO):%Y-%m-%d}")
-                  for u in users])
+    _print_table(("ログインID", "役割", "登録日", "コーディネーター"),
+                 [(u.login, f"{ROLE_LABELS.get(u.role, u.role)}（{u.role}）", f"{u.created_at.astimezone(TOKYO):%Y-%m-%d}",
+                   u.coordinator_id or "—") for u in users])
     return 0
 
 
@@ -665,7 +691,12 @@ def parser() -> argparse.ArgumentParser:
     add = users.add_parser("add", help="ユーザーを追加する")
     add.add_argument("login")
     add.add_argument("--role", required=True, choices=("admin", "coordinator", "viewer"))
+    add.add_argument("--coordinator", metavar="ID", help="このログインのコーディネーターID（「自分の担当」に使う）")
     add.set_defaults(run=_users_add)
+    link = users.add_parser("link", help="ユーザーをコーディネーターに結び付ける（\"\" で外す）")
+    link.add_argument("login")
+    link.add_argument("--coordinator", required=True, metavar="ID", help="コーディネーターID（\"\" で結び付けを外す）")
+    link.set_defaults(run=_users_link)
     listing = users.add_parser("list", help="ユーザーの一覧（パスワードは表示しません）")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=_users_list)

@@ -30,6 +30,7 @@ from scheduling import seminars as seminar_domain
 from storage import seminars as seminar_store
 from scheduling.bookings import is_simulated
 from storage import privacy
+from storage.cases import CLOSED_STATUSES
 from storage.logids import user_ref
 from storage.models import (
     ACTIVE_BOOKING, LIVE_REGISTRATION, Booking, Consultation, ConversationRow, DeletionRequest, InboxEvent, LineUser,
@@ -338,7 +339,8 @@ class ConversationService:
 
     def _consultations(self, s: Session, user_id: str) -> tuple[ConsultationSummary, ...]:
         booked = select(Booking.consultation_id).where(Booking.status.in_(ACTIVE_BOOKING), Booking.consultation_id.is_not(None))
-        rows = s.scalars(select(Consultation).where(Consultation.user_id == user_id, Consultation.status != "closed")
+        rows = s.scalars(select(Consultation).where(Consultation.user_id == user_id,
+                                                   Consultation.status.not_in(CLOSED_STATUSES))
                          .order_by(Consultation.id.desc()).limit(5))
         booked_ids = set(s.scalars(booked))
         return tuple(ConsultationSummary(c.id, c.receipt_no, self.config.category(c.category).name, c.status,

@@ -21,6 +21,7 @@ from storage.outbound import queue_messages
 from scheduling import metrics, outbox, popup
 from scheduling.availability import Slot, free_slots, is_bookable, offer, week_start
 from scheduling.calendar import CalendarError, CalendarGateway
+from storage import cases
 from storage.db import Database
 from storage.logids import user_ref
 from storage.models import ACTIVE_BOOKING, Booking, Consultation, LineUser, PopupDay
@@ -198,6 +199,8 @@ class BookingService:
             s.add(booking)
             s.flush()  # the unique index on (coordinator, start) for active bookings decides a race
             booking.calendar_event_id = event_id_for(booking)
+            if booking.consultation_id is not None:
+                cases.assign_when_booked(s, booking.consultation_id, coordinator)
             s.flush()
             savepoint.commit()
         except IntegrityError:

@@ -448,7 +448,7 @@ class CaseEvent(Base):
     consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"))
     at: Mapped[datetime]
     who: Mapped[str] = mapped_column(String(64))  # the staff login, "bot" or "cli"
-    kind: Mapped[str] = mapped_column(String(16))  # status, assign, field
+    kind: Mapped[str] = mapped_column(String(16))  # status, assign, field, referral (an outcome; field: its id)
     field: Mapped[str | None] = mapped_column(String(40))  # the profile field, for kind "field"
     old: Mapped[str | None] = mapped_column(Text)
     new: Mapped[str | None] = mapped_column(Text)

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from bot.jatime import TOKYO
 from storage import audit
+from storage.cases import CLOSED_STATUSES
 from storage.logids import user_ref
 from storage.models import (
-    ACTIVE_BOOKING, Booking, Consultation, ConversationRow, DeletionRequest, InboxEvent, LineUser, Multicast,
-    OutboundMessage, OutboxItem, Seminar, SeminarRegistration, SurveyResponse,
+    ACTIVE_BOOKING, Booking, CaseEvent, CaseNote, Consultation, ConversationRow, DeletionRequest, InboxEvent, LineUser,
+    Multicast, OutboundMessage, OutboxItem, Referral, Seminar, SeminarRegistration, SurveyResponse,
 )
 
 ERASED = "（削除済み）"  # what a required text column (company, question) holds once erased
@@ -42,6 +43,7 @@ def erase(s: Session, user_id: str, now: datetime, *, keep_outbound: tuple[int, 
                    created_at=user.created_at if user else now, updated_at=now))
     s.flush()
     run = lambda statement: s.execute(statement.execution_options(synchronize_session=False))  # noqa: E731
+    _clear_case_work(s, select(Consultation.id).where(Consultation.user_id == user_id))
     run(update(Consultation).where(Consultation.user_id == user_id).values(
         user_id=tomb, **_consultation_cleared()))
     run(update(Booking).where(Booking.user_id == user_id).values(user_id=tomb, cancel_reason=None))
@@ -73,6 +75,17 @@ def erase(s: Session, user_id: str, now: datetime, *, keep_outbound: tuple[int, 
 def _consultation_cleared() -> dict:
     return {"company": ERASED, "question": ERASED, "contact_name": None, "phone": None, "email": None,
             "keywords": []}
+
+
+def _clear_case_work(s: Session, consultation_ids) -> None:
+    """What staff wrote on the cases may name the person: notes, referral notes, and corrected fields' old and new
+    values (a status change or an outcome holds codes only, and stays for the case's history)."""
+    run = lambda statement: s.execute(statement.execution_options(synchronize_session=False))  # noqa: E731
+    run(update(CaseNote).where(CaseNote.consultation_id.in_(consultation_ids), CaseNote.text != ERASED)
+        .values(text=ERASED))
+    run(update(CaseEvent).where(CaseEvent.consultation_id.in_(consultation_ids), CaseEvent.kind == "field")
+        .values(old=None, new=None))
+    run(update(Referral).where(Referral.consultation_id.in_(consultation_ids)).values(outcome_note=None))
 
 
 def _identifying_values(s: Session, user_id: str, user: LineUser | None) -> set[str]:
@@ -183,12 +196,13 @@ class Purged:
 
 def purge(s: Session, now: datetime, *, retention_months: int, copies_days: int, who: str,
           dry_run: bool = False) -> Purged:
-    """Clear closed consultations received more than `retention_months` ago, the profiles and conversations of people
-    with nothing newer, and the copies (inbox payloads, message bodies, multicast recipients) older than
-    `copies_days`. Idempotent: what is cleared is not counted again. The caller commits."""
+    """Clear closed consultations (完了 or フォローアップ) received more than `retention_months` ago with what staff
+    wrote on them, the profiles and conversations of people with nothing newer, and the copies (inbox payloads,
+    message bodies, multicast recipients) older than `copies_days`. Idempotent: what is cleared is not counted again.
+    The caller commits."""
     done = Purged()
     cutoff, copies = months_before(now, retention_months), now - timedelta(days=copies_days)
-    closed = s.scalars(select(Consultation).where(Consultation.status == "closed", Consultation.received_at < cutoff,
+    closed = s.scalars(select(Consultation).where(Consultation.status.in_(CLOSED_STATUSES), Consultation.received_at < cutoff,
                                                   Consultation.question != ERASED).order_by(Consultation.id)).all()
     done.add("consultations", len(closed))
     stale = _stale_profiles(s, cutoff)
@@ -215,6 +229,7 @@ def purge(s: Session, now: datetime, *, retention_months: int, copies_days: int,
             setattr(c, key, value)
         audit.record(s, who, "purge", f"consultation:{c.id}", now)
     run(update(Booking).where(Booking.consultation_id.in_([c.id for c in closed])).values(cancel_reason=None))
+    _clear_case_work(s, [c.id for c in closed])
     for user in stale:
         for key in PROFILE:
             setattr(user, key, None)
@@ -235,7 +250,7 @@ def _stale_profiles(s: Session, cutoff: datetime) -> list[LineUser]:
     """People with a profile on record who have written nothing since `cutoff` and have no consultation received
     since then or still open: their details are kept no longer than their consultations'."""
     recent = select(Consultation.user_id).where(Consultation.user_id.is_not(None)) \
-        .where((Consultation.received_at >= cutoff) | (Consultation.status != "closed"))
+        .where((Consultation.received_at >= cutoff) | Consultation.status.not_in(CLOSED_STATUSES))
     active = select(ConversationRow.user_id).where(ConversationRow.updated_at >= cutoff)
     has_profile = (LineUser.company.is_not(None) | LineUser.contact_name.is_not(None) | LineUser.phone.is_not(None)
                    | LineUser.email.is_not(None) | LineUser.display_name.is_not(None))

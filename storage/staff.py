@@ -35,13 +35,15 @@ class SignIn:
     locked_until: datetime | None = None
 
 
-def add_user(db: Database, login: str, password: str, role: str, now: datetime) -> None:
+def add_user(db: Database, login: str, password: str, role: str, now: datetime,
+             coordinator_id: str | None = None) -> None:
+    """A new login; `coordinator_id` (a [[coordinators]] id, checked by the caller) makes its 自分の担当 that person's."""
     if role not in ROLES:
         raise ValueError(f"役割は {', '.join(ROLES)} のいずれかです")
     with db.unit_of_work() as s:
         if s.scalar(select(StaffUser.id).where(StaffUser.login == login)):
             raise ValueError(f"ユーザー {login} はすでに登録されています")
-        user = StaffUser(login=login, role=role, created_at=now)
+        user = StaffUser(login=login, role=role, created_at=now, coordinator_id=coordinator_id or None)
         _set_password(user, password)
         s.add(user)
         s.commit()
@@ -174,6 +176,16 @@ def change_password(db: Database, login: str, password: str) -> None:
             raise ValueError(f"ユーザー {login} は登録されていません。")
         _set_password(user, password)
         s.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
+        s.commit()
+
+
+def link_coordinator(db: Database, login: str, coordinator_id: str | None) -> None:
+    """Link a login to a coordinator (its 自分の担当), or unlink it with None; the next page counts it."""
+    with db.unit_of_work() as s:
+        user = s.scalar(select(StaffUser).where(StaffUser.login == login))
+        if user is None:
+            raise ValueError(f"ユーザー {login} は登録されていません。")
+        user.coordinator_id = coordinator_id or None
         s.commit()
 
 

@@ -153,7 +153,7 @@ def test_users_list_shows_logins_and_roles_but_no_passwords(database_url):
 
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
-    assert lines[0].split() == ["ログインID", "役割", "登録日"]
+    assert lines[0].split() == ["ログインID", "役割", "登録日", "コーディネーター"]
     assert lines[1].split()[:2] == ["suzuki", "閲覧のみ（viewer）"] and lines[2].split()[:2] == ["yamada", "管理者（admin）"]
     assert [(u["login"], u["role"]) for u in listed] == [("suzuki", "viewer"), ("yamada", "admin")]
     assert "correct horse" not in shown.stdout + json.dumps(listed) and "scrypt" not in shown.stdout + json.dumps(listed)
@@ -193,11 +193,11 @@ def test_consultations_text_shows_japanese_names_in_columns_aligned_on_screen(cl
 
     assert result.returncode == 0, result.stderr
     header, sales, paper = result.stdout.splitlines()
-    assert "EC・Web集客・販路開拓" in sales and "電話" in sales and "受付済み" in sales and sales.endswith("鹿屋商店")
+    assert "EC・Web集客・販路開拓" in sales and "電話" in sales and "受付" in sales and sales.endswith("鹿屋商店")
     assert "業務効率化・ペーパーレス" in paper and "訪問" in paper and "対応中" in paper and paper.endswith("ABC")
     assert not {"sales", "phone", "received", "efficiency", "visit", "in_progress"} & set(result.stdout.split())
     # Each column starts at the same screen position on every line.
-    for heading, values in (("方法", ("電話", "訪問")), ("状態", ("受付済み", "対応中")), ("会社名", ("鹿屋商店", "ABC"))):
+    for heading, values in (("方法", ("電話", "訪問")), ("状態", ("受付", "対応中")), ("会社名", ("鹿屋商店", "ABC"))):
         starts = {cells(line[:line.index(value)]) for line, value in zip((header, sales, paper), (heading, *values))}
         assert len(starts) == 1, (heading, starts)
 

@@ -152,9 +152,8 @@ def test_signing_out_closes_the_console(client, services):
     assert client.get("/admin").status_code == 302
 
 
-@pytest.mark.parametrize("path", ["/admin", "/admin/consultations", "/admin/consultations/{id}",
-                                  "/admin/conversations", "/admin/conversations/sim-a", "/admin/messages"])
-def test_a_viewer_can_read_every_page(client, services, path):
+@pytest.mark.parametrize("path", ["/admin", "/admin/conversations", "/admin/conversations/sim-a", "/admin/messages"])
+def test_a_viewer_can_read_every_page_but_the_cases(client, services, path):
     say(client, "sim-a", "こんにちは")
     consultation_id = add_consultation(services)
     sign_in(client, services, "viewer")
@@ -327,7 +326,7 @@ def test_the_consultation_list_shows_the_columns_staff_need(client, services):
     text = page(client, "/admin/consultations")
 
     for shown in (f"DX2026-{consultation_id:05d}", "11月24日(火) 10:00", "桜島製作所", "補助金・支援制度",
-                  "対面（訪問・来所）", "霧島市", "受付済み"):
+                  "対面（訪問・来所）", "霧島市", "受付"):
         assert shown in text
 
 

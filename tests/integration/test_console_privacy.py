@@ -21,7 +21,7 @@ def test_views_and_changes_of_personal_data_are_audited_and_admins_filter_them(c
     with services.db.unit_of_work() as s:
         c = s.scalar(select(Consultation))
     page = client.get(f"/admin/consultations/{c.id}").get_data(as_text=True)
-    assert "対応完了にすると、受付から24か月後" in page
+    assert "完了かフォローアップにすると、受付から24か月後" in page
     client.get("/admin/conversations/sim-cli")
     client.post(f"/admin/consultations/{c.id}/status", data={"status": "closed", "csrf_token": csrf(client)})
     assert "2028年" not in page and "に削除されます" in client.get(f"/admin/consultations/{c.id}").get_data(as_text=True)

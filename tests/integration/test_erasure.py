@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from storage import reports
-from storage.models import AuditEntry, Booking, DeletionRequest, LineUser
+from storage import cases, reports
+from storage.models import AuditEntry, Booking, CaseEvent, Consultation, DeletionRequest, LineUser
 from storage.privacy import purge
 from storage.queries import consultations_as_json
 from tests.fakes.line_api import DEFAULT_DISPLAY_NAME, FakeLineApi
@@ -74,6 +74,28 @@ def test_a_line_user_who_confirms_deletion_leaves_no_personal_data_in_any_table(
         assert (request.status, request.done_by) == ("done", "bot")
         assert [(e.who, e.action, e.record) for e in s.scalars(select(AuditEntry))] == [
             ("bot", "erase", f"deletion:{request.id}")]
+
+
+def test_erasure_clears_what_staff_wrote_on_the_person_s_cases_but_keeps_their_history_of_codes(user, line_app, clock):
+    services = line_app.extensions["dxdesk"]
+    now = clock.now()
+    with services.db.unit_of_work() as s:
+        c = s.scalar(select(Consultation))
+        cases.add_note(s, c, f"{CANARIES['name']}さんに電話した。合言葉はつぐみ色", "tanaka", now)
+        cases.correct_field(s, c, {"phone": "099-999-8877"}, "tanaka", now)
+        referral = cases.refer(s, c, "yorozu", "つぐみ色の件で紹介", "tanaka", now)
+        cases.set_referral_outcome(s, referral, "accepted", "つぐみ色の支援が始まった", "tanaka", now)
+        cases.set_status(s, c, "in_progress", "tanaka", now)
+        s.commit()
+    assert "つぐみ色" in database_text(services.db) and "099-999-8877" in database_text(services.db)
+
+    ask_and_confirm(user)
+
+    dump = database_text(services.db)
+    assert "つぐみ色" not in dump and "099-999-8877" not in dump and personal_left(services.db) == []
+    with services.db.unit_of_work() as s:
+        assert [(e.kind, e.old, e.new) for e in s.scalars(select(CaseEvent).order_by(CaseEvent.id))] == [
+            ("field", None, None), ("referral", "pending", "accepted"), ("status", "received", "in_progress")]
 
 
 def test_the_line_id_stays_only_on_the_done_notice_until_the_purge_gives_it_the_tombstone(user, line_app, clock):

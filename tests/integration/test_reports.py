@@ -58,7 +58,8 @@ def seeded(services):
                consult(s, 2, "2026-11-05 10:00", user="U2", method="online"),
                consult(s, 3, "2026-11-10 10:00", user="U3", method="phone", region="osumi", municipality="鹿屋市"),
                consult(s, 4, "2026-11-24 10:00", user="U4", status="closed"),
-               consult(s, 5, "2026-11-25 10:00", user="U5", category="sales", region="osumi", municipality="鹿屋市"),
+               consult(s, 5, "2026-11-25 10:00", user="U5", category="sales", status="follow_up", region="osumi",
+                       municipality="鹿屋市"),
                consult(s, 6, "2026-11-30 23:59", user="U6", category="sales", method="email"),
                consult(s, 7, "2026-11-28 11:00", user="U7", category="security", channel="popup", region="amami",
                        municipality="奄美市")]
@@ -130,7 +131,8 @@ def test_monthly_totals_match_the_database_for_the_month_the_previous_month_and_
         assert found["地域別"]["大隅"] == expected(Consultation.region == "osumi")
         assert found["方法別"]["訪問"] == expected(Consultation.method == "visit")
         assert found["経路別"]["出張相談会"] == expected(Consultation.channel == "popup")
-        assert found["状況別"]["受付済み"] == expected(Consultation.status == "received")
+        assert found["状況別"]["受付"] == expected(Consultation.status == "received")
+        assert found["状況別"]["フォローアップ"] == expected(Consultation.status == "follow_up")
         assert found["市町村別"]["鹿児島市"] == expected(Consultation.municipality == "鹿児島市")
         held = s.scalar(select(func.count()).select_from(Booking).where(
             Booking.start >= NOV, Booking.start < DEC, Booking.simulated.is_(False), Booking.status == "confirmed"))

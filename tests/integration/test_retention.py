@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from scheduling.clock import MovableClock
 from scheduling.retention import purge_due
-from storage import reports
-from storage.models import Consultation, InboxEvent, LineUser, Multicast, OutboundMessage
-from storage.privacy import ERASED, months_before, purge_date
+from storage import cases, reports
+from storage.models import CaseEvent, Consultation, InboxEvent, LineUser, Multicast, OutboundMessage
+from storage.privacy import ERASED, months_before, purge, purge_date
 from tests.helpers import database_text
 from tests.integration.test_cli import dxdesk
 
@@ -52,7 +52,7 @@ def test_dry_run_prints_counts_only_and_changes_nothing(seeded, database_url):
     before = database_text(seeded.db)
     result = dxdesk("privacy", "purge", "--dry-run", env={"DXDESK_DATABASE_URL": database_url})
     assert result.returncode == 0, result.stderr
-    assert "対応完了の相談（個人情報）: 1件" in result.stdout and "受信イベントの内容: 1件" in result.stdout
+    assert "完了・フォローアップの相談（個人情報）: 1件" in result.stdout and "受信イベントの内容: 1件" in result.stdout
     assert "--dry-run" in result.stdout and OLD_SECRET not in result.stdout + result.stderr
     assert database_text(seeded.db) == before
 
@@ -77,11 +77,37 @@ def test_purge_clears_closed_cases_past_retention_and_old_copies_but_keeps_the_f
         assert s.scalar(select(Multicast.recipients)) == []
         assert s.get(LineUser, "U1").company is None and s.get(LineUser, "U2").company == f"{KEPT_SECRET}A"
     again = dxdesk("privacy", "purge", env={"DXDESK_DATABASE_URL": database_url})
-    assert "対応完了の相談（個人情報）: 0件" in again.stdout  # what is cleared is not counted again
+    assert "完了・フォローアップの相談（個人情報）: 0件" in again.stdout  # what is cleared is not counted again
 
     log = json.loads(dxdesk("audit", "--json", env={"DXDESK_DATABASE_URL": database_url}).stdout)
     assert {"who": "cli", "action": "purge", "record": f"consultation:{purged.id}"}.items() <= log[0].items()
     assert all(set(e) >= {"at", "who", "action", "record"} for e in log)
+
+
+def test_purge_clears_what_staff_wrote_on_cases_done_with_past_retention_follow_ups_too(services):
+    with services.db.unit_of_work() as s:
+        followed_up = consultation(s, 1, months_before(NOW, 25), "closed", OLD_SECRET)
+        kept = consultation(s, 2, months_before(NOW, 23), "closed", f"{KEPT_SECRET}A")
+        s.flush()
+        for n, c, secret in ((1, followed_up, "廃棄メモ"), (2, kept, "保存メモ")):
+            cases.add_note(s, c, f"{secret}: 名前{n}さんに電話した", "tanaka", NOW)
+            cases.correct_field(s, c, {"phone": f"099-777-000{n}"}, "tanaka", NOW)
+            cases.refer(s, c, "yorozu", f"{secret}の紹介", "tanaka", NOW)
+            cases.set_status(s, c, "follow_up", "tanaka", NOW)  # フォローアップ is done with, as 完了 is
+        s.commit()
+
+    with services.db.unit_of_work() as s:
+        done = purge(s, NOW, retention_months=24, copies_days=30, who="cli")
+        s.commit()
+
+    assert done.counts["consultations"] == 1
+    dump = database_text(services.db)
+    assert [v for v in (OLD_SECRET, "廃棄メモ", "099-777-0001", "099-000-0001", "名前1") if v in dump] == []
+    assert "保存メモ" in dump and "099-777-0002" in dump and "099-000-0002" in dump
+    with services.db.unit_of_work() as s:
+        kinds = [(e.kind, e.old, e.new) for e in s.scalars(
+            select(CaseEvent).where(CaseEvent.consultation_id == followed_up.id).order_by(CaseEvent.id))]
+    assert kinds == [("field", None, None), ("status", "closed", "follow_up")]  # the history's codes stay
 
 
 def test_the_daily_scheduler_job_purges_on_the_services_clock(services):
@@ -101,7 +127,7 @@ def test_a_shorter_retention_in_the_configuration_purges_sooner(services, tmp_pa
     config = tmp_path / "c.toml"
     config.write_text("[privacy]\nretention_months = 6\n", encoding="utf-8")
     result = dxdesk("privacy", "purge", env={"DXDESK_DATABASE_URL": database_url, "DXDESK_CONFIG": str(config)})
-    assert "6か月" in result.stdout and "対応完了の相談（個人情報）: 1件" in result.stdout
+    assert "6か月" in result.stdout and "完了・フォローアップの相談（個人情報）: 1件" in result.stdout
 
 
 def test_a_bad_retention_setting_is_refused_in_japanese(tmp_path, database_url, services):
