@@ -35,6 +35,19 @@ STATE_LABELS = {State.WITH_STAFF: "担当者対応中", State.IDLE: "ボット�
 KIND_LABELS = {"image": "画像", "video": "動画", "audio": "音声", "file": "ファイル", "location": "位置情報",
                "sticker": "スタンプ", "imagemap": "画像", "template": "ボタン"}
 
+def queue_count() -> dict:
+    """For the navigation on every page: conversations whose question to staff is not answered yet (one COUNT).
+
+    As on the dashboard, the simulator's users are left out: a number there means work."""
+    if not session.get("staff"):
+        return {"unanswered": 0}
+    with _services().db.unit_of_work() as s:
+        unanswered = s.scalar(select(func.count()).select_from(ConversationRow).join(
+            LineUser, LineUser.id == ConversationRow.user_id).where(
+            ConversationRow.staff_waiting_since.is_not(None), LineUser.source == "line"))
+    return {"unanswered": unanswered}
+
+
 @bp.get("/conversations")
 def conversations():
     """Conversations waiting for staff, longest-waiting first, then the most recent others."""
@@ -112,6 +125,8 @@ def _outbound_lines(m: OutboundMessage) -> list[Line]:
     for message in m.messages:
         if message.get("type") == "text":
             text, described = message.get("text", ""), False
+        elif message.get("type") == "flex":
+            text, described = r.flex_summary(message), False
         elif message.get("altText"):
             text, described = message["altText"], False
         else:
@@ -147,7 +162,7 @@ def reply(user_id: str):
     services.delivery.send(ids)
     log.info("staff %s replied to %s (messages %s)", session["staff"]["id"], user_ref(user_id), ids)
     flash("返信を送りました。", "ok")
-    return redirect(url_for("console.conversations.conversation", user_id=user_id))
+    return redirect(url_for("console.conversations.conversation", user_id=user_id, _anchor="latest"))
 
 
 @bp.post("/conversations/<user_id>/takeover")
@@ -165,7 +180,7 @@ def release(user_id: str):
 def _switch(user_id: str, to_staff: bool):
     services = _services()
     now = services.clock.now()
-    back = redirect(url_for("console.conversations.conversation", user_id=user_id))
+    back = redirect(url_for("console.conversations.conversation", user_id=user_id, _anchor="latest"))
     with services.db.unit_of_work() as s:
         user = s.get(LineUser, user_id)
         if user is None:
