@@ -68,9 +68,11 @@ def assign(s: Session, bookings: BookingService, consultation_id: int, coordinat
             return done
         done.kept = booking
     when = format_time_range(done.kept.start, done.kept.end) if done.kept else ""
-    if previous:
-        done.notices += _tell(bookings, s, "unassigned", previous, c, now,
-                              note=KEPT_FOR_OLD.format(when=when) if done.kept and previous == done.kept.coordinator_id
+    # Who had the case: its coordinator, or else whoever holds its booking, which stays theirs for now.
+    old = previous or (done.kept.coordinator_id if done.kept else None)
+    if old:
+        done.notices += _tell(bookings, s, "unassigned", old, c, now,
+                              note=KEPT_FOR_OLD.format(when=when) if done.kept and old == done.kept.coordinator_id
                               else "")
     done.notices += _tell(bookings, s, "assigned", coordinator_id, c, now,
                           note=KEPT_FOR_NEW.format(when=when) if done.kept else "")

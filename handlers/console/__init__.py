@@ -8,6 +8,7 @@ from handlers.console import (
 
 bp = Blueprint("console", __name__, url_prefix="/admin", template_folder="templates")
 bp.before_request(common.guard)
+bp.before_request(conversations.count_unanswered)
 bp.after_request(common.private)
 bp.context_processor(common.helpers)
 bp.context_processor(assignments.helpers)

@@ -221,10 +221,11 @@ def move_booking(booking_id: int):
                 s, user_id=booking.user_id, coordinator=coordinator, start=start, method=booking.method, region=None,
                 consultation_id=booking.consultation_id, now=now, replaces=booking.id, by="staff",
                 reason="スタッフ画面での日時の変更")
-        if reserved is None:
-            return _reschedule_page(booking_id, error=SLOT_TAKEN, status=409)
-        audit.record(s, session["staff"]["login"], "change", f"booking:{booking_id}", now)
-        s.commit()
+        if reserved is not None:
+            audit.record(s, session["staff"]["login"], "change", f"booking:{booking_id}", now)
+            s.commit()
+    if reserved is None:  # out of the transaction, which has rolled back: the page reads afresh
+        return _reschedule_page(booking_id, error=SLOT_TAKEN, status=409)
     services.delivery.send(reserved.notices)
     moved = services.bookings.finish(reserved)
     emailed = _email_user(reserved.booking.id, reserved.previous)
