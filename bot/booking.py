@@ -573,7 +573,7 @@ LETTING_GO = ("cancelled", "unassigned")
 
 
 def coordinator_notice(kind: str, b: BookingSummary | None, company: str, category: str, question: str, contact: str,
-                       receipt_no: str = "") -> list[dict]:
+                       receipt_no: str = "", note: str = "") -> list[dict]:
     """The coordinator's card: what they need for the meeting, with 確認 / 担当を代わってほしい.
 
     Without a booking (a case assigned before any date is set) it names the case by its receipt number.
@@ -588,5 +588,5 @@ def coordinator_notice(kind: str, b: BookingSummary | None, company: str, catego
         r.postback("確認", "coord_ack", display="確認しました", b=str(b.id)),
         r.postback("担当を代わってほしい", "coord_swap", display="担当を代わってほしい", b=str(b.id))]
     alt = format_time_range(b.start, b.end) if b else f"受付番号 {receipt_no}"
-    return [r.flex(f"{title}：{alt}", r.card(title, rows=rows, body=[question[:300]] if question and kind not in LETTING_GO
-                                               else [], buttons=buttons))]
+    body = ([note] if note else []) + ([question[:300]] if question and kind not in LETTING_GO else [])
+    return [r.flex(f"{title}：{alt}", r.card(title, rows=rows, body=body, buttons=buttons))]

@@ -103,7 +103,7 @@ class CoordinatorNotifier:
         if line_to:
             ids += queue_messages(s, channel_of(line_to), line_to, texts.coordinator_notice(
                 notice.kind, notice.booking, notice.company, notice.category, notice.question, notice.contact,
-                notice.receipt_no), now, sender="notice")
+                notice.receipt_no, notice.note), now, sender="notice")
         if recipients:
             # `to` is shown in the staff console, so it names the coordinator; the addresses stay in the message.
             ids += queue_messages(s, "email", c.id, [email_message(recipients, *self._email(notice, c.name))], now,
