@@ -18,11 +18,11 @@ from storage.models import OutboundMessage
 from tests.fakes.smtp import FakeSmtpServer
 from tests.helpers import LineUserDriver, texts
 from tests.integration.test_booking import (  # noqa: F401 - configured, gcal, line and user are fixtures used here
-    CONFIG, COORDINATOR_LINE_ID, configured, gcal, intake, line, user,
+    COORDINATOR_LINE_ID, configured, gcal, intake, line, user,
 )
 from tests.integration.test_console import page, post, sign_in
 from tests.integration.test_console_reschedule import (  # noqa: F401 - app and services are fixtures used here
-    SUZUKI_LINE_ID, app, said_to, services,
+    SUZUKI_LINE_ID, app, services,
 )
 
 LINK = "http://localhost/admin/conversations/" + LineUserDriver.USER
