@@ -80,6 +80,16 @@ def assign(s: Session, bookings: BookingService, consultation_id: int, coordinat
     return done
 
 
+def follow_booking(s: Session, consultation_id: int | None, old: str, new: str, *, who: str, now: datetime) -> bool:
+    """A booking staff moved from `old` to `new`: a case that was `old`'s is now `new`'s too, in its history."""
+    c = s.get(Consultation, consultation_id, with_for_update=True) if consultation_id else None
+    if c is None or c.coordinator_id != old or old == new:
+        return False
+    c.coordinator_id = new
+    s.add(CaseEvent(consultation_id=c.id, at=now, who=who, kind="assign", old=old, new=new))
+    return True
+
+
 def _tell(bookings: BookingService, s: Session, kind: str, coordinator_id: str, c: Consultation, now: datetime, *,
           note: str = "") -> list[int]:
     case = getattr(bookings.notify, "case", None)  # a notifier that only knows bookings tells nobody of cases

@@ -15,6 +15,7 @@ from handlers.console.common import (
     BOOKING_STATUS_LABELS, MAX_REASON, PAGE_SIZE, _date_arg, _error, _form_text, _page_number, _services,
     _today_start, audited,
 )
+from scheduling.assignment import follow_booking
 from scheduling.availability import group_by_day
 from scheduling.mailer import email_message, recipients_of
 from storage import audit
@@ -222,6 +223,9 @@ def move_booking(booking_id: int):
                 consultation_id=booking.consultation_id, now=now, replaces=booking.id, by="staff",
                 reason="スタッフ画面での日時の変更")
         if reserved is not None:
+            # The coordinators are told of the booking itself; the case's own coordinator follows it, if it was theirs.
+            follow_booking(s, booking.consultation_id, booking.coordinator_id, coordinator,
+                           who=session["staff"]["login"], now=now)
             audit.record(s, session["staff"]["login"], "change", f"booking:{booking_id}", now)
             s.commit()
     if reserved is None:  # out of the transaction, which has rolled back: the page reads afresh

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app import create_app
 from bot.jatime import TOKYO
-from storage.models import AuditEntry, Booking, Consultation, OutboundMessage
+from storage.models import AuditEntry, Booking, CaseEvent, Consultation, OutboundMessage
 from tests.fakes.smtp import FakeSmtpServer
 from tests.helpers import LineUserDriver, texts
 from tests.integration.test_booking import (  # noqa: F401 - configured, gcal, line and user are fixtures used here
@@ -300,3 +300,21 @@ def test_someone_who_came_by_the_web_form_is_told_the_new_date_by_email(mail_app
         assert s.scalar(select(OutboundMessage.status).where(OutboundMessage.channel == "email",
                                                              OutboundMessage.sender == "staff")) == "sent"
     assert booking(services, booking_id).start == at(26, 14)
+
+
+@pytest.mark.parametrize(("in_charge", "after"), [("tanaka", "suzuki"), ("yamada", "yamada"), (None, None)])
+def test_the_case_follows_its_booking_to_the_new_coordinator_only_if_it_was_the_old_one_s(client, services, user,
+                                                                                        in_charge, after):
+    made = book_with_tanaka(user)
+    with services.db.unit_of_work() as s:
+        s.get(Consultation, made.consultation_id).coordinator_id = in_charge
+        s.commit()
+    sign_in(client, services)
+
+    move(client, made.id, "suzuki", at(26, 11))
+
+    with services.db.unit_of_work() as s:
+        assert s.get(Consultation, made.consultation_id).coordinator_id == after
+        events = [(e.kind, e.old, e.new) for e in s.scalars(select(CaseEvent).where(
+            CaseEvent.consultation_id == made.consultation_id))]
+    assert events == ([("assign", "tanaka", "suzuki")] if after == "suzuki" else [])
