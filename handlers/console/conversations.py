@@ -168,7 +168,7 @@ def reply(user_id: str):
     services.delivery.send(ids)
     log.info("staff %s replied to %s (messages %s)", session["staff"]["id"], user_ref(user_id), ids)
     flash("返信を送りました。", "ok")
-    return redirect(url_for("console.conversations.conversation", user_id=user_id, _anchor="latest"))
+    return redirect(url_for("console.conversations.conversation", user_id=user_id))
 
 
 @bp.post("/conversations/<user_id>/takeover")
@@ -186,7 +186,7 @@ def release(user_id: str):
 def _switch(user_id: str, to_staff: bool):
     services = _services()
     now = services.clock.now()
-    back = redirect(url_for("console.conversations.conversation", user_id=user_id, _anchor="latest"))
+    back = redirect(url_for("console.conversations.conversation", user_id=user_id))
     with services.db.unit_of_work() as s:
         user = s.get(LineUser, user_id)
         if user is None:
