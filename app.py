@@ -168,13 +168,15 @@ def build_services(settings: Settings, clock=None) -> Services:
     triager = Triager(config)
     mailer = Mailer(settings.smtp_url, settings.mail_from or "") if settings.smtp_url else None
     delivery = Delivery(db, clock, line, mailer=mailer)
-    notifier = CoordinatorNotifier(config, line_enabled=line is not None, email_enabled=mailer is not None)
+    notifier = CoordinatorNotifier(config, line_enabled=line is not None, email_enabled=mailer is not None,
+                                   public_url=settings.public_base_url)
     bookings = BookingService(db, config, _calendar(settings, db), clock, delivery, notify=notifier)
     services = Services(settings, config, db, clock, triager, line, delivery,
                         ConversationService(config, triager, policy_url, bookings,
                                             loading=line.show_loading if line else None,
                                             profile_name=line.profile_name if line else None,
-                                            public_url=settings.public_base_url), bookings)
+                                            public_url=settings.public_base_url,
+                                            notify_waiting=notifier.waiting), bookings)
     if settings.liff_id:
         services.liff = LiffVerifier(settings.liff_id, settings.line_api_base_url)
     services.inbox = InboxWorker(db, services.process, clock, threads=settings.inbox_threads,

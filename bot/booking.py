@@ -504,13 +504,17 @@ def map_url(address: str) -> str:
     return "https://www.google.com/maps/search/?api=1&query=" + quote(address)
 
 
-def confirmation(b: BookingSummary, changed: bool = False, previous: tuple[datetime, datetime] | None = None) -> list[dict]:
-    """What the user is told once the booking is in the coordinator's calendar (or the pop-up seat is held)."""
-    title = "ご予約を変更しました" if changed else "ご予約が確定しました"
+def confirmation(b: BookingSummary, changed: bool = False, previous: tuple[datetime, datetime] | None = None,
+                 reassigned: bool = False) -> list[dict]:
+    """What the user is told once the booking is in the coordinator's calendar (or the pop-up seat is held).
+
+    `reassigned`: staff gave the consultation to another coordinator, and the booking went with it at the same time.
+    """
+    title = "ご予約の担当者が変わりました" if reassigned else "ご予約を変更しました" if changed else "ご予約が確定しました"
     rows = [("受付番号", b.receipt_no)] if b.receipt_no else []
     if b.topic:
         rows.append(("ご相談", b.topic))
-    if changed and previous:
+    if changed and previous and not reassigned:
         rows.append(("変更前", format_time_range(*previous)))
     rows.append(("変更後" if changed and previous else "日時", format_time_range(b.start, b.end)))
     buttons = []
@@ -529,8 +533,21 @@ def confirmation(b: BookingSummary, changed: bool = False, previous: tuple[datet
         rows.append(("Meet", b.meet_url))
         buttons.append(r.uri("Google Meetを開く", b.meet_url))
     buttons.append(r.postback("予約の確認・変更", "bookings"))
+    lead = [f"担当者が{b.coordinator_name}に変わりました。日時と方法はそのままです。"] if reassigned else []
     return [r.flex(f"{title}：{format_time_range(b.start, b.end)}", r.card(title, rows=rows, body=[
-        body, "ご相談の前に、このLINEでリマインダーをお送りします。変更・キャンセルはメニューの「予約の確認・変更」から。"], buttons=buttons))]
+        *lead, body, "ご相談の前に、このLINEでリマインダーをお送りします。変更・キャンセルはメニューの「予約の確認・変更」から。"],
+        buttons=buttons))]
+
+
+def change_email(b: BookingSummary, previous: tuple[datetime, datetime], program_name: str,
+                 contact_name: str | None) -> tuple[str, str]:
+    """Subject and body of the email telling someone without LINE (a web or email consultation) of a new date."""
+    rows = [("受付番号", b.receipt_no), ("変更前", format_time_range(*previous)), ("変更後", format_time_range(b.start, b.end)),
+            ("方法", METHODS.get(b.method, b.method)), ("担当", b.coordinator_name), ("Google Meet", b.meet_url)]
+    lines = [f"{contact_name or 'ご担当者'} 様", "", "ご相談のご予約の日時を、次のとおり変更しました。", "",
+             *(f"{k}：{v}" for k, v in rows if v), "",
+             "ご都合が悪い場合は、お手数ですがこのメールへの返信かお電話でお知らせください。", "", "--", program_name]
+    return f"【{program_name}】ご予約の日時を変更しました {format_time_range(b.start, b.end)}", "\n".join(lines) + "\n"
 
 
 def pending_notice() -> list[dict]:
@@ -549,14 +566,27 @@ def reminder(b: BookingSummary, kind: str) -> list[dict]:
     return [r.text("\n".join(lines), quick=[r.postback("予約の確認・変更", "bookings")])]
 
 
-def coordinator_notice(kind: str, b: BookingSummary, company: str, category: str, question: str, contact: str) -> list[dict]:
-    """The coordinator's card: what they need for the meeting, with 確認 / 担当を代わってほしい."""
-    title = {"new": "新しいご予約", "changed": "ご予約の変更", "cancelled": "ご予約のキャンセル"}[kind]
-    rows = [("日時", format_time_range(b.start, b.end)), ("方法", METHODS.get(b.method, b.method)),
-            ("会社", company), ("分野", category), ("連絡先", contact)]
-    if b.meet_url:
+COORDINATOR_TITLES = {"new": "新しいご予約", "changed": "ご予約の変更", "cancelled": "ご予約のキャンセル",
+                      "assigned": "担当になりました", "unassigned": "担当が変わりました"}
+# Notices of something the coordinator no longer has: nothing to confirm, and no need of the question.
+LETTING_GO = ("cancelled", "unassigned")
+
+
+def coordinator_notice(kind: str, b: BookingSummary | None, company: str, category: str, question: str, contact: str,
+                       receipt_no: str = "", note: str = "") -> list[dict]:
+    """The coordinator's card: what they need for the meeting, with 確認 / 担当を代わってほしい.
+
+    Without a booking (a case assigned before any date is set) it names the case by its receipt number.
+    """
+    title = COORDINATOR_TITLES[kind]
+    rows = [("日時", format_time_range(b.start, b.end)), ("方法", METHODS.get(b.method, b.method))] if b else []
+    rows += [("受付番号", receipt_no)] if receipt_no and not b else []
+    rows += [("会社", company), ("分野", category), ("連絡先", contact)]
+    if b and b.meet_url:
         rows.append(("Meet", b.meet_url))
-    buttons = [] if kind == "cancelled" else [r.postback("確認", "coord_ack", display="確認しました", b=str(b.id)),
-                                               r.postback("担当を代わってほしい", "coord_swap", display="担当を代わってほしい", b=str(b.id))]
-    return [r.flex(f"{title}：{format_time_range(b.start, b.end)}",
-                   r.card(title, rows=rows, body=[question[:300]] if question and kind != "cancelled" else [], buttons=buttons))]
+    buttons = [] if kind in LETTING_GO or b is None else [
+        r.postback("確認", "coord_ack", display="確認しました", b=str(b.id)),
+        r.postback("担当を代わってほしい", "coord_swap", display="担当を代わってほしい", b=str(b.id))]
+    alt = format_time_range(b.start, b.end) if b else f"受付番号 {receipt_no}"
+    body = ([note] if note else []) + ([question[:300]] if question and kind not in LETTING_GO else [])
+    return [r.flex(f"{title}：{alt}", r.card(title, rows=rows, body=body, buttons=buttons))]

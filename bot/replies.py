@@ -79,3 +79,39 @@ def card(title: str, rows: list[tuple[str, str]] = (), body: list[str] = (), but
             ],
         }
     return bubble
+
+
+# --- reading a Flex message back, for people (the staff console's transcript) ---------------------------
+
+def flex_summary(message: dict) -> str:
+    """A Flex message as plain lines: its alt text, then each bubble's texts and button labels in order.
+
+    A carousel gets one line per bubble (「・11月26日(木)：10:00〜11:00 / 11:00〜12:00」), so staff see which slots
+    were offered, not only the alt text.
+    """
+    contents = message.get("contents") or {}
+    bubbles = contents.get("contents", []) if contents.get("type") == "carousel" else [contents]
+    lines = [message.get("altText", "")] if message.get("altText") else []
+    for bubble in bubbles:
+        parts = [p for section in ("header", "hero", "body", "footer") for p in _flex_parts(bubble.get(section))]
+        if parts:
+            line = parts[0] + ("：" + " / ".join(parts[1:]) if len(parts) > 1 else "")
+            lines.append(f"・{line}" if len(bubbles) > 1 else line)
+    return "\n".join(lines)
+
+
+def _flex_parts(node) -> list[str]:
+    """The readable pieces of one Flex component: texts, button labels; a row (baseline/horizontal box) as one."""
+    if not isinstance(node, dict):
+        return []
+    kind = node.get("type")
+    if kind == "text":
+        said = node.get("text") or "".join(s.get("text", "") for s in node.get("contents", []) if isinstance(s, dict))
+        return [said] if said else []
+    if kind == "button":
+        shown = (node.get("action") or {}).get("label")
+        return [shown] if shown else []
+    if kind == "box":
+        parts = [p for child in node.get("contents", []) for p in _flex_parts(child)]
+        return [" ".join(parts)] if parts and node.get("layout") in ("baseline", "horizontal") else parts
+    return []

@@ -95,8 +95,9 @@ class SessionSlots:
 class ConversationService:
     def __init__(self, config: Config, triager: Classifier, policy_url: str, bookings=None,
                  loading: Callable[[str], None] | None = None, profile_name: Callable[[str], str | None] | None = None,
-                 public_url: str = ""):
+                 public_url: str = "", notify_waiting: Callable[[Session, str, datetime], list[int]] | None = None):
         self.config, self.triager, self.policy_url = config, triager, policy_url
+        self.notify_waiting = notify_waiting  # queues the notice to coordinators that a conversation waits for staff
         self.public_url = public_url  # links in messages (a registration's .ics and check-in QR code)
         self.bookings = bookings
         self.loading = loading  # shows LINE's loading animation before slow work
@@ -154,7 +155,9 @@ class ConversationService:
         log.info("conversation %s: %s --%s--> %s", user_ref(user_id), state, intent.name, outcome.next_state)
         if any(isinstance(e, HandOver) for e in outcome.effects) or (
                 state == State.WITH_STAFF and intent.name in ("text", "media")):
-            row.staff_waiting_since = row.staff_waiting_since or now  # in the staff's queue until they answer
+            if row.staff_waiting_since is None:  # in the staff's queue until they answer; told once per wait
+                row.staff_waiting_since = now
+                handled.outbound_ids += self.notify_waiting(s, user_id, now) if self.notify_waiting else []
         row.state = outcome.next_state
         if outcome.data is not None:
             row.data = outcome.data

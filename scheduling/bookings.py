@@ -150,11 +150,14 @@ class BookingService:
 
     def reserve(self, s: Session, *, user_id: str | None, coordinator: str, start: datetime, method: str,
                 region: str | None, consultation_id: int | None, now: datetime, channel: str = "line",
-                replaces: int | None = None) -> Reserved | None:
+                replaces: int | None = None, by: str = "user", reason: str = "日時の変更",
+                notice: str = "cancelled") -> Reserved | None:
         """A pending booking for the slot if it is still free and genuine; None (and nothing changed) if not.
 
         A change of date with the same coordinator moves the booking (its event is moved after the commit); with
-        another coordinator the old booking is cancelled and a new one made, in this same transaction.
+        another coordinator the old booking is cancelled (for `reason`, by `by`, its coordinator told `notice`) and
+        a new one made, in this same transaction. Staff (by="staff") may look ahead: neither the minimum notice nor
+        the horizon applies to them, only that the time is still to come.
         """
         c = self.config.coordinator(coordinator)
         if c is None:
@@ -178,7 +181,8 @@ class BookingService:
                 # The booking's own time does not stand in its way (in our table nor as its calendar event).
                 own = (replaced.start, replaced.end)
                 busy[coordinator] = [i for i in busy.get(coordinator, []) if tuple(i) != own]
-            if not is_bookable(self.config, slot, busy, now=now, method=method, region=region):
+            rules_now = None if by == "staff" else now
+            if slot.start <= now or not is_bookable(self.config, slot, busy, now=rules_now, method=method, region=region):
                 log.warning("slot %s for %s refused: taken, stale or forged", slot.start.isoformat(), coordinator)
                 savepoint.rollback()
                 return None
@@ -192,7 +196,7 @@ class BookingService:
                 return Reserved(replaced, None, [], changed=True, previous=previous)
             notices = []
             if replaced is not None:
-                notices = self._start_cancel(s, replaced, "日時の変更", "user", now)
+                notices = self._start_cancel(s, replaced, reason, by, now, notice=notice)
             booking = Booking(consultation_id=consultation_id or (replaced.consultation_id if replaced else None),
                               user_id=user_id, coordinator_id=coordinator, start=slot.start, end=slot.end, method=method,
                               channel=channel, simulated=simulated, status="pending", created_at=now, updated_at=now)
@@ -233,19 +237,32 @@ class BookingService:
         return self._start_cancel(s, booking, reason, by, now)
 
     def _start_cancel(self, s: Session, booking: Booking, reason: str, by: str, now: datetime, *,
-                      notify: bool = True) -> list[int]:
+                      notice: str = "cancelled") -> list[int]:
         """Free the slot at once; the calendar event is deleted after the commit (or by the reconciler)."""
         booking.status, booking.cancel_reason, booking.cancelled_by, booking.updated_at = "cancelling", reason, by, now
         outbox.cancel(s, f"booking:{booking.id}", now)
-        return self.notify(s, "cancelled", booking, now) if notify and self.notify else []
+        return self.notify(s, notice, booking, now) if self.notify else []
 
     # --- after the commit: the calendar ------------------------------------------------------------------
 
+    def finish(self, reserved: Reserved, *, reassigned: bool = False) -> Booking | None:
+        """After the commit of a change made by staff: the old event removed, the new one written and confirmed.
+
+        A booking that went to another coordinator is new to them ("new"), or theirs by assignment ("assigned").
+        """
+        if reserved.replaced is not None:
+            self.finish_cancel(reserved.replaced.id)
+        notice = "assigned" if reassigned else "new" if reserved.replaced is not None else "changed"
+        return self.confirm(reserved.booking.id, changed=reserved.changed, previous=reserved.previous,
+                            notice=notice, reassigned=reassigned)
+
     def confirm(self, booking_id: int, *, changed: bool = False, reply_token: str | None = None,
-                reply_until: datetime | None = None, previous: tuple[datetime, datetime] | None = None) -> Booking | None:
+                reply_until: datetime | None = None, previous: tuple[datetime, datetime] | None = None,
+                notice: str | None = None, reassigned: bool = False) -> Booking | None:
         """Put a pending booking in the calendar (idempotently) and confirm it; None if the calendar failed for now.
 
-        Confirming, the user's confirmation, the coordinator's notice and the reminders are one transaction: each happens once.
+        Confirming, the user's confirmation, the coordinator's notice (`notice`, by default new or changed) and the
+        reminders are one transaction: each happens once.
         """
         with self.db.unit_of_work() as s:
             booking = s.get(Booking, booking_id)
@@ -275,10 +292,11 @@ class BookingService:
             self._schedule_reminders(s, booking, now)
             user = s.get(LineUser, booking.user_id) if booking.user_id else None
             ids = queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking, s=s), changed=changed,
-                                                                                   previous=previous),
+                                                                                   previous=previous, reassigned=reassigned),
                                  now, reply_token=reply_token, reply_until=reply_until) if user else []
             # The user's confirmation goes first: a slow mail server must not keep them waiting.
-            ids += self.notify(s, "changed" if changed else "new", booking, now) if self.notify else []
+            kind = notice or ("changed" if changed else "new")
+            ids += self.notify(s, kind, booking, now) if self.notify else []
             s.commit()
         metrics.bookings.labels("confirmed").inc()
         self.delivery.send(ids)

@@ -3,13 +3,16 @@ the CSRF token of every POST and the role of whoever acts (handlers/console/comm
 from flask import Blueprint
 
 from handlers.console import (
-    auth, bookings, cases, common, conversations, coordinators, messages, popup, privacy, reports, seminars,
+    assignments, auth, bookings, cases, common, conversations, coordinators, messages, popup, privacy, reports, seminars,
 )
 
 bp = Blueprint("console", __name__, url_prefix="/admin", template_folder="templates")
 bp.before_request(common.guard)
+bp.before_request(conversations.count_unanswered)
 bp.after_request(common.private)
 bp.context_processor(common.helpers)
-for area in (auth, reports, cases, conversations, bookings, popup, coordinators, messages, seminars, privacy):
+bp.context_processor(assignments.helpers)
+bp.context_processor(conversations.queue_count)
+for area in (auth, reports, cases, assignments, conversations, bookings, popup, coordinators, messages, seminars, privacy):
     bp.register_blueprint(area.bp)
 

@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, session, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,25 @@ STATE_LABELS = {State.WITH_STAFF: "担当者対応中", State.IDLE: "ボット�
 # What a message without text is shown as in the transcript.
 KIND_LABELS = {"image": "画像", "video": "動画", "audio": "音声", "file": "ファイル", "location": "位置情報",
                "sticker": "スタンプ", "imagemap": "画像", "template": "ボタン"}
+
+def count_unanswered() -> None:
+    """Before each signed-in request: conversations whose question to staff is not answered yet (one COUNT).
+
+    Counted before the view opens its own transaction, since a page rendered inside one must not open a second
+    (SQLite allows one writer). As on the dashboard, the simulator's users are left out: a number there means work.
+    """
+    if not session.get("staff"):
+        return
+    with _services().db.unit_of_work() as s:
+        g.unanswered = s.scalar(select(func.count()).select_from(ConversationRow).join(
+            LineUser, LineUser.id == ConversationRow.user_id).where(
+            ConversationRow.staff_waiting_since.is_not(None), LineUser.source == "line"))
+
+
+def queue_count() -> dict:
+    """The count for the navigation on every page."""
+    return {"unanswered": g.get("unanswered", 0)}
+
 
 @bp.get("/conversations")
 def conversations():
@@ -112,6 +131,8 @@ def _outbound_lines(m: OutboundMessage) -> list[Line]:
     for message in m.messages:
         if message.get("type") == "text":
             text, described = message.get("text", ""), False
+        elif message.get("type") == "flex":
+            text, described = r.flex_summary(message), False
         elif message.get("altText"):
             text, described = message["altText"], False
         else:

@@ -37,9 +37,9 @@ def test_a_corrected_field_is_kept_in_the_form_the_intake_keeps_it(field, typed,
 
 @pytest.mark.parametrize(("field", "typed", "reason"), [
     ("company", "", "新しい値を入力"),
-    ("company", "!!!", "文字で入力"),
+    ("company", "!!!", "を文字で"),
     ("company", "桜島製作所" * 21, "100文字以内"),
-    ("contact_name", "090-1234-5678", "文字で入力"),
+    ("contact_name", "090-1234-5678", "を文字で"),
     ("contact_name", "鹿児島花子" * 11, "50文字以内"),
     ("industry", "宇宙業", "一覧から選んで"),
     ("employees", "12人", "一覧から選んで"),
