@@ -28,7 +28,7 @@ from tests.helpers import SECRET, LineUserDriver, line_intake, sign, texts
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SERVER = (os.environ.get("DXDESK_TEST_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test").rsplit("/", 1)[0]
-WAIT = 30.0  # seconds any one step may take on a loaded 2-core machine
+WAIT = 90.0  # seconds any one step may take on a loaded 2-core machine
 EVERY_DAY = {day: ["08:00-20:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday")}
 
 
