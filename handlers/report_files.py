@@ -19,13 +19,19 @@ from bot.jatime import TOKYO
 from bot.menu import STATUS_LABELS
 from bot.municipalities import REGIONS
 from storage import reports
-from storage.reports import Period
+from storage.models import SEMINAR_MODES
+from storage.reports import Figures, Period
 
 CHANNEL_NAMES = {"line": "LINE", "popup": "出張相談会", "web": "Webフォーム"}
+ORIGIN_NAMES = {"menu": "LINEのメニュー", "web": "Webフォーム", "seminar": "セミナーのアンケート", "popup": "出張相談会"}
+MODE_NAMES = {"onsite": "会場", "online": "オンライン"}
 UNANSWERED = "未回答"
 SMALL = "3未満"
-COLUMNS = ("当月", "前月", "年度累計")
+NONE = "－"
+MONTH_COLUMNS = ("当月", "前月", "年度累計")
+YEAR_COLUMNS = ("当年度", "前年度")
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+RIGHT = Alignment(horizontal="right")
 
 
 def masked(n: int):
@@ -33,89 +39,161 @@ def masked(n: int):
     return SMALL if 1 <= n <= 2 else n
 
 
-def monthly_workbook(s: Session, config: Config, month: Period, out: Path) -> None:
-    periods = (month, reports.previous_month(month), reports.fiscal_year_to_date(month))
+def _share(n: int, of: int):
+    """n as a percentage of a target, hidden like the count itself when n is 1 or 2 (1/90 would tell it)."""
+    if not of:
+        return NONE
+    return SMALL if 1 <= n <= 2 else f"{round(100 * n / of)}%"
+
+
+def _average(rating):
+    """A survey question's average, hidden when only one or two people answered it."""
+    if rating is None or not rating.answered:
+        return NONE
+    return SMALL if rating.answered < 3 else rating.average
+
+
+class _Sheet:
+    """Tables laid out one under another on an A4 worksheet, each with the report's columns."""
+
+    def __init__(self, ws, columns: tuple[str, ...], title: str, subtitle: str, header: str):
+        self.ws, self.columns, self.row = ws, columns, 4
+        ws["A1"], ws["A2"] = title, subtitle
+        ws["A1"].font = Font(size=14, bold=True)
+        ws.column_dimensions["A"].width = 36
+        for n in range(len(columns)):
+            ws.column_dimensions[chr(ord("B") + n)].width = 12
+        ws.oddHeader.center.text = header
+        ws.oddFooter.center.text = "&P / &N"
+
+    def _head(self, title: str, cells: tuple[str, ...]) -> int:
+        self.ws.cell(self.row, 1, title).font = Font(bold=True)
+        for i, text in enumerate(cells):
+            cell = self.ws.cell(self.row + 1, i + 1, text)
+            cell.fill, cell.font = HEADER_FILL, Font(bold=True)
+        self.row += 2
+        return self.row - 1
+
+    def _line(self, label: str, values: list, bold: bool = False) -> None:
+        self.ws.cell(self.row, 1, label).font = Font(bold=bold)
+        self.ws.cell(self.row, 1).alignment = Alignment(wrap_text=True, vertical="top")
+        for i, value in enumerate(values):
+            self.ws.cell(self.row, i + 2, value).alignment = RIGHT
+        self.row += 1
+
+    def summary(self, title: str, lines: list[tuple[str, list[int]]]) -> None:
+        self._head(title, ("項目", *self.columns))
+        for label, values in lines:
+            self._line(label, [masked(v) for v in values])
+        self.row += 1
+
+    def table(self, title: str, counts: list[dict], labels: dict, order: list | None = None,
+              chart: bool = False) -> None:
+        """One row per key (the given order, then any other key by the last column's count), and a total."""
+        seen = set().union(*counts)
+        extra = sorted(seen - set(order or ()), key=lambda k: (-counts[-1].get(k, 0), k is None, k or ""))
+        keys = [*(order or ()), *extra]
+        header = self._head(title, ("区分", *self.columns))
+        for key in keys:
+            self._line(labels.get(key, key if key is not None else UNANSWERED), [masked(c.get(key, 0)) for c in counts])
+        self._line("合計", [masked(sum(c.values())) for c in counts], bold=True)
+        self.row += 1
+        if chart and keys:
+            self._chart(f"{title}（{self.columns[0]}）", header, len(keys))
+
+    def _chart(self, title: str, header: int, rows: int) -> None:
+        bar = BarChart()
+        bar.type, bar.title, bar.legend = "bar", title, None
+        bar.add_data(Reference(self.ws, min_col=2, min_row=header, max_row=header + rows), titles_from_data=True)
+        bar.set_categories(Reference(self.ws, min_col=1, min_row=header + 1, max_row=header + rows))
+        bar.height, bar.width = max(5, 0.7 * rows + 2), 16
+        self.ws.add_chart(bar, f"A{self.row}")
+        self.row += int(bar.height * 2) + 2
+
+    def targets(self, lines: list[tuple[str, int, int]]) -> None:
+        """Figures against the contract's targets: (label, done, target)."""
+        self._head("目標に対する実績", ("項目", "実績", "目標", "達成率"))
+        for label, done, target in lines:
+            self._line(label, [masked(done), target, _share(done, target)])
+        self.row += 1
+
+    def ratings(self, config: Config, ratings: list[dict]) -> None:
+        """The average of each 1–5 question of the configured surveys, with how many answered it."""
+        questions = [(survey, q) for survey in config.surveys for q in survey.questions if q.kind == "rating"]
+        self._head("セミナーアンケート（5段階評価の平均）", ("質問", *self.columns))
+        for survey, q in questions:
+            found = [r.get((survey.id, q.id)) for r in ratings]
+            self._line(f"{q.text}（{survey.title}）", [_average(r) for r in found])
+            self._line("　回答数", [masked(r.answered if r else 0) for r in found])
+        self.row += 1
+
+    def print_setup(self) -> None:
+        ws = self.ws
+        ws.print_area = f"A1:{chr(ord('A') + max(len(self.columns), 3))}{self.row}"
+        ws.page_setup.paperSize = ws.PAPERSIZE_A4
+        ws.page_setup.orientation = "portrait"
+        ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _figure_tables(sheet: _Sheet, config: Config, f: Figures) -> None:
+    """The figures every report shows, in the same order: what the month or the year's columns say."""
+    sheet.summary("概要", [
+        ("相談件数", f["consultations"]),
+        ("相談企業（新規）", [c["new"] for c in f["companies"]]),
+        ("相談企業（リピート）", [c["returning"] for c in f["companies"]]),
+        ("実施予定の予約", [b["total"] for b in f["bookings"]]),
+        ("うち土日", [b["weekend"] for b in f["bookings"]]),
+        ("うち祝日", [b["holiday"] for b in f["bookings"]]),
+        ("出張相談会の開催日数", f["popup_days"]),
+        ("出張相談会での相談件数", [c.get("popup", 0) for c in f["channel"]]),
+    ])
+    sheet.table("経路別", f["channel"], CHANNEL_NAMES, order=list(CHANNEL_NAMES))
+    sheet.table("きっかけ別", f["origin"], ORIGIN_NAMES, order=list(ORIGIN_NAMES))
+    sheet.table("分野別", f["category"], {c.id: c.name for c in config.categories},
+                order=[c.id for c in config.categories], chart=True)
+    sheet.table("地域別", f["region"], {r.id: r.name for r in REGIONS}, order=[r.id for r in REGIONS] + [None],
+                chart=True)
+    sheet.table("方法別", f["method"], METHOD_NAMES, order=list(METHOD_NAMES), chart=True)
+    sheet.table("状況別", f["status"], STATUS_LABELS, order=list(STATUS_LABELS))
+    sheet.table("業種別", f["industry"], {})
+    sheet.table("市町村別", f["municipality"], {})
+    sheet.summary("セミナー", [
+        ("開催回数", f["seminars"]),
+        *((f"申込（{MODE_NAMES[m]}）", [r[m] for r in f["registrations"]]) for m in SEMINAR_MODES),
+        ("申込 計", [sum(r.values()) for r in f["registrations"]]),
+        *((f"出席（{MODE_NAMES[m]}）", [a[m] for a in f["attendees"]]) for m in SEMINAR_MODES),
+        ("出席 計", [sum(a.values()) for a in f["attendees"]]),
+    ])
+    sheet.ratings(config, f["ratings"])
+
+
+def monthly_workbook(f: Figures, config: Config, out: Path) -> None:
+    """The monthly report: the figures of the month, the month before and the fiscal year to date, on one A4 sheet."""
+    month, _, fiscal = f.periods
     first = month.start.astimezone(TOKYO)
     wb = Workbook()
-    ws = wb.active
-    ws.title = "月次報告"
-    ws["A1"] = f"{config.program_name} 月次報告"
-    ws["A1"].font = Font(size=14, bold=True)
-    ws["A2"] = f"{first.year}年{first.month}月（年度累計は{periods[2].start.year}年4月から）"
-    ws.column_dimensions["A"].width = 28
-    for col in "BCD":
-        ws.column_dimensions[col].width = 12
-    row = 4
+    wb.active.title = "月次報告"
+    sheet = _Sheet(wb.active, MONTH_COLUMNS, f"{config.program_name} 月次報告",
+                   f"{first.year}年{first.month}月（年度累計は{fiscal.start.year}年4月から）",
+                   f"{config.program_name} {first.year}年{first.month}月")
+    sheet.targets([("セミナー出席者（年度累計）", sum(f["attendees"][2].values()),
+                    config.targets.seminar_attendees_per_year)])
+    _figure_tables(sheet, config, f)
+    sheet.print_setup()
+    wb.save(out)
 
-    def table(title: str, figure, labels: dict, order: list | None = None, chart: bool = False):
-        nonlocal row
-        counts = [figure(s, p) for p in periods]
-        keys = order if order is not None else sorted(
-            set().union(*counts), key=lambda k: (-counts[2].get(k, 0), k is None, k or ""))
-        ws.cell(row, 1, title).font = Font(bold=True)
-        header = row + 1
-        for i, text in enumerate(("区分", *COLUMNS)):
-            cell = ws.cell(header, i + 1, text)
-            cell.fill, cell.font = HEADER_FILL, Font(bold=True)
-        for n, key in enumerate(keys, start=header + 1):
-            ws.cell(n, 1, labels.get(key, key if key is not None else UNANSWERED))
-            for i, c in enumerate(counts):
-                ws.cell(n, i + 2, masked(c.get(key, 0))).alignment = Alignment(horizontal="right")
-        total = header + len(keys) + 1
-        ws.cell(total, 1, "合計").font = Font(bold=True)
-        for i, c in enumerate(counts):
-            ws.cell(total, i + 2, masked(sum(c.values()))).alignment = Alignment(horizontal="right")
-        row = total + 2
-        if chart and keys:
-            bar = BarChart()
-            bar.type, bar.title, bar.legend = "bar", f"{title}（当月）", None
-            bar.add_data(Reference(ws, min_col=2, min_row=header, max_row=total - 1), titles_from_data=True)
-            bar.set_categories(Reference(ws, min_col=1, min_row=header + 1, max_row=total - 1))
-            bar.height, bar.width = max(5, 0.7 * len(keys) + 2), 16
-            ws.add_chart(bar, f"A{row}")
-            row += int(bar.height * 2) + 2
 
-    def summary(title: str, lines: list[tuple[str, list[int]]]):
-        nonlocal row
-        ws.cell(row, 1, title).font = Font(bold=True)
-        for i, text in enumerate(("項目", *COLUMNS)):
-            cell = ws.cell(row + 1, i + 1, text)
-            cell.fill, cell.font = HEADER_FILL, Font(bold=True)
-        for n, (label, values) in enumerate(lines, start=row + 2):
-            ws.cell(n, 1, label)
-            for i, value in enumerate(values):
-                ws.cell(n, i + 2, masked(value)).alignment = Alignment(horizontal="right")
-        row += len(lines) + 3
-
-    companies = [reports.companies(s, p) for p in periods]
-    held = [reports.bookings_held(s, p) for p in periods]
-    summary("概要", [
-        ("相談件数", [reports.consultations(s, p) for p in periods]),
-        ("相談企業（新規）", [c["new"] for c in companies]),
-        ("相談企業（リピート）", [c["returning"] for c in companies]),
-        ("実施予定の予約", [h["total"] for h in held]),
-        ("うち土日", [h["weekend"] for h in held]),
-        ("うち祝日", [h["holiday"] for h in held]),
-        ("出張相談会の開催日数", [reports.popup_days(s, p) for p in periods]),
-        ("出張相談会での相談件数", [reports.popup_consultations(s, p) for p in periods]),
-    ])
-    table("経路別", reports.by_channel, CHANNEL_NAMES)
-    table("分野別", reports.by_category, {c.id: c.name for c in config.categories},
-          order=[c.id for c in config.categories], chart=True)
-    table("地域別", reports.by_region, {r.id: r.name for r in REGIONS}, order=[r.id for r in REGIONS] + [None],
-          chart=True)
-    table("方法別", reports.by_method, METHOD_NAMES, order=list(METHOD_NAMES), chart=True)
-    table("状況別", reports.by_status, STATUS_LABELS, order=list(STATUS_LABELS))
-    table("業種別", reports.by_industry, {})
-    table("市町村別", reports.by_municipality, {})
-
-    ws.print_area = f"A1:H{row}"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "portrait"
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.oddHeader.center.text = f"{config.program_name} {first.year}年{first.month}月"
-    ws.oddFooter.center.text = "&P / &N"
+def year_workbook(f: Figures, config: Config, out: Path) -> None:
+    """The year's figures for the 実績報告書, against the year before."""
+    fy = f.periods[0].start.astimezone(TOKYO)
+    wb = Workbook()
+    wb.active.title = "年度実績"
+    sheet = _Sheet(wb.active, YEAR_COLUMNS, f"{config.program_name} 年度実績",
+                   f"{fy.year}年度（{fy.year}年4月〜{fy.year + 1}年3月）", f"{config.program_name} {fy.year}年度")
+    sheet.targets([("セミナー出席者（年度）", sum(f["attendees"][0].values()), config.targets.seminar_attendees_per_year)])
+    _figure_tables(sheet, config, f)
+    sheet.print_setup()
     wb.save(out)
 
 

@@ -8,11 +8,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import distinct, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import case, distinct, func, select
+from sqlalchemy.orm import Session
 
 from bot.jatime import TOKYO, holiday_name
-from storage.models import ACTIVE_BOOKING, Booking, Consultation, PopupDay
+from storage.models import (ACTIVE_BOOKING, HOLDS_SEAT, SEMINAR_MODES, Booking, Consultation, PopupDay, Seminar,
+                            SeminarRegistration, SurveyResponse)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,13 @@ def previous_month(period: Period) -> Period:
     first = period.start.astimezone(TOKYO).date()
     start = (first - timedelta(days=1)).replace(day=1)
     return Period(_midnight(start), period.start)
+
+
+def fiscal_year(text: str) -> Period:
+    """2025 → fiscal year 2025, 1 April 2025 to 1 April 2026 in Tokyo."""
+    if not re.fullmatch(r"\d{4}", text) or int(text) < 2000:
+        raise ValueError(f"年度は西暦4桁で指定してください（例: 2025 は2025年4月〜2026年3月）: {text}")
+    return Period(_midnight(date(int(text), 4, 1)), _midnight(date(int(text) + 1, 4, 1)))
 
 
 def fiscal_year_to_date(period: Period) -> Period:
@@ -105,16 +113,27 @@ def consultations(s: Session, period: Period) -> int:
     return s.scalar(select(func.count(Consultation.id)).where(*_in(period)))
 
 
+def by_origin(s: Session, period: Period) -> dict[str | None, int]:
+    """How consultations came: menu, web, seminar (a survey's 「はい」, whichever seminar), popup (whichever day)."""
+    origin = case((Consultation.origin.like("seminar:%"), "seminar"), (Consultation.origin.like("popup:%"), "popup"),
+                  else_=Consultation.origin)
+    return _count_by(s, origin, period)
+
+
 def companies(s: Session, period: Period) -> dict[str, int]:
     """Companies (LINE users) who consulted in the period: returning if they had a real consultation before it.
 
     A consultation with no user on record cannot be matched to an earlier one; each counts as a new company.
+    One pass over each user's real consultations: in the period at least once, and the first one before it.
     """
-    earlier = aliased(Consultation)
-    had_earlier = exists(select(earlier.id).where(earlier.user_id == Consultation.user_id,
-                                                   earlier.received_at < period.start, earlier.simulated.is_(False)))
-    users = s.scalar(select(func.count(distinct(Consultation.user_id))).where(*_in(period)))
-    returning = s.scalar(select(func.count(distinct(Consultation.user_id))).where(*_in(period), had_earlier))
+    in_period = func.sum(case((Consultation.received_at >= period.start, 1), else_=0)
+                         - case((Consultation.received_at >= period.end, 1), else_=0))
+    per_user = (select(Consultation.user_id, func.min(Consultation.received_at).label("first"))
+                .where(Consultation.simulated.is_(False), Consultation.user_id.is_not(None),
+                       Consultation.received_at < period.end)
+                .group_by(Consultation.user_id).having(in_period > 0).subquery())
+    users = s.scalar(select(func.count()).select_from(per_user))
+    returning = s.scalar(select(func.count()).select_from(per_user).where(per_user.c.first < period.start))
     anonymous = s.scalar(select(func.count(Consultation.id)).where(*_in(period), Consultation.user_id.is_(None)))
     return {"new": users - returning + anonymous, "returning": returning}
 
@@ -140,8 +159,102 @@ def popup_days(s: Session, period: Period) -> int:
         PopupDay.start_at >= period.start, PopupDay.start_at < period.end, PopupDay.status != "cancelled"))
 
 
-def popup_consultations(s: Session, period: Period) -> int:
-    return by_channel(s, period).get("popup", 0)
+def _seminars_in(period: Period) -> tuple:
+    """Seminars held in the period: started in it and not cancelled."""
+    return (Seminar.start_at >= period.start, Seminar.start_at < period.end, Seminar.status != "cancelled")
+
+
+def seminars_held(s: Session, period: Period) -> int:
+    return s.scalar(select(func.count(Seminar.id)).where(*_seminars_in(period)))
+
+
+def _registrations_by_mode(s: Session, period: Period, statuses: tuple[str, ...]) -> dict[str, int]:
+    rows = s.execute(select(SeminarRegistration.mode, func.count(SeminarRegistration.id))
+                     .join(Seminar, Seminar.id == SeminarRegistration.seminar_id)
+                     .where(*_seminars_in(period), SeminarRegistration.simulated.is_(False),
+                            SeminarRegistration.status.in_(statuses))
+                     .group_by(SeminarRegistration.mode))
+    return dict.fromkeys(SEMINAR_MODES, 0) | {mode: n for mode, n in rows}
+
+
+def seminar_registrations(s: Session, period: Period) -> dict[str, int]:
+    """Real registrations holding a seat (registered or attended) at the period's seminars, per mode."""
+    return _registrations_by_mode(s, period, HOLDS_SEAT)
+
+
+def seminar_attendees(s: Session, period: Period) -> dict[str, int]:
+    """Real registrations marked attended at the period's seminars, per mode (onsite, online)."""
+    return _registrations_by_mode(s, period, ("attended",))
+
+
+@dataclass(frozen=True)
+class Rating:
+    answered: int
+    total: int
+
+    @property
+    def average(self) -> float | None:
+        return round(self.total / self.answered, 2) if self.answered else None
+
+
+def survey_ratings(s: Session, period: Period) -> dict[tuple[str, str], Rating]:
+    """(survey id, question id) → the 1–5 ratings given in surveys of the period's seminars, by real users.
+
+    Answers are JSON (question id → value); a rating is the only whole number among them, so the numbers are
+    summed here rather than in SQL, whose JSON functions differ between SQLite and PostgreSQL.
+    """
+    rows = s.execute(select(SurveyResponse.survey_id, SurveyResponse.answers)
+                     .join(Seminar, Seminar.id == SurveyResponse.seminar_id)
+                     .where(*_seminars_in(period), ~SurveyResponse.user_id.like("sim-%")))
+    ratings: dict[tuple[str, str], list[int]] = {}
+    for survey_id, answers in rows:
+        for question_id, value in (answers or {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                ratings.setdefault((survey_id, question_id), []).append(value)
+    return {key: Rating(len(values), sum(values)) for key, values in ratings.items()}
+
+
+def months_in(period: Period) -> int:
+    """How many calendar months the period touches (a fiscal year to November: 8), for a per-month target."""
+    first, last = period.start.astimezone(TOKYO), (period.end - timedelta(microseconds=1)).astimezone(TOKYO)
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
+# The figures a report lays out, by name: each is one function of (session, period) above.
+FIGURES = {
+    "consultations": consultations, "companies": companies, "bookings": bookings_held, "popup_days": popup_days,
+    "channel": by_channel, "origin": by_origin, "category": by_category, "industry": by_industry,
+    "region": by_region, "municipality": by_municipality, "method": by_method, "status": by_status,
+    "seminars": seminars_held, "registrations": seminar_registrations, "attendees": seminar_attendees,
+    "ratings": survey_ratings,
+}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Every figure of a report, each as a list with one value per period (the report's columns)."""
+
+    periods: tuple[Period, ...]
+    values: dict[str, list]
+
+    def __getitem__(self, name: str) -> list:
+        return self.values[name]
+
+
+def figures(s: Session, periods: tuple[Period, ...]) -> Figures:
+    return Figures(periods, {name: [figure(s, p) for p in periods] for name, figure in FIGURES.items()})
+
+
+def monthly(s: Session, month: Period) -> Figures:
+    """The month, the month before it and the fiscal year to the month's end: the monthly report's columns."""
+    return figures(s, (month, previous_month(month), fiscal_year_to_date(month)))
+
+
+def yearly(s: Session, fy: Period) -> Figures:
+    """The fiscal year and the one before it."""
+    first = fy.start.astimezone(TOKYO).date()
+    previous = Period(_midnight(first.replace(year=first.year - 1)), fy.start)
+    return figures(s, (fy, previous))
 
 
 def week_consultations(s: Session, period: Period) -> list[tuple[Consultation, Booking | None]]:
