@@ -92,14 +92,15 @@ def shown(n: int):
 
 
 def tables(path) -> dict[str, dict[str, tuple]]:
-    """{table title: {row label: (当月, 前月, 年度累計)}} as the sheet shows them."""
+    """{table title: {row label: (its columns: 当月, 前月, 年度累計 or 当年度, 前年度)}} as the sheet shows them."""
     ws = load_workbook(path).active
     found, current = {}, None
     for row in ws.iter_rows(values_only=True):
-        if row[1] == "当月":
+        if row[0] in ("区分", "項目", "質問"):  # a table's header row, under its title
             current = found[title] = {}
+            width = len([v for v in row if v is not None])
         elif current is not None and row[0] is not None:
-            current[row[0]] = row[1:4]
+            current[row[0]] = row[1:width]
         else:
             current = None
         title = row[0]
