@@ -5,6 +5,7 @@ Simulator rows (Consultation.simulated, Booking.simulated) are demos, not consul
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -124,33 +125,34 @@ def companies(s: Session, period: Period) -> dict[str, int]:
     """Companies (LINE users) who consulted in the period: returning if they had a real consultation before it.
 
     A consultation with no user on record cannot be matched to an earlier one; each counts as a new company.
-    One pass over each user's real consultations: in the period at least once, and the first one before it.
+    One pass over each user's real consultations up to the period's end: the last in the period, the first before it.
     """
-    in_period = func.sum(case((Consultation.received_at >= period.start, 1), else_=0)
-                         - case((Consultation.received_at >= period.end, 1), else_=0))
-    per_user = (select(Consultation.user_id, func.min(Consultation.received_at).label("first"))
+    per_user = (select(func.min(Consultation.received_at).label("first"))
                 .where(Consultation.simulated.is_(False), Consultation.user_id.is_not(None),
                        Consultation.received_at < period.end)
-                .group_by(Consultation.user_id).having(in_period > 0).subquery())
-    users = s.scalar(select(func.count()).select_from(per_user))
-    returning = s.scalar(select(func.count()).select_from(per_user).where(per_user.c.first < period.start))
+                .group_by(Consultation.user_id).having(func.max(Consultation.received_at) >= period.start).subquery())
+    users, returning = s.execute(select(func.count(), func.coalesce(func.sum(
+        case((per_user.c.first < period.start, 1), else_=0)), 0)).select_from(per_user)).one()
     anonymous = s.scalar(select(func.count(Consultation.id)).where(*_in(period), Consultation.user_id.is_(None)))
     return {"new": users - returning + anonymous, "returning": returning}
 
 
-def booking_starts(s: Session, period: Period) -> list[datetime]:
-    """When the real, still active bookings starting in the period begin."""
-    return list(s.scalars(select(Booking.start).where(
-        Booking.start >= period.start, Booking.start < period.end, Booking.simulated.is_(False),
-        Booking.status.in_(ACTIVE_BOOKING))))
+def booking_starts(s: Session, period: Period) -> dict[datetime, int]:
+    """When the real, still active bookings starting in the period begin, and how many begin then."""
+    return {start: n for start, n in s.execute(
+        select(Booking.start, func.count(Booking.id)).where(
+            Booking.start >= period.start, Booking.start < period.end, Booking.simulated.is_(False),
+            Booking.status.in_(ACTIVE_BOOKING)).group_by(Booking.start))}
 
 
 def bookings_held(s: Session, period: Period) -> dict[str, int]:
     """Bookings held, and how many of them fall on a Saturday or Sunday, or on a public holiday (the desk's
     out-of-hours service, which the prefecture asks about). A holiday on a weekend counts in both."""
-    days = [start.astimezone(TOKYO).date() for start in booking_starts(s, period)]
-    return {"total": len(days), "weekend": sum(d.weekday() >= 5 for d in days),
-            "holiday": sum(holiday_name(d) is not None for d in days)}
+    days: Counter[date] = Counter()
+    for start, n in booking_starts(s, period).items():
+        days[start.astimezone(TOKYO).date()] += n
+    return {"total": sum(days.values()), "weekend": sum(n for d, n in days.items() if d.weekday() >= 5),
+            "holiday": sum(n for d, n in days.items() if holiday_name(d) is not None)}
 
 
 def popup_days(s: Session, period: Period) -> int:
