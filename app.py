@@ -15,7 +15,7 @@ from flask import Flask, redirect
 from bot.config import Config, ConfigError, load_config
 from bot.replies import text
 from bot.triage import Triager
-from handlers import checkin, console, console_privacy, hardening, ical, pages, simulator, webhook  # noqa: F401 - console_privacy: routes on console.bp
+from handlers import checkin, console, hardening, ical, pages, simulator, webhook
 from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker

@@ -617,7 +617,7 @@ def _read_password(prompt: str = "パスワード: ") -> str:
 
 
 def _users_list(args) -> int:
-    from handlers.console import ROLE_LABELS
+    from handlers.console.common import ROLE_LABELS
     from storage.staff import list_users
     users = list_users(_database())
     if args.json:

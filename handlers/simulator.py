@@ -15,7 +15,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from sqlalchemy import func, select
 
 from bot.intents import MENU_ITEMS
-from handlers.console import current_staff
+from handlers.console.common import current_staff
 from handlers.inbox import store_events
 from handlers.richmenu import RICH_MENU_ITEMS
 from storage.models import InboxEvent, OutboundMessage
@@ -46,7 +46,7 @@ def guard():
         abort(404)
     if current_staff() is None:  # checked against the session record: a cookie kept after logout is refused
         if request.endpoint == "simulator.page":
-            return redirect(url_for("console.login"))
+            return redirect(url_for("console.auth.login"))
         return {"error": "シミュレーターを使うには、スタッフ画面にログインしてください。"}, 401
     return None
 

@@ -147,6 +147,8 @@ class Consultation(Base):
     question: Mapped[str] = mapped_column(Text)
     # How it came: "menu" (the LINE intake), "web" (the form), "seminar:<id>" (a survey's 「はい」), "popup:<id>".
     origin: Mapped[str | None] = mapped_column(String(40), index=True)
+    # The coordinator in charge of the case (a [[coordinators]] id): set when it is booked or assigned in the console.
+    coordinator_id: Mapped[str | None] = mapped_column(String(40), index=True)
 
     @property
     def receipt_no(self) -> str:
@@ -167,6 +169,7 @@ class StaffUser(Base):
     login: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))
+    coordinator_id: Mapped[str | None] = mapped_column(String(40))  # the [[coordinators]] id this login is, if any
     created_at: Mapped[datetime]
 
 
@@ -409,3 +412,100 @@ class DeletionRequest(Base):
     done_at: Mapped[datetime | None]
     done_by: Mapped[str | None] = mapped_column(String(64))  # "bot", or the staff login who carried it out
     notice_id: Mapped[int | None] = mapped_column(Integer)
+
+
+CASE_STATUSES = ("received", "scheduling", "in_progress", "closed", "follow_up")  # 受付 → 日程調整中 → 対応中 → 完了 → フォローアップ
+
+
+class CaseEvent(Base):
+    """One change to a case, kept as its history: a status, an assignment or a corrected profile field.
+
+    `old` and `new` hold the values (a corrected phone number is personal data: erasure clears them with the rest)."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_event_consultation", "consultation_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"))
+    at: Mapped[datetime]
+    who: Mapped[str] = mapped_column(String(64))  # the staff login, "bot" or "cli"
+    kind: Mapped[str] = mapped_column(String(16))  # status, assign, field
+    field: Mapped[str | None] = mapped_column(String(40))  # the profile field, for kind "field"
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseNote(Base):
+    """A coordinator's note on a case (対応記録)."""
+
+    __tablename__ = "case_notes"
+    __table_args__ = (Index("ix_case_note_consultation", "consultation_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"))
+    at: Mapped[datetime]
+    author: Mapped[str] = mapped_column(String(64))  # the staff login
+    text: Mapped[str] = mapped_column(Text)
+
+
+REFERRAL_OUTCOMES = ("pending", "accepted", "declined", "done")  # 紹介済み, 支援開始, 見送り, 支援完了
+
+
+class Referral(Base):
+    """A case referred to a partner institution ([[partners]] of the configuration), and what came of it."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), index=True)
+    partner_id: Mapped[str] = mapped_column(String(40), index=True)
+    referred_at: Mapped[datetime] = mapped_column(index=True)
+    referred_by: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")  # one of REFERRAL_OUTCOMES
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+# The contract's other work, which the monthly report counts.
+ACTIVITY_KINDS = ("visit", "training", "partner_visit", "partner_talk", "subsidy_followup", "model_case")
+MODEL_CASE_STAGES = ("surveyed", "analysed", "planned")  # 調査, 課題分析, 計画策定
+
+
+class Activity(Base):
+    """A coordinator's piece of work other than a consultation: a support visit, an in-company training session, a
+    visit or talk at a partner institution, a follow-up of a past subsidy recipient, or DX model-case work."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activity_kind_date", "kind", "date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))  # one of ACTIVITY_KINDS
+    date: Mapped[datetime] = mapped_column(index=True)  # when it took place (its start)
+    coordinator_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    company: Mapped[str | None] = mapped_column(String(200))  # the company visited or trained, or the partner
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"), index=True)
+    partner_id: Mapped[str | None] = mapped_column(String(40))  # for partner visits and talks
+    session_no: Mapped[int | None] = mapped_column(Integer)  # a training's session number (1, 2, 3)
+    topics: Mapped[str | None] = mapped_column(Text)
+    attendees: Mapped[int | None] = mapped_column(Integer)
+    model_stage: Mapped[str | None] = mapped_column(String(16))  # one of MODEL_CASE_STAGES, for model-case work
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ActivityPhoto(Base):
+    """A photo of an activity: stored under a random name outside the static folder, served to staff only."""
+
+    __tablename__ = "activity_photos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"), index=True)
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)  # random; the uploaded name is never used
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

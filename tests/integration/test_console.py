@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app import create_app
 from bot.conversation import State
-from handlers.console import BACK_TO_BOT, TAKEN_OVER
+from handlers.console.conversations import BACK_TO_BOT, TAKEN_OVER
 from storage.outbound import queue_messages
 from storage.models import Booking, Consultation, ConversationRow, LineUser, OutboundMessage, OutboxItem
 from storage.logids import user_ref
@@ -618,7 +618,7 @@ def test_the_console_logs_ids_and_actions_but_no_personal_data(client, services,
 
 
 def test_a_long_consultation_list_pages_forward_and_back_keeping_the_filter(client, services):
-    from handlers.console import PAGE_SIZE
+    from handlers.console.common import PAGE_SIZE
     for n in range(PAGE_SIZE + 3):
         add_consultation(services, company=f"会社{n:03d}", category="security")
     add_consultation(services, company="別分野の会社", category="sales")

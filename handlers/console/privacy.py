@@ -1,20 +1,21 @@
-"""The console's privacy pages on the console's blueprint: the audit log (/admin/audit) and deletion requests
-(/admin/deletions). To move into handlers/console/privacy.py once the console is a package."""
+"""The console's privacy pages: the audit log (/admin/audit) and deletion requests (/admin/deletions)."""
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from bot.privacy import done_notice
-from handlers.console import _date_arg, _error, _page_number, _services, bp
+from handlers.console.common import _date_arg, _error, _page_number, _services
 from storage import audit, privacy
 from storage.logids import user_ref
 from storage.models import AUDIT_ACTIONS, DeletionRequest, LineUser
 from storage.outbound import queue_messages
 
 log = logging.getLogger(__name__)
+
+bp = Blueprint("privacy", __name__)
 
 AUDIT_LABELS = {"view": "閲覧", "export": "書き出し", "change": "変更", "erase": "削除（本人の依頼）",
                 "purge": "削除（保存期間の経過）"}
@@ -86,4 +87,4 @@ def carry_out_deletion(request_id: int):
         services.bookings.finish_cancel(booking.id)
     log.info("staff %s carried out deletion request %s", session["staff"]["id"], request_id)
     flash("データを削除し、ご本人にお知らせしました。", "ok")
-    return redirect(url_for("console.deletions"))
+    return redirect(url_for("console.privacy.deletions"))

@@ -9,10 +9,10 @@ import io
 import tempfile
 from pathlib import Path
 
-from flask import flash, redirect, render_template, request, send_file, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, session, url_for
 
 from bot.jatime import TOKYO, to_tokyo
-from handlers.console import _error, _form_text, _services, bp
+from handlers.console.common import _error, _form_text, _services
 from bot.intake import INDUSTRIES
 from bot.municipalities import REGIONS
 from handlers.survey_files import write
@@ -22,6 +22,8 @@ from storage import seminars, surveys
 from storage.models import SEMINAR_MODES, Seminar, SeminarRegistration
 
 log = logging.getLogger(__name__)
+
+bp = Blueprint("seminars", __name__)
 
 MODE_LABELS = {"onsite": "会場", "online": "オンライン"}
 REGISTRATION_LABELS = {"registered": "申込済み", "waiting": "キャンセル待ち", "cancelled": "キャンセル", "attended": "出席"}
@@ -71,7 +73,7 @@ def add_seminar():
         return _form_page(None, form, str(exc), 400)
     log.info("staff %s added seminar %s", session["staff"]["id"], seminar.id)
     flash(f"セミナー「{seminar.title}」を登録しました。", "ok")
-    return redirect(url_for("console.seminar", seminar_id=seminar.id))
+    return redirect(url_for("console.seminars.seminar", seminar_id=seminar.id))
 
 
 @bp.get("/seminars/<int:seminar_id>/edit")
@@ -105,7 +107,7 @@ def change_seminar(seminar_id: int):
         s.commit()
     log.info("staff %s edited seminar %s", session["staff"]["id"], seminar_id)
     flash("セミナーの内容を保存しました。", "ok")
-    return redirect(url_for("console.seminar", seminar_id=seminar_id))
+    return redirect(url_for("console.seminars.seminar", seminar_id=seminar_id))
 
 
 @bp.get("/seminars/<int:seminar_id>")
@@ -155,7 +157,7 @@ def attend(seminar_id: int, registration_id: int):
         result = seminars.mark_attended(s, registration, by=session["staff"]["login"], now=services.clock.now())
         s.commit()
     flash(*_attend_notice(result, registration))
-    return redirect(url_for("console.seminar", seminar_id=seminar_id, _anchor=f"registration-{registration_id}"))
+    return redirect(url_for("console.seminars.seminar", seminar_id=seminar_id, _anchor=f"registration-{registration_id}"))
 
 
 @bp.get("/checkin/<token>")
@@ -266,8 +268,6 @@ def _with_venue(values: dict) -> dict:
     return values | _venue_of(values["venue"])
 
 
-# --- announcements: the recipients are counted first, and a second press sends nothing ---------------------
-
 def _segments() -> list[tuple[str, str]]:
     """The segments staff can announce to, with their labels."""
     config = _services().config
@@ -306,13 +306,13 @@ def announce(seminar_id: int):
         return _error(400, "送信先の選び方が正しくありません。一覧からお選びください。")
     if services.line is None:
         flash("LINEチャネルが設定されていないため、お知らせは送れません（シミュレーターのみの運用です）。", "error")
-        return redirect(url_for("console.announce_form", seminar_id=seminar_id, segment=segment))
+        return redirect(url_for("console.seminars.announce_form", seminar_id=seminar_id, segment=segment))
     try:
         done = announcements.announce(services.db, services.config, services.line, services.clock, seminar_id,
                                       segment, created_by=session["staff"]["login"])
     except announcements.AnnouncementRefused as exc:
         flash(str(exc), "error")
-        return redirect(url_for("console.announce_form", seminar_id=seminar_id, segment=segment))
+        return redirect(url_for("console.seminars.announce_form", seminar_id=seminar_id, segment=segment))
     log.info("staff %s announced seminar %s to %s: %s recipients, already=%s", session["staff"]["id"], seminar_id,
              segment, done.recipients, done.already)
     if done.already:
@@ -321,4 +321,4 @@ def announce(seminar_id: int):
         flash("送信対象の方がいないため、送信していません。", "error")
     else:
         flash(f"{done.recipients:,}人にお知らせを送りました（{done.sent}/{done.batches}回の一斉送信が完了）。", "ok")
-    return redirect(url_for("console.seminar", seminar_id=seminar_id))
+    return redirect(url_for("console.seminars.seminar", seminar_id=seminar_id))

@@ -1,0 +1,15 @@
+"""The staff console at /admin, one blueprint per area under the `console` blueprint, which signs staff in, checks
+the CSRF token of every POST and the role of whoever acts (handlers/console/common.py) for all of them."""
+from flask import Blueprint
+
+from handlers.console import (
+    auth, bookings, cases, common, conversations, coordinators, messages, popup, privacy, reports, seminars,
+)
+
+bp = Blueprint("console", __name__, url_prefix="/admin", template_folder="templates")
+bp.before_request(common.guard)
+bp.after_request(common.private)
+bp.context_processor(common.helpers)
+for area in (auth, reports, cases, conversations, bookings, popup, coordinators, messages, seminars, privacy):
+    bp.register_blueprint(area.bp)
+

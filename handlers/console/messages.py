@@ -1,0 +1,64 @@
+"""Messages that could not be delivered, and resending them."""
+
+import logging
+
+from flask import Blueprint, flash, redirect, render_template, session, url_for
+from sqlalchemy import select, update
+
+from handlers.console.common import SENDER_LABELS, _services
+from handlers.console.conversations import _outbound_lines
+from storage.models import OutboundMessage, OutboxItem
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("messages", __name__)
+
+FAILED_LIMIT = 200
+OUTBOX_KIND_LABELS = {"reminder_day_before": "前日のリマインダー", "reminder_hour_before": "直前のリマインダー",
+                      "survey": "アンケート", "announcement": "お知らせ"}
+
+
+@bp.get("/messages")
+def messages():
+    """Messages that could not be delivered, each with its error and a resend button; below, failed scheduled sends."""
+    with _services().db.unit_of_work() as s:
+        rows = s.scalars(select(OutboundMessage).where(OutboundMessage.status == "failed")
+                         .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
+                         .limit(FAILED_LIMIT)).all()
+        scheduled = s.scalars(select(OutboxItem).where(OutboxItem.status == "failed")
+                              .order_by(OutboxItem.due_at.desc(), OutboxItem.id.desc()).limit(FAILED_LIMIT)).all()
+    return render_template("console/messages.html", rows=rows, scheduled=scheduled, sender_labels=SENDER_LABELS,
+                           kind_labels=OUTBOX_KIND_LABELS, booking_of=_booking_ref,
+                           preview=lambda m: " / ".join(line.text for line in _outbound_lines(m)))
+
+
+def _booking_ref(ref: str) -> int | None:
+    """The booking id of an outbox ref such as booking:42, for a link to it."""
+    kind, _, value = ref.partition(":")
+    return int(value) if kind == "booking" and value.isdecimal() and value.isascii() else None
+
+
+@bp.post("/messages/<int:message_id>/resend")
+def resend(message_id: int):
+    """Put a failed message back in the queue and try it at once."""
+    services = _services()
+    with services.db.unit_of_work() as s:
+        requeued = s.execute(update(OutboundMessage).where(
+            OutboundMessage.id == message_id, OutboundMessage.status == "failed").values(
+            status="pending", attempts=0, next_attempt_at=services.clock.now())).rowcount
+        s.commit()
+    if not requeued:
+        flash("このメッセージは見つからないか、すでに再送されています。", "error")
+        return redirect(url_for("console.messages.messages"))
+    services.delivery.send([message_id])
+    with services.db.unit_of_work() as s:
+        status = s.scalar(select(OutboundMessage.status).where(OutboundMessage.id == message_id))
+    log.info("staff %s resent message %s: %s", session["staff"]["id"], message_id, status)
+    if status == "sent":
+        flash("再送しました。", "ok")
+    elif status == "failed":
+        flash("再送しましたが、今回も届けられませんでした。エラーの内容をご確認ください。", "error")
+    else:
+        flash("再送を受け付けました。届くまで自動で再試行します。", "ok")
+    return redirect(url_for("console.messages.messages"))
+
