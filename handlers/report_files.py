@@ -6,22 +6,31 @@ company can be picked out of a small cell. The weekly log is the staff's own and
 from __future__ import annotations
 
 import csv
+import io
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
+from openpyxl.drawing.image import Image as XLImage
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from PIL import Image as PILImage
+from PIL import ImageOps
 from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.intake import METHOD_NAMES
 from bot.jatime import TOKYO
 from bot.menu import STATUS_LABELS
-from handlers.report_sections import (CHANNEL_NAMES, MONTH_COLUMNS, YEAR_COLUMNS, Section, monthly_targets, sections,
-                                      year_targets)
+from handlers.report_sections import (ACTIVITY_NAMES, CHANNEL_NAMES, MONTH_COLUMNS, YEAR_COLUMNS, Section,
+                                      monthly_targets, sections, year_targets)
 from storage import reports
+from storage.models import Activity, ActivityPhoto
 from storage.reports import Figures, Period
+
+log = logging.getLogger(__name__)
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 RIGHT = Alignment(horizontal="right")
@@ -84,14 +93,70 @@ def monthly_workbook(f: Figures, config: Config, out: Path) -> None:
     wb.save(out)
 
 
-def year_workbook(f: Figures, config: Config, out: Path) -> None:
-    """The year's figures for the 実績報告書, against the year before."""
+def year_workbook(f: Figures, activities: list[tuple[Activity, list[ActivityPhoto]]], config: Config, out: Path,
+                  photo_path: Callable[[ActivityPhoto], Path]) -> None:
+    """The year's figures for the 実績報告書, against the year before, and the year's activities with their photos."""
     fy = f.periods[0].start.astimezone(TOKYO)
     wb = Workbook()
     wb.active.title = "年度実績"
     _sheet(wb.active, f"{config.program_name} 年度実績", f"{fy.year}年度（{fy.year}年4月〜{fy.year + 1}年3月）",
            f"{config.program_name} {fy.year}年度", [year_targets(config, f), *sections(config, f, YEAR_COLUMNS)])
+    _activity_sheet(wb.create_sheet("活動一覧"), activities, config, photo_path)
     wb.save(out)
+
+
+ACTIVITY_COLUMNS = ("日付", "種類", "担当コーディネーター", "訪問先・研修先", "回", "内容", "参加者数", "写真")
+THUMBNAIL = (200, 150)  # pixels, the most a photo takes in the sheet
+PHOTO_COLUMN_WIDTH = 30  # characters: a 200-pixel thumbnail and a margin
+
+
+def _activity_sheet(ws, activities: list[tuple[Activity, list[ActivityPhoto]]], config: Config,
+                    photo_path: Callable[[ActivityPhoto], Path]) -> None:
+    """One row per activity, its photos as thumbnails side by side from the 写真 column. The notes stay out: they
+    are the coordinator's own words about the company."""
+    ws.append(ACTIVITY_COLUMNS)
+    for cell in ws[1]:
+        cell.fill, cell.font = HEADER_FILL, Font(bold=True)
+    for width, letter in zip((12, 26, 16, 28, 5, 40, 9), "ABCDEFG"):
+        ws.column_dimensions[letter].width = width
+    photo_col = len(ACTIVITY_COLUMNS)
+    for n, (activity, photos) in enumerate(activities, start=2):
+        coordinator = config.coordinator(activity.coordinator_id or "")
+        ws.append([f"{activity.date.astimezone(TOKYO):%Y-%m-%d}", ACTIVITY_NAMES.get(activity.kind, activity.kind),
+                   coordinator.name if coordinator else (activity.coordinator_id or ""), as_text(activity.company or ""),
+                   activity.session_no, as_text(activity.topics or ""), activity.attendees])
+        for cell in ws[n]:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        for i, photo in enumerate(photos):
+            column = get_column_letter(photo_col + i)
+            ws.column_dimensions[column].width = PHOTO_COLUMN_WIDTH
+            image = _thumbnail(photo_path(photo))
+            if image is None:
+                ws[f"{column}{n}"] = "（写真のファイルが見つかりません）"
+                continue
+            ws.add_image(image, f"{column}{n}")
+            ws.row_dimensions[n].height = max(ws.row_dimensions[n].height or 15, image.height * 0.75 + 6)
+    ws.freeze_panes = "A2"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _thumbnail(path: Path) -> XLImage | None:
+    """A small JPEG of the photo, re-encoded (which also leaves out its EXIF data: where and when it was taken)."""
+    try:
+        with PILImage.open(path) as original:
+            picture = ImageOps.exif_transpose(original).convert("RGB")
+    except (FileNotFoundError, PILImage.UnidentifiedImageError, OSError):
+        log.warning("activity photo %s could not be read", path.name)
+        return None
+    picture.thumbnail(THUMBNAIL)
+    data = io.BytesIO()
+    picture.save(data, "JPEG", quality=80)
+    image = XLImage(data)
+    image.width, image.height = picture.size
+    return image
 
 
 WEEK_COLUMNS = ("受付番号", "受付日時", "経路", "分野", "業種", "市町村", "方法", "状況", "会社名", "担当者名", "電話",

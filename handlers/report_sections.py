@@ -11,12 +11,15 @@ from bot.config import Config
 from bot.intake import METHOD_NAMES
 from bot.menu import STATUS_LABELS
 from bot.municipalities import REGIONS
-from storage.models import SEMINAR_MODES
-from storage.reports import Figures, Rating
+from storage.models import ACTIVITY_KINDS, SEMINAR_MODES
+from storage.reports import Figures, Rating, months_in
 
 CHANNEL_NAMES = {"line": "LINE", "popup": "出張相談会", "web": "Webフォーム"}
 ORIGIN_NAMES = {"menu": "LINEのメニュー", "web": "Webフォーム", "seminar": "セミナーのアンケート", "popup": "出張相談会"}
 MODE_NAMES = {"onsite": "会場", "online": "オンライン"}
+ACTIVITY_NAMES = {"visit": "企業訪問（伴走支援）", "training": "社内研修", "partner_visit": "支援機関への訪問",
+                  "partner_talk": "支援機関での説明・講演", "subsidy_followup": "補助金採択企業のフォローアップ",
+                  "model_case": "DXモデルケースの取り組み"}
 UNANSWERED = "未回答"
 SMALL = "3未満"
 NONE = "－"
@@ -92,12 +95,21 @@ def targets(lines: list[tuple[str, int, int]]) -> Section:
 
 
 def monthly_targets(config: Config, f: Figures) -> Section:
-    return targets([("セミナー出席者（年度累計）", sum(f["attendees"][2].values()),
-                     config.targets.seminar_attendees_per_year)])
+    """Seminar attendees against the year's target; visits against the monthly one, for the month and so far."""
+    month, _, fiscal = f.periods
+    per_month = config.targets.visits_per_month
+    return targets([
+        ("セミナー出席者（年度累計）", sum(f["attendees"][2].values()), config.targets.seminar_attendees_per_year),
+        ("企業訪問（当月）", f["activities"][0].get("visit", 0), per_month * months_in(month)),
+        ("企業訪問（年度累計）", f["activities"][2].get("visit", 0), per_month * months_in(fiscal)),
+    ])
 
 
 def year_targets(config: Config, f: Figures) -> Section:
-    return targets([("セミナー出席者（年度）", sum(f["attendees"][0].values()), config.targets.seminar_attendees_per_year)])
+    return targets([
+        ("セミナー出席者（年度）", sum(f["attendees"][0].values()), config.targets.seminar_attendees_per_year),
+        ("企業訪問（年度）", f["activities"][0].get("visit", 0), config.targets.visits_per_month * months_in(f.periods[0])),
+    ])
 
 
 def sections(config: Config, f: Figures, columns: tuple[str, ...]) -> list[Section]:
@@ -131,5 +143,11 @@ def sections(config: Config, f: Figures, columns: tuple[str, ...]) -> list[Secti
             ("出席 計", [sum(a.values()) for a in f["attendees"]]),
         ]),
         _ratings(config, columns, f["ratings"]),
+        _summary("支援活動", columns, [
+            *((ACTIVITY_NAMES[kind], [a.get(kind, 0) for a in f["activities"]]) for kind in ACTIVITY_KINDS),
+            ("社内研修の参加者数", f["training_attendees"]),
+        ]),
+        _breakdown("連携機関への紹介", columns, f["referrals"], {p.id: p.name for p in config.partners},
+                   order=[p.id for p in config.partners]),
     ]
 

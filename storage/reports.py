@@ -9,12 +9,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import case, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.jatime import TOKYO, holiday_name
-from storage.models import (ACTIVE_BOOKING, HOLDS_SEAT, SEMINAR_MODES, Booking, Consultation, PopupDay, Seminar,
-                            SeminarRegistration, SurveyResponse)
+from storage.models import (ACTIVE_BOOKING, HOLDS_SEAT, SEMINAR_MODES, Activity, ActivityPhoto, Booking, Consultation,
+                            PopupDay, Referral, Seminar, SeminarRegistration, SurveyResponse)
 
 
 @dataclass(frozen=True)
@@ -216,6 +216,47 @@ def survey_ratings(s: Session, period: Period) -> dict[tuple[str, str], Rating]:
     return {key: Rating(len(values), sum(values)) for key, values in ratings.items()}
 
 
+def _real_case(column) -> tuple:
+    """No case, or a real one: work on a simulator consultation is a demo too."""
+    return (or_(column.is_(None), column.in_(select(Consultation.id).where(Consultation.simulated.is_(False)))),)
+
+
+def _activities_in(period: Period) -> tuple:
+    return (Activity.date >= period.start, Activity.date < period.end, *_real_case(Activity.consultation_id))
+
+
+def activities(s: Session, period: Period) -> dict[str, int]:
+    """The coordinators' other work in the period by kind (visit, training, partner_visit, ...)."""
+    rows = s.execute(select(Activity.kind, func.count(Activity.id)).where(*_activities_in(period))
+                     .group_by(Activity.kind))
+    return {kind: n for kind, n in rows}
+
+
+def training_attendees(s: Session, period: Period) -> int:
+    """People who took part in the period's in-company training sessions, as recorded per session."""
+    return s.scalar(select(func.coalesce(func.sum(Activity.attendees), 0))
+                    .where(*_activities_in(period), Activity.kind == "training"))
+
+
+def referrals(s: Session, period: Period) -> dict[str, int]:
+    """Cases referred to each partner institution in the period."""
+    rows = s.execute(select(Referral.partner_id, func.count(Referral.id))
+                     .where(Referral.referred_at >= period.start, Referral.referred_at < period.end,
+                            *_real_case(Referral.consultation_id))
+                     .group_by(Referral.partner_id))
+    return {partner: n for partner, n in rows}
+
+
+def activity_list(s: Session, period: Period) -> list[tuple[Activity, list[ActivityPhoto]]]:
+    """The period's activities in date order, each with its photos in the order they were added."""
+    rows = list(s.scalars(select(Activity).where(*_activities_in(period)).order_by(Activity.date, Activity.id)))
+    photos: dict[int, list[ActivityPhoto]] = {}
+    for photo in s.scalars(select(ActivityPhoto).where(ActivityPhoto.activity_id.in_([a.id for a in rows]))
+                           .order_by(ActivityPhoto.id)):
+        photos.setdefault(photo.activity_id, []).append(photo)
+    return [(a, photos.get(a.id, [])) for a in rows]
+
+
 def months_in(period: Period) -> int:
     """How many calendar months the period touches (a fiscal year to November: 8), for a per-month target."""
     first, last = period.start.astimezone(TOKYO), (period.end - timedelta(microseconds=1)).astimezone(TOKYO)
@@ -228,7 +269,8 @@ FIGURES = {
     "channel": by_channel, "origin": by_origin, "category": by_category, "industry": by_industry,
     "region": by_region, "municipality": by_municipality, "method": by_method, "status": by_status,
     "seminars": seminars_held, "registrations": seminar_registrations, "attendees": seminar_attendees,
-    "ratings": survey_ratings,
+    "ratings": survey_ratings, "activities": activities, "training_attendees": training_attendees,
+    "referrals": referrals,
 }
 
 

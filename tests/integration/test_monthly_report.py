@@ -6,17 +6,21 @@ Every expected figure is counted here with its own plain query, never through st
 """
 from __future__ import annotations
 
+import io
 import zipfile
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
+from PIL import Image
 from sqlalchemy import func, select
 
+from bot.jatime import TOKYO
 from scheduling import seminars as registrations
 from storage import seminars
-from storage.models import Consultation, LineUser, Seminar, SeminarRegistration, SurveyResponse
+from storage.models import (Activity, ActivityPhoto, AuditEntry, Consultation, LineUser, Referral, Seminar,
+                            SeminarRegistration, SurveyResponse)
 from tests.fakes.line_api import FakeLineApi
 from tests.helpers import SECRET, LineUserDriver
 from tests.integration.test_cli import dxdesk
@@ -121,7 +125,81 @@ def month(seeded, app, client, line):
         consult(s, 40, "2026-11-19 10:00", user=person(3)).origin = f"seminar:{november}"
         consult(s, 41, "2026-11-20 10:00", user="U41").origin = "web"
         s.commit()
+    casework(services)
     return services
+
+
+def activity(s, kind: str, when: str, *, company: str | None = None, case: Consultation | None = None,
+             **values) -> Activity:
+    company = company or f"訪問先株式会社{len(PERSONAL)}"
+    notes = f"内部メモの秘密{len(PERSONAL)}"
+    PERSONAL.extend((company, notes))
+    row = Activity(kind=kind, date=tokyo(when), coordinator_id="tanaka", company=company,
+                   consultation_id=case and case.id, notes=notes, created_by="staff", created_at=tokyo(when),
+                   updated_at=tokyo(when), **values)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def refer(s, case: Consultation, partner: str, when: str) -> None:
+    s.add(Referral(consultation_id=case.id, partner_id=partner, referred_at=tokyo(when), referred_by="staff",
+                   outcome="pending", outcome_note=f"紹介メモの秘密{case.id}", updated_at=tokyo(when)))
+    PERSONAL.append(f"紹介メモの秘密{case.id}")
+
+
+def casework(services) -> None:
+    """November: 4 visits (one on a simulator demo), 2 trainings of 8 and 12 people, 1 partner talk, 4 referrals
+    (3 to the chamber of commerce, one of them on a demo) and 1 to よろず; October: 1 visit and 1 referral."""
+    with services.db.unit_of_work() as s:
+        cases = list(s.scalars(select(Consultation).where(Consultation.simulated.is_(False))
+                               .order_by(Consultation.id)))
+        demo = s.scalar(select(Consultation).where(Consultation.simulated.is_(True)).limit(1))
+        for n, when in enumerate(("2026-11-04 10:00", "2026-11-11 10:00", "2026-11-25 10:00")):
+            activity(s, "visit", when, case=cases[n])
+        activity(s, "visit", "2026-11-21 10:00", case=demo)
+        activity(s, "training", "2026-11-12 13:00", session_no=1, attendees=8, topics="クラウド会計の使い方")
+        activity(s, "training", "2026-11-26 13:00", session_no=2, attendees=12, topics="生成AIの業務活用")
+        activity(s, "partner_talk", "2026-11-27 15:00", company="鹿屋商工会議所")
+        activity(s, "visit", "2026-10-14 10:00", case=cases[0])
+        for n, when in enumerate(("2026-11-05 10:00", "2026-11-06 10:00", "2026-11-09 10:00")):
+            refer(s, cases[n], "kagoshima-cci", when)
+        refer(s, demo, "kagoshima-cci", "2026-11-21 11:00")
+        refer(s, cases[3], "yorozu", "2026-11-24 10:00")
+        refer(s, cases[0], "yorozu", "2026-10-16 10:00")
+        s.commit()
+
+
+def test_activity_and_referral_figures_match_the_database(month, database_url, tmp_path):
+    found = tables(monthly(tmp_path, database_url))
+    periods = ((NOV, DEC), (OCT, NOV), (APRIL, DEC))
+    with month.db.unit_of_work() as s:
+        real_cases = select(Consultation.id).where(Consultation.simulated.is_(False))
+
+        def done(kind):
+            return tuple(shown(s.scalar(select(func.count()).select_from(Activity).where(
+                Activity.kind == kind, Activity.date >= a, Activity.date < b,
+                Activity.consultation_id.is_(None) | Activity.consultation_id.in_(real_cases)))) for a, b in periods)
+
+        def referred(partner):
+            return tuple(shown(s.scalar(select(func.count()).select_from(Referral).where(
+                Referral.partner_id == partner, Referral.referred_at >= a, Referral.referred_at < b,
+                Referral.consultation_id.in_(real_cases)))) for a, b in periods)
+
+        trained = s.scalar(select(func.sum(Activity.attendees)).where(Activity.kind == "training",
+                                                                      Activity.date >= NOV, Activity.date < DEC))
+        assert found["支援活動"]["企業訪問（伴走支援）"] == done("visit")
+        assert found["支援活動"]["社内研修"] == done("training")
+        assert found["連携機関への紹介"]["鹿児島商工会議所"] == referred("kagoshima-cci")
+        assert found["連携機関への紹介"]["鹿児島県よろず支援拠点"] == referred("yorozu")
+    # By hand: the demo's visit and referral are left out.
+    assert found["支援活動"]["企業訪問（伴走支援）"] == (3, "3未満", 4)
+    assert found["支援活動"]["社内研修の参加者数"][0] == trained == 20
+    assert found["連携機関への紹介"]["鹿児島商工会議所"] == (3, 0, 3)
+    assert found["連携機関への紹介"]["合計"] == (4, "3未満", 5)
+    # Visits against 3 a month: November's 3 of 3; April to November, 4 of 24.
+    assert found["目標に対する実績"]["企業訪問（当月）"] == (3, 3, "100%")
+    assert found["目標に対する実績"]["企業訪問（年度累計）"] == (4, 24, "17%")
 
 
 def test_seminar_survey_and_target_figures_match_the_database(month, database_url, tmp_path):
@@ -170,12 +248,67 @@ def test_the_monthly_report_holds_no_seeded_personal_data_in_any_cell_or_in_the_
         assert secret not in raw, secret
 
 
-def year(tmp_path, database_url, fy="2026"):
+def year(tmp_path, database_url, fy="2026", cwd=None):
     out = tmp_path / "year.xlsx"
-    result = dxdesk("report", "year", "--fy", fy, "--out", str(out), env={"DXDESK_DATABASE_URL": database_url})
+    result = dxdesk("report", "year", "--fy", fy, "--out", str(out), env={"DXDESK_DATABASE_URL": database_url},
+                    cwd=cwd)
     assert result.returncode == 0, result.stderr
     assert str(out) in result.stdout
     return out
+
+
+def photo(services, where, activity_id: int, color: str, size=(1600, 1200)) -> str:
+    """A photo of an activity as the console keeps it: a file under var/photos (of the folder the service and the
+    command run in), named at random."""
+    folder = where / "var" / "photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{activity_id}-{color}.jpg"
+    data = io.BytesIO()
+    Image.new("RGB", size, color).save(data, "JPEG")
+    (folder / name).write_bytes(data.getvalue())
+    with services.db.unit_of_work() as s:
+        s.add(ActivityPhoto(activity_id=activity_id, stored_name=name, content_type="image/jpeg",
+                            size=len(data.getvalue()), width=size[0], height=size[1], uploaded_by="staff",
+                            created_at=services.clock.now()))
+        s.commit()
+    return name
+
+
+def test_the_year_report_lists_the_years_activities_with_their_photos_as_thumbnails(month, database_url, tmp_path):
+    with month.db.unit_of_work() as s:
+        training = s.scalar(select(Activity).where(Activity.kind == "training").order_by(Activity.date))
+        visit = s.scalar(select(Activity).where(Activity.kind == "visit").order_by(Activity.date))
+        training_id, visit_id = training.id, visit.id
+    photo(month, tmp_path, training_id, "red")
+    photo(month, tmp_path, training_id, "blue")
+    gone = photo(month, tmp_path, visit_id, "green")
+    (tmp_path / "var" / "photos" / gone).unlink()  # a file lost: said in its cell, the rest still written
+    out = year(tmp_path, database_url, cwd=tmp_path)
+    wb = load_workbook(out)
+    ws = wb["活動一覧"]
+    header, *rows = list(ws.iter_rows(values_only=True))
+    assert header[:8] == ("日付", "種類", "担当コーディネーター", "訪問先・研修先", "回", "内容", "参加者数", "写真")
+    with month.db.unit_of_work() as s:
+        expected = s.scalars(select(Activity.date).where(
+            Activity.date >= APRIL, Activity.date < tokyo("2027-04-01 00:00"),
+            Activity.consultation_id.is_(None) | Activity.consultation_id.in_(
+                select(Consultation.id).where(Consultation.simulated.is_(False)))).order_by(Activity.date)).all()
+    assert [r[0] for r in rows] == [f"{d.astimezone(TOKYO):%Y-%m-%d}" for d in expected]
+    assert len(rows) == 7  # 6 in November and 1 in October; the demo's visit is not among them
+    trainings = [r for r in rows if r[1] == "社内研修"]
+    assert trainings[0][4:7] == (1, "クラウド会計の使い方", 8)
+    assert any(r[7] == "（写真のファイルが見つかりません）" for r in rows)
+    images = ws._images
+    assert len(images) == 2 and all(max(i.width, i.height) <= 200 for i in images)
+    with zipfile.ZipFile(out) as z:
+        media = [n for n in z.namelist() if n.startswith("xl/media/")]
+        raw = "".join(z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".xml"))
+    assert len(media) == 2 and all(z_size < 50_000 for z_size in (zipfile.ZipFile(out).getinfo(n).file_size
+                                                                   for n in media))
+    assert not any(secret in raw for secret in PERSONAL if secret.startswith(("内部メモ", "紹介メモ", "感想")))
+    with month.db.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "export", AuditEntry.record == "year:2026")) == 1
 
 
 def test_the_year_report_has_the_fiscal_year_against_the_one_before(month, database_url, tmp_path):
@@ -187,6 +320,8 @@ def test_the_year_report_has_the_fiscal_year_against_the_one_before(month, datab
     assert found["概要"]["相談件数"] == (shown(fy), shown(before)) == (12, "3未満")
     assert found["セミナー"]["出席 計"] == (7, 0)
     assert found["目標に対する実績"]["セミナー出席者（年度）"] == (7, 90, "8%")
+    assert found["目標に対する実績"]["企業訪問（年度）"] == (4, 36, "11%")
+    assert found["支援活動"]["社内研修"] == ("3未満", 0)
     ws = load_workbook(out).active
     assert "2026年度" in ws["A2"].value and ws.page_setup.fitToWidth == 1
 
