@@ -10,6 +10,7 @@ import io
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
@@ -80,7 +81,7 @@ def _chart(ws, title: str, header_row: int, rows: int, at: int) -> int:
     return at + int(bar.height * 2) + 2
 
 
-def monthly_workbook(f: Figures, config: Config, out: Path) -> None:
+def monthly_workbook(f: Figures, config: Config, out: Path | BinaryIO) -> None:
     """The monthly report: the figures of the month, the month before and the fiscal year to date, on one A4 sheet."""
     month, _, fiscal = f.periods
     first = month.start.astimezone(TOKYO)

@@ -63,6 +63,14 @@ class Section:
     chart: bool = False  # a bar chart of the first column's counts (totals left out)
 
 
+def bar_widths(section: Section) -> list[int]:
+    """For a chart: each row's first count as a percentage of the largest, for the console's bars. A hidden count
+    (「3未満」) draws no bar, so that the bar cannot tell what the cell hides; a total draws none either."""
+    counts = [row.values[0] if isinstance(row.values[0], int) and not row.total else 0 for row in section.rows]
+    top = max(counts, default=0)
+    return [round(100 * n / top) if top else 0 for n in counts]
+
+
 def _summary(title: str, columns: tuple[str, ...], lines: list[tuple[str, list[int]]]) -> Section:
     return Section(title, "項目", columns, [Row(label, [masked(v) for v in values]) for label, values in lines])
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from bot.config import ConfigError, Targets, load_config
-from handlers.report_sections import average, masked, monthly_targets, sections, share
+from handlers.report_sections import Row, Section, average, bar_widths, masked, monthly_targets, sections, share
 from storage.reports import FIGURES, Figures, Rating, fiscal_year, fiscal_year_to_date, month_period, previous_month
 
 CONFIG = load_config()
@@ -70,3 +70,10 @@ def test_targets_come_from_the_configuration_with_defaults(tmp_path):
 def test_a_fiscal_year_runs_from_april_to_march(text):
     fy = fiscal_year(text)
     assert (fy.start.year, fy.start.month, fy.end.year, fy.end.month) == (2025, 4, 2026, 4)
+
+
+def test_bars_are_shares_of_the_largest_count_and_a_hidden_count_draws_none():
+    part = Section("分野別", "区分", ("当月",), [Row("a", [40]), Row("b", [10]), Row("c", ["3未満"]), Row("d", [0]),
+                                             Row("合計", [52], total=True)], chart=True)
+    assert bar_widths(part) == [100, 25, 0, 0, 0]
+    assert bar_widths(Section("空", "区分", ("当月",), [Row("合計", [0], total=True)])) == [0]
