@@ -22,7 +22,7 @@ from storage import seminars
 from storage.models import (Activity, ActivityPhoto, AuditEntry, Consultation, LineUser, Referral, Seminar,
                             SeminarRegistration, SurveyResponse)
 from tests.fakes.line_api import FakeLineApi
-from tests.helpers import SECRET, LineUserDriver
+from tests.helpers import SECRET, LineUserDriver, line_intake, texts
 from tests.integration.test_cli import dxdesk
 from tests.integration.test_reports import (APRIL, DEC, NOV, OCT, PERSONAL, consult, monthly, real, seeded, shown,
                                             tables, tokyo)
@@ -89,8 +89,8 @@ def held_seminar(services, title: str, start: str, people: list[tuple[int, str, 
     return seminar_id
 
 
-def answer_survey(app, client, line, seminar_id: int, n: int, satisfaction: int) -> None:
-    """Tap through the survey in LINE as the attendee would."""
+def answer_survey(app, client, line, seminar_id: int, n: int, satisfaction: int, consult: str = "no"):
+    """Tap through the survey in LINE as the attendee would; the driver, to go on after a 「はい」."""
     user = LineUserDriver(client, app, line, user=person(n))
     user.tap(f"action=survey&seminar={seminar_id}")
     base = f"seminar={seminar_id}"
@@ -101,13 +101,34 @@ def answer_survey(app, client, line, seminar_id: int, n: int, satisfaction: int)
     secret = f"感想の秘密{n}"
     PERSONAL.append(secret)
     user.say(secret)
-    user.tap(f"action=survey_answer&{base}&q=consult&v=no")
+    user.tap(f"action=survey_answer&{base}&q=consult&v={consult}")
+    return user
+
+
+def consult_after_the_survey(services, app, client, line, seminar_id: int, n: int) -> None:
+    """An attendee says 「はい」 to the survey's consultation question and goes through the intake in LINE."""
+    with services.db.unit_of_work() as s:  # on record from an earlier consultation: consent and profile
+        user = s.get(LineUser, person(n))
+        user.consent_version, user.consent_at = services.config.privacy_policy_version, services.clock.now()
+        user.company, user.contact_name, user.phone = f"アンケート商会{n}", f"相談 次郎{n}", f"0994-31-{n:04d}"
+        user.industry, user.employees, user.municipality = "製造業", "6〜20人", "鹿屋市"
+        PERSONAL.extend((user.company, user.contact_name, user.phone))
+        s.commit()
+    driver = answer_survey(app, client, line, seminar_id, n, 3, consult="yes")
+    question = "受発注を紙でやっているのでシステム化したい"
+    PERSONAL.append(question)
+    driver.say(question)
+    driver.tap("action=yes")
+    driver.tap("action=yes")
+    driver.tap("action=method&v=phone")
+    assert "受付番号" in texts(driver.tap("action=submit"))
 
 
 @pytest.fixture
 def month(seeded, app, client, line):
     """November: the seeded consultations, a seminar of 7 real registrations (5 attended, 1 cancelled) and a
-    simulator demo, 3 survey answers (and one by an attendee of October's seminar, which had 2 attendees)."""
+    simulator demo, 3 survey answers (one a 「はい」 that leads to a consultation in LINE; and one by an attendee of
+    October's seminar, which had 2 attendees), a consultation through the LINE menu and one from the web form."""
     services = seeded
     october = held_seminar(services, "10月のDXセミナー", "2026-10-20 14:00",
                            [(1, "onsite", "attended"), (2, "online", "attended")])
@@ -115,14 +136,19 @@ def month(seeded, app, client, line):
                             [(3, "onsite", "attended"), (4, "onsite", "attended"), (5, "onsite", "attended"),
                              (6, "online", "attended"), (7, "online", "attended"), (8, "onsite", "registered"),
                              (9, "onsite", "cancelled"), (-1, "onsite", "attended")])
-    for n, satisfaction in ((3, 5), (4, 4), (6, 3)):
+    for n, satisfaction in ((3, 5), (4, 4)):
         answer_survey(app, client, line, november, n, satisfaction)
+    consult_after_the_survey(services, app, client, line, november, 6)
     answer_survey(app, client, line, october, 1, 2)
+    services.clock.set(tokyo("2026-11-19 10:00"))
+    values = dict(company="ライン経由株式会社", name="経由 三郎", phone="099-222-3333", email="keiyu@example.jp",
+                  question="紙の請求書をやめて電子化したい")
+    PERSONAL.extend(values.values())
+    assert "受付番号" in line_intake(LineUserDriver(client, app, line, user=person(50)), **values)
     with services.db.unit_of_work() as s:
         s.add(SurveyResponse(seminar_id=november, survey_id="seminar", user_id="sim-1", answers={"satisfaction": 1},
                              completed_at=services.clock.now(), created_at=services.clock.now(),
                              updated_at=services.clock.now()))
-        consult(s, 40, "2026-11-19 10:00", user=person(3)).origin = f"seminar:{november}"
         consult(s, 41, "2026-11-20 10:00", user="U41").origin = "web"
         s.commit()
     casework(services)
@@ -232,6 +258,8 @@ def test_seminar_survey_and_target_figures_match_the_database(month, database_ur
     assert tuple(averages) == (4.0, "3未満", 3.5)
     assert survey["　回答数"] == (3, "3未満", 4)
     assert found["きっかけ別"]["Webフォーム"] == ("3未満", 0, "3未満")
+    assert found["きっかけ別"]["セミナーのアンケート"] == ("3未満", 0, "3未満")  # the 「はい」 that went on in LINE
+    assert found["きっかけ別"]["LINEのメニュー"] == ("3未満", 0, "3未満")
     assert found["目標に対する実績"]["セミナー出席者（年度累計）"] == (7, 90, "8%")
 
 
@@ -317,7 +345,7 @@ def test_the_year_report_has_the_fiscal_year_against_the_one_before(month, datab
     with month.db.unit_of_work() as s:
         fy = real(s, APRIL, tokyo("2027-04-01 00:00"))
         before = real(s, tokyo("2025-04-01 00:00"), APRIL)
-    assert found["概要"]["相談件数"] == (shown(fy), shown(before)) == (12, "3未満")
+    assert found["概要"]["相談件数"] == (shown(fy), shown(before)) == (13, "3未満")
     assert found["セミナー"]["出席 計"] == (7, 0)
     assert found["目標に対する実績"]["セミナー出席者（年度）"] == (7, 90, "8%")
     assert found["目標に対する実績"]["企業訪問（年度）"] == (4, 36, "11%")
