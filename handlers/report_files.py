@@ -1,7 +1,8 @@
-"""The report files: storage.reports' figures laid out, nothing counted here.
+"""The report files: handlers/report_sections' tables and storage.reports' rows laid out, nothing counted here.
 
 The monthly workbook goes to the prefecture: aggregates only, and a count of 1 or 2 shows as 「3未満」 so no
-company can be picked out of a small cell. The weekly log is the staff's own and lists each consultation.
+company can be picked out of a small cell. The year workbook adds the list of activities with their photos, for the
+実績報告書. The weekly log is the staff's own and lists each consultation.
 """
 from __future__ import annotations
 
