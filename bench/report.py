@@ -1,5 +1,5 @@
 """Benchmark of the monthly report over a year of data: 50,000 consultations (with their users, bookings, pop-up days,
-seminars, registrations and survey answers), the time to gather the figures of March (so the fiscal-year column
+seminars, registrations, survey answers, referrals and activities), the time to gather the figures of March (so the fiscal-year column
 spans the whole year) and to write the workbook, on a fresh SQLite file and, with --database-url, on that database
 too (an empty one: PostgreSQL as in production). Target: under 2 s. It prints figures and asserts nothing.
 
@@ -25,8 +25,8 @@ from bot.municipalities import REGIONS  # noqa: E402
 from handlers.report_files import monthly_workbook  # noqa: E402
 from storage import reports  # noqa: E402
 from storage.db import Database  # noqa: E402
-from storage.models import (TOKYO, Booking, Consultation, LineUser, PopupDay, Seminar,  # noqa: E402
-                            SeminarRegistration, SurveyResponse)
+from storage.models import (ACTIVITY_KINDS, TOKYO, Activity, Booking, Consultation, LineUser,  # noqa: E402
+                            PopupDay, Referral, Seminar, SeminarRegistration, SurveyResponse)
 
 TARGET_SECONDS = 2.0
 FY_START = datetime(2025, 4, 1, tzinfo=TOKYO)
@@ -87,6 +87,13 @@ def seed(db: Database, consultations: int, rng: random.Random) -> None:
             s.execute(insert(SurveyResponse), [
                 dict(seminar_id=seminar.id, survey_id="seminar", user_id=u, answers={"satisfaction": rng.randint(1, 5)},
                      completed_at=now, created_at=now, updated_at=now) for u in people[::2]])
+        partners = [p.id for p in config.partners]
+        s.execute(insert(Referral), [dict(consultation_id=cid, partner_id=rng.choice(partners), referred_by="bench",
+                                          referred_at=FY_START + timedelta(days=rng.randrange(365)), updated_at=now)
+                                     for cid in rng.sample(ids, len(ids) // 20)])
+        s.execute(insert(Activity), [dict(kind=rng.choice(ACTIVITY_KINDS), date=FY_START + timedelta(days=n % 365),
+                                          coordinator_id="tanaka", company=f"訪問先{n}", attendees=rng.randrange(5, 30),
+                                          created_by="bench", created_at=now, updated_at=now) for n in range(600)])
         s.commit()
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import case, distinct, func, or_, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 
 from bot.jatime import TOKYO, holiday_name
@@ -218,7 +218,7 @@ def survey_ratings(s: Session, period: Period) -> dict[tuple[str, str], Rating]:
 
 def _real_case(column) -> tuple:
     """No case, or a real one: work on a simulator consultation is a demo too."""
-    return (or_(column.is_(None), column.in_(select(Consultation.id).where(Consultation.simulated.is_(False)))),)
+    return (~exists(select(Consultation.id).where(Consultation.id == column, Consultation.simulated.is_(True))),)
 
 
 def _activities_in(period: Period) -> tuple:
