@@ -71,8 +71,10 @@ def bar_widths(section: Section) -> list[int]:
     return [round(100 * n / top) if top else 0 for n in counts]
 
 
-def _summary(title: str, columns: tuple[str, ...], lines: list[tuple[str, list[int]]]) -> Section:
-    return Section(title, "項目", columns, [Row(label, [masked(v) for v in values]) for label, values in lines])
+def _summary(title: str, columns: tuple[str, ...], lines: list[tuple[str, list]]) -> Section:
+    """Counts (masked here) and values already shown (a share) one line each."""
+    return Section(title, "項目", columns, [Row(label, [masked(v) if isinstance(v, int) else v for v in values])
+                                          for label, values in lines])
 
 
 def _breakdown(title: str, columns: tuple[str, ...], counts: list[dict], labels: dict, order: list | None = None,
@@ -130,6 +132,7 @@ def sections(config: Config, f: Figures, columns: tuple[str, ...]) -> list[Secti
             ("実施予定の予約", [b["total"] for b in f["bookings"]]),
             ("うち土日", [b["weekend"] for b in f["bookings"]]),
             ("うち祝日", [b["holiday"] for b in f["bookings"]]),
+            ("土日・祝日の割合", [share(b["off_days"], b["total"]) for b in f["bookings"]]),
             ("出張相談会の開催日数", f["popup_days"]),
             ("出張相談会での相談件数", [c.get("popup", 0) for c in f["channel"]]),
         ]),

@@ -147,12 +147,15 @@ def booking_starts(s: Session, period: Period) -> dict[datetime, int]:
 
 def bookings_held(s: Session, period: Period) -> dict[str, int]:
     """Bookings held, and how many of them fall on a Saturday or Sunday, or on a public holiday (the desk's
-    out-of-hours service, which the prefecture asks about). A holiday on a weekend counts in both."""
+    out-of-hours service, which the prefecture asks about). A holiday on a weekend counts in both, and once in
+    off_days (on a weekend or a holiday)."""
     days: Counter[date] = Counter()
     for start, n in booking_starts(s, period).items():
         days[start.astimezone(TOKYO).date()] += n
-    return {"total": sum(days.values()), "weekend": sum(n for d, n in days.items() if d.weekday() >= 5),
-            "holiday": sum(n for d, n in days.items() if holiday_name(d) is not None)}
+    weekend = {d for d in days if d.weekday() >= 5}
+    holiday = {d for d in days if holiday_name(d) is not None}
+    return {"total": sum(days.values()), "weekend": sum(days[d] for d in weekend),
+            "holiday": sum(days[d] for d in holiday), "off_days": sum(days[d] for d in weekend | holiday)}
 
 
 def popup_days(s: Session, period: Period) -> int:

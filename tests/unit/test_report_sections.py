@@ -18,7 +18,7 @@ def figures(**given) -> Figures:
     month = month_period("2026-11")
     periods = (month, previous_month(month), fiscal_year_to_date(month))
     empty = {"consultations": 0, "popup_days": 0, "seminars": 0, "training_attendees": 0,
-             "companies": {"new": 0, "returning": 0}, "bookings": {"total": 0, "weekend": 0, "holiday": 0},
+             "companies": {"new": 0, "returning": 0}, "bookings": {"total": 0, "weekend": 0, "holiday": 0, "off_days": 0},
              "registrations": {"onsite": 0, "online": 0}, "attendees": {"onsite": 0, "online": 0}}
     return Figures(periods, {name: given.get(name, [empty.get(name, {})] * 3) for name in FIGURES})
 
@@ -77,3 +77,12 @@ def test_bars_are_shares_of_the_largest_count_and_a_hidden_count_draws_none():
                                              Row("合計", [52], total=True)], chart=True)
     assert bar_widths(part) == [100, 25, 0, 0, 0]
     assert bar_widths(Section("空", "区分", ("当月",), [Row("合計", [0], total=True)])) == [0]
+
+
+def test_the_weekend_and_holiday_share_is_a_percentage_of_the_bookings_held():
+    f = figures(bookings=[{"total": 10, "weekend": 3, "holiday": 2, "off_days": 4},
+                          {"total": 0, "weekend": 0, "holiday": 0, "off_days": 0},
+                          {"total": 40, "weekend": 1, "holiday": 1, "off_days": 2}])
+    [summary] = [x for x in sections(CONFIG, f, ("当月", "前月", "年度累計")) if x.title == "概要"]
+    rows = {row.label: row.values for row in summary.rows}
+    assert rows["土日・祝日の割合"] == ["40%", "－", "3未満"]
