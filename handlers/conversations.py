@@ -109,7 +109,7 @@ class ConversationService:
             log.info("inbox event %s: type %s not taken by the conversation", event.id, payload.get("type"))
             return Handled()
         reply_token = payload.get("replyToken")
-        if not isinstance(reply_token, str) or len(reply_token) > REPLY_TOKEN_MAX:
+        if not isinstance(reply_token, str) or not reply_token or len(reply_token) > REPLY_TOKEN_MAX:
             reply_token = None  # not one LINE issued: it could not be stored nor used, so the answer is pushed
         received = event.received_at
         reply_until = received + REPLY_TOKEN_LIFETIME if reply_token else None

@@ -8,18 +8,23 @@ import threading
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.dialects import postgresql, sqlite
 
 from scheduling import metrics
+from storage import audit
 from storage.db import Database
 from storage.logids import tagged
 from storage.models import InboxEvent
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)  # a worker that dies mid-event gives it up after this
-MAX_ATTEMPTS = 3
+LEASE = timedelta(seconds=60)  # a worker that dies mid-event gives it up after this (a batch's last one too)
+MAX_ATTEMPTS = 4  # then the event is parked as failed: the dead-letter list of the console
+BACKOFF = (timedelta(seconds=2), timedelta(seconds=10), timedelta(seconds=30))
+BATCH = 4  # events one worker takes per claim
+OPEN = ("pending", "processing")
 
 
 def event_key(event: dict) -> str:
@@ -41,39 +46,68 @@ def store_events(db: Database, events: Iterable[dict], source: str, now: datetim
     if not rows:
         return 0
     dialect = postgresql if db.is_postgres else sqlite
-    statement = (dialect.insert(InboxEvent).on_conflict_do_nothing(index_elements=["event_key"])
+    # One INSERT for the request's events, and one short transaction: the acknowledgement waits for nothing else.
+    statement = (dialect.insert(InboxEvent).values(rows).on_conflict_do_nothing(index_elements=["event_key"])
                  .returning(InboxEvent.id))
     with db.unit_of_work() as s:
-        new = sum(len(s.execute(statement, row).all()) for row in rows)
+        new = len(s.execute(statement).all())
         s.commit()
     return new
 
 
+def backoff(attempts: int) -> timedelta:
+    """How long a failed event waits before its next attempt; the user's later events wait behind it, in order."""
+    return BACKOFF[min(attempts, len(BACKOFF)) - 1]
+
+
 def _claimable(now: datetime):
-    return or_(InboxEvent.status == "pending",
+    due = or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= now)
+    return or_(and_(InboxEvent.status == "pending", due),
                and_(InboxEvent.status == "processing", InboxEvent.lease_until < now))
 
 
-def claim_next(db: Database, now: datetime) -> InboxEvent | None:
-    """Take the oldest unfinished event of some user whose earlier events are all done.
+def claim(db: Database, now: datetime, limit: int = 1) -> list[InboxEvent]:
+    """Take up to `limit` events, each the oldest unfinished one of its user, oldest first.
 
-    Only a user's oldest unfinished event is ever a candidate, and taking it is a conditional UPDATE, so
-    two workers (threads or processes) can neither take the same event nor two events of one user.
+    An event whose user has an earlier unfinished one is never a candidate, so no two workers (threads or processes)
+    hold two events of one user. PostgreSQL skips the rows another worker is taking (FOR UPDATE SKIP LOCKED), so
+    workers do not queue behind each other; SQLite's single writer (BEGIN IMMEDIATE) serialises the claims.
     """
-    oldest = (select(func.min(InboxEvent.id))
-              .where(InboxEvent.status.in_(("pending", "processing")))
-              .group_by(InboxEvent.user_key))
+    earlier = aliased(InboxEvent)
+    first_of_user = ~exists().where(earlier.user_key == InboxEvent.user_key, earlier.id < InboxEvent.id,
+                                    earlier.status.in_(OPEN))
+    query = select(InboxEvent.id).where(_claimable(now), first_of_user).order_by(InboxEvent.id).limit(limit)
+    if db.is_postgres:
+        query = query.with_for_update(skip_locked=True, of=InboxEvent)
     with db.unit_of_work() as s:
-        candidates = s.scalars(select(InboxEvent.id).where(InboxEvent.id.in_(oldest), _claimable(now))
-                               .order_by(InboxEvent.id).limit(10)).all()
-        for event_id in candidates:
-            taken = s.execute(update(InboxEvent).where(InboxEvent.id == event_id, _claimable(now))
-                              .values(status="processing", lease_until=now + LEASE,
-                                      attempts=InboxEvent.attempts + 1))
-            if taken.rowcount == 1:
-                s.commit()
-                return s.get(InboxEvent, event_id)
-        return None
+        ids = s.scalars(query).all()
+        if not ids:
+            return []
+        s.execute(update(InboxEvent).where(InboxEvent.id.in_(ids)).values(
+            status="processing", lease_until=now + LEASE, attempts=InboxEvent.attempts + 1))
+        taken = s.scalars(select(InboxEvent).where(InboxEvent.id.in_(ids)).order_by(InboxEvent.id)).all()
+        s.commit()
+        return list(taken)
+
+
+def claim_next(db: Database, now: datetime) -> InboxEvent | None:
+    """Take one event, as `claim` does."""
+    taken = claim(db, now)
+    return taken[0] if taken else None
+
+
+def settle_parked(db: Database, event_id: int, *, retry: bool, who: str, now: datetime) -> bool:
+    """Staff's answer to an event parked as failed: process it again from its first attempt (after the user's
+    earlier events, before their later ones), or discard it for good. False when it is not parked (any more)."""
+    values = (dict(status="pending", attempts=0, next_attempt_at=None, error=None) if retry
+              else dict(status="discarded"))
+    with db.unit_of_work() as s:
+        changed = s.execute(update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.status == "failed")
+                            .values(handled_by=who, **values)).rowcount
+        if changed:
+            audit.record(s, who, "change", f"inbox:{event_id}", now)
+        s.commit()
+    return bool(changed)
 
 
 class InboxWorker:
@@ -106,9 +140,11 @@ class InboxWorker:
     def drain(self) -> int:
         """Process every event that can be taken now, in this thread; returns how many."""
         done = 0
-        while (event := claim_next(self.db, self.clock.now())) is not None:
-            self._handle(event)
-            done += 1
+        while events := claim(self.db, self.clock.now(), BATCH):
+            for event in events:
+                if event.lease_until > self.clock.now():  # else its lease ran out behind a slow one: anyone's again
+                    self._handle(event)
+                    done += 1
         return done
 
     def _run(self) -> None:
@@ -139,6 +175,7 @@ class InboxWorker:
             with self.db.unit_of_work() as s:
                 s.execute(update(InboxEvent).where(InboxEvent.id == event.id).values(
                     status="failed" if final else "pending", lease_until=None,
+                    next_attempt_at=None if final else self.clock.now() + backoff(event.attempts),
                     error=f"{type(exc).__name__}"[:500]))
                 s.commit()
             if final and self.on_give_up:

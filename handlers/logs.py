@@ -26,8 +26,9 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0]:
             # The exception's type and where it was raised, not its message: that can quote what a user typed.
             line["error"] = record.exc_info[0].__name__
-            line["at"] = [f"{frame.filename}:{frame.lineno} {frame.name}"
-                          for frame in traceback.extract_tb(record.exc_info[2])][-8:]
+            frames = traceback.extract_tb(record.exc_info[2])
+            ours = [f for f in frames if "site-packages" not in f.filename] or frames  # the product's frames first
+            line["at"] = [f"{f.filename}:{f.lineno} {f.name}" for f in ours][-8:]
         return json.dumps(line, ensure_ascii=False)
 
 

@@ -13,6 +13,9 @@ from prometheus_client.core import GaugeMetricFamily, REGISTRY
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # each process writes its counts there; the folder may be new
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 events_received = Counter("dxdesk_events_received", "Webhook events written to the inbox (new ones only)", ["source"])
 events_processed = Counter("dxdesk_events_processed", "Inbox events processed, by result (done, retry, failed)",
                            ["result"])

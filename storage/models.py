@@ -87,8 +87,11 @@ class InboxEvent(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]  # after a failed attempt: not before this (back-off)
     processed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Who retried or discarded it in the console after it was parked as failed (the dead-letter list).
+    handled_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class OutboundMessage(Base):

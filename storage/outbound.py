@@ -32,6 +32,7 @@ def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now:
 
     The reply token goes to the first message only, and only if no earlier message has it.
     """
+    reply_token = reply_token or None  # "" is no token: stored, it would clash with the next ""
     if reply_token and s.scalar(select(OutboundMessage.id).where(OutboundMessage.reply_token == reply_token)):
         reply_token = reply_until = None
     rows = []

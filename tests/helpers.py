@@ -179,6 +179,15 @@ def line_intake(u: LineUserDriver, *, company: str, name: str, phone: str, email
     return texts(u.tap("action=submit"))
 
 
+def drain_through_retries(services) -> None:
+    """Process the inbox until every failing event has used up its attempts, waiting out each back-off."""
+    from handlers.inbox import BACKOFF, MAX_ATTEMPTS
+    for _ in range(MAX_ATTEMPTS):
+        services.inbox.drain()
+        services.clock.advance(seconds=BACKOFF[-1].total_seconds())
+    services.inbox.drain()
+
+
 def database_text(db) -> str:
     """Every row of every table as one text, to search for values that must not be there."""
     from sqlalchemy import select

@@ -6,14 +6,17 @@ from flask import Blueprint, flash, redirect, render_template, session, url_for
 from sqlalchemy import select, update
 
 from handlers.console.common import SENDER_LABELS, _services
-from handlers.console.conversations import _outbound_lines
-from storage.models import OutboundMessage, OutboxItem
+from handlers.console.conversations import KIND_LABELS, _outbound_lines
+from handlers.inbox import settle_parked
+from storage.models import InboxEvent, OutboundMessage, OutboxItem
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("messages", __name__)
 
 FAILED_LIMIT = 200
+EVENT_LABELS = {"postback": "ボタンの選択", "follow": "友だち追加", "unfollow": "ブロック", "join": "グループ参加",
+                "leave": "グループ退出", "beacon": "ビーコン", "accountLink": "アカウント連携"}
 OUTBOX_KIND_LABELS = {"reminder_day_before": "前日のリマインダー", "reminder_hour_before": "直前のリマインダー",
                       "survey": "アンケート", "announcement": "お知らせ"}
 
@@ -27,9 +30,41 @@ def messages():
                          .limit(FAILED_LIMIT)).all()
         scheduled = s.scalars(select(OutboxItem).where(OutboxItem.status == "failed")
                               .order_by(OutboxItem.due_at.desc(), OutboxItem.id.desc()).limit(FAILED_LIMIT)).all()
+        parked = s.scalars(select(InboxEvent).where(InboxEvent.status == "failed")
+                           .order_by(InboxEvent.received_at.desc(), InboxEvent.id.desc()).limit(FAILED_LIMIT)).all()
     return render_template("console/messages.html", rows=rows, scheduled=scheduled, sender_labels=SENDER_LABELS,
-                           kind_labels=OUTBOX_KIND_LABELS, booking_of=_booking_ref,
+                           kind_labels=OUTBOX_KIND_LABELS, booking_of=_booking_ref, parked=parked,
+                           event_kind=_event_kind,
                            preview=lambda m: " / ".join(line.text for line in _outbound_lines(m)))
+
+
+def _event_kind(event: InboxEvent) -> str:
+    """What the user did, in words, without its content: 「メッセージ（テキスト）」, 「ボタンの選択」, 「友だち追加」."""
+    payload = event.payload or {}
+    kind = payload.get("type")
+    if kind == "message":
+        message_type = (payload.get("message") or {}).get("type")
+        return "メッセージ（" + ("テキスト" if message_type == "text" else KIND_LABELS.get(message_type, "その他")) + "）"
+    return EVENT_LABELS.get(kind, kind or "不明")
+
+
+@bp.post("/events/<int:event_id>/<any(retry, discard):answer>")
+def settle_event(event_id: int, answer: str):
+    """Process a parked event again, or discard it; recorded with the staff login in the event and the audit log."""
+    services = _services()
+    if not settle_parked(services.db, event_id, retry=answer == "retry", who=session["staff"]["login"],
+                         now=services.clock.now()):
+        flash("このイベントは見つからないか、すでに対応済みです。", "error")
+        return redirect(url_for("console.messages.messages", _anchor="events"))
+    log.info("staff %s %s inbox event %s", session["staff"]["id"], "retried" if answer == "retry" else "discarded",
+             event_id)
+    if answer == "retry":
+        if services.inbox:
+            services.inbox.notify()
+        flash("もう一度処理するよう受け付けました。処理できると、利用者に返信が届きます。", "ok")
+    else:
+        flash("イベントを破棄しました。利用者には何も送られません。", "ok")
+    return redirect(url_for("console.messages.messages", _anchor="events"))
 
 
 def _booking_ref(ref: str) -> int | None:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from handlers.inbox import InboxWorker, claim_next, store_events
-from scheduling.clock import SystemClock
+from handlers.inbox import BACKOFF, MAX_ATTEMPTS, InboxWorker, claim, claim_next, store_events
+from scheduling.clock import MovableClock, SystemClock
 from storage.db import Database
 from storage.models import InboxEvent
 
@@ -107,9 +107,10 @@ def test_workers_in_several_threads_and_processes_keep_each_users_order(database
     db.dispose()
 
 
-def test_an_event_whose_processing_keeps_failing_is_set_aside_and_the_user_is_not_stuck(database_url):
+def test_an_event_whose_processing_keeps_failing_is_retried_with_back_off_then_set_aside_and_the_user_is_not_stuck(
+        database_url):
     db = migrated(database_url)
-    store_events(db, [event("U1", 1), event("U1", 2)], "line", NOW)
+    store_events(db, [event("U1", 1), event("U1", 2), event("U2", 1)], "line", NOW)
     seen: list[str] = []
 
     def process(ev):
@@ -118,12 +119,27 @@ def test_an_event_whose_processing_keeps_failing_is_set_aside_and_the_user_is_no
             raise RuntimeError("boom")
         finish(db, ev.id)
 
-    clock = type("C", (), {"now": staticmethod(lambda: NOW)})()
-    InboxWorker(db, process, clock).drain()
+    clock = MovableClock(NOW)
+    worker = InboxWorker(db, process, clock)
+    worker.drain()
+    assert seen == ["U1-0001", "U2-0001"]  # U1's second waits behind its first, which waits out its back-off
+    for wait in BACKOFF:
+        clock.advance(seconds=wait.total_seconds() - 1)
+        assert worker.drain() == 0  # not before its time
+        clock.advance(seconds=1)
+        worker.drain()
     with db.unit_of_work() as s:
         statuses = dict(s.execute(select(InboxEvent.event_key, InboxEvent.status)).all())
-    assert statuses == {"U1-0001": "failed", "U1-0002": "done"}
-    assert seen == ["U1-0001"] * 3 + ["U1-0002"]
+    assert statuses == {"U1-0001": "failed", "U1-0002": "done", "U2-0001": "done"}
+    assert seen == ["U1-0001", "U2-0001"] + ["U1-0001"] * (MAX_ATTEMPTS - 1) + ["U1-0002"]
+    db.dispose()
+
+
+def test_one_claim_takes_a_batch_of_different_users_first_events(database_url):
+    db = migrated(database_url)
+    store_events(db, [event("U1", 1), event("U1", 2), event("U2", 1), event("U3", 1)], "line", NOW)
+    assert [e.event_key for e in claim(db, NOW, 4)] == ["U1-0001", "U2-0001", "U3-0001"]
+    assert claim(db, NOW, 4) == []
     db.dispose()
 
 
@@ -159,8 +175,11 @@ def test_an_apology_that_fails_does_not_stop_the_worker_from_taking_the_users_ne
     def apologise(ev):
         raise RuntimeError("the apology broke too")
 
-    clock = type("C", (), {"now": staticmethod(lambda: NOW)})()
-    InboxWorker(db, process, clock, on_give_up=apologise).drain()
+    clock = MovableClock(NOW)
+    worker = InboxWorker(db, process, clock, on_give_up=apologise)
+    for _ in range(MAX_ATTEMPTS):  # through every back-off, to the giving up
+        worker.drain()
+        clock.advance(seconds=BACKOFF[-1].total_seconds())
     assert done == ["U1-0002"]
     db.dispose()
 

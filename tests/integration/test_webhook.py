@@ -21,7 +21,7 @@ from bot.config import ConfigError
 from storage.models import InboxEvent, OutboundMessage
 from storage.queries import consultations_as_json
 from tests.fakes.line_api import FakeLineApi
-from tests.helpers import SECRET, LineUserDriver, post, quick_labels, sign, texts
+from tests.helpers import SECRET, LineUserDriver, drain_through_retries, post, quick_labels, sign, texts
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "line" / "webhook-samples.json"
@@ -302,7 +302,9 @@ def test_a_message_the_bot_cannot_process_gets_an_apology_instead_of_silence(lin
 
     monkeypatch.setattr(services.conversations, "handle_event", broken)
     u = LineUserDriver(line_client, line_app, fake)
-    said = texts(u.say("こんにちは"))
+    u.say("こんにちは")
+    drain_through_retries(services)
+    said = texts([m for batch in fake.delivered(u.user) for m in batch])
     assert "うまく処理できませんでした" in said
     with services.db.unit_of_work() as s:
         assert s.scalar(select(InboxEvent.status)) == "failed"
@@ -494,6 +496,17 @@ def test_a_reply_token_longer_than_line_issues_is_answered_by_push(line_client, 
     assert fake.requests(PUSH) and not fake.requests(REPLY)
 
 
+def test_events_with_an_empty_reply_token_are_answered_by_push_each_time(line_client, line_app, fake):
+    u = LineUserDriver(line_client, line_app, fake)
+    for text in ("メニュー", "メニュー"):
+        event = {**u.event(message={"id": "1", "type": "text", "text": text, "quoteToken": "q"}), "replyToken": ""}
+        assert post(line_client, {"destination": "U", "events": [event]}).status_code == 200
+        line_app.extensions["dxdesk"].inbox.drain()
+    assert len(fake.delivered(USER)) == 2
+    with line_app.extensions["dxdesk"].db.unit_of_work() as s:
+        assert set(s.scalars(select(InboxEvent.status))) == {"done"}
+
+
 @pytest.mark.parametrize("source", ["U4af4980629a1b2c3d4e5f60718293a4b", 42, [USER], None])
 def test_an_event_the_bot_gives_up_on_is_parked_whatever_its_source_looks_like(line_app, fake, monkeypatch, source):
     services = line_app.extensions["dxdesk"]
@@ -504,7 +517,7 @@ def test_an_event_the_bot_gives_up_on_is_parked_whatever_its_source_looks_like(l
     monkeypatch.setattr(services.conversations, "handle_event", broken)
     from handlers.inbox import store_events
     store_events(services.db, [{**_message(), "source": source}], "line", services.clock.now())
-    services.inbox.drain()
+    drain_through_retries(services)
     with services.db.unit_of_work() as s:
         assert s.scalar(select(InboxEvent.status)) == "failed"
     assert fake.delivered(USER) == []  # no user to tell, and nothing else broke
