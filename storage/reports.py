@@ -1,6 +1,8 @@
 """Report figures for the prefecture, one small query per figure, over a period [start, end) in Asia/Tokyo.
 
-Simulator rows (Consultation.simulated, Booking.simulated) are demos, not consultations: every figure leaves them out.
+Simulator rows (Consultation.simulated, Booking.simulated, SeminarRegistration.simulated, survey answers of sim- users,
+activities and referrals of simulated consultations) are demos: every figure leaves them out. FIGURES names the
+figures a report shows; figures() runs each over each of the report's periods, and the renderer only lays them out.
 """
 from __future__ import annotations
 
