@@ -93,6 +93,20 @@ class Privacy:
 
 
 @dataclass(frozen=True)
+class Targets:
+    """The contract's targets the reports measure against."""
+
+    seminar_attendees_per_year: int = 90  # seminar attendees over the fiscal year (April–March)
+    visits_per_month: int = 3  # company visits by the coordinators
+
+    def __post_init__(self):
+        for name in ("seminar_attendees_per_year", "visits_per_month"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000):
+                raise ValueError(f"[targets] {name} は0以上の整数で指定してください")
+
+
+@dataclass(frozen=True)
 class Subsidy:
     name: str
     summary: str
@@ -148,6 +162,7 @@ class Config:
     def survey(self, survey_id: str | None) -> Survey | None:
         return next((x for x in self.surveys if x.id == survey_id), None)
     privacy: Privacy = Privacy()
+    targets: Targets = Targets()
 
     def category(self, category_id: str) -> Category:
         for c in self.categories:
@@ -250,6 +265,7 @@ def _build(raw: dict) -> Config:
         surveys=tuple(_survey(x) for x in raw.get("surveys", ())),
         seminars=_seminar_reminders(raw.get("seminars", {})),
         privacy=Privacy(**raw.get("privacy", {})),
+        targets=Targets(**raw.get("targets", {})),
     )
 
 

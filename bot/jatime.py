@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import jpholiday
@@ -15,6 +16,7 @@ WEEKDAYS = "月火水木金土日"
 Hours = dict[str, tuple[tuple[time, time], ...]]
 
 
+@lru_cache(maxsize=4096)  # a date's holiday never changes, and jpholiday takes a while to say (reports ask often)
 def holiday_name(d: date) -> str | None:
     name = jpholiday.is_holiday_name(d)
     # jpholiday 1.x calls a substitute holiday "憲法記念日 振替休日"; calendars and people say 振替休日.

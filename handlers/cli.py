@@ -327,14 +327,33 @@ def _report_weekly(args) -> int:
 
 def _report_monthly(args) -> int:
     from handlers.report_files import monthly_workbook
-    from storage.reports import month_period
+    from storage import reports
 
-    month = _report_argument(month_period, args.month)
+    month = _report_argument(reports.month_period, args.month)
     out = _report_out(args.out, (".xlsx",))
     services = _services()
     with services.db.unit_of_work() as s:
-        monthly_workbook(s, services.config, month, out)
+        figures = reports.monthly(s, month)
+    monthly_workbook(figures, services.config, out)
     print(f"月次報告を書き出しました: {out.resolve()}")
+    return 0
+
+
+def _report_year(args) -> int:
+    from handlers.report_files import year_workbook
+    from storage import audit, reports
+
+    fy = _report_argument(reports.fiscal_year, args.fy)
+    out = _report_out(args.out, (".xlsx",))
+    services = _services()
+    photos = services.settings.var_dir / "photos"
+    with services.db.unit_of_work() as s:
+        year_workbook(reports.yearly(s, fy), reports.activity_list(s, fy), services.config, out,
+                      lambda photo: photos / photo.stored_name)
+        # The activity list names the companies visited: an export, as the weekly log is.
+        audit.record(s, "cli", "export", f"year:{args.fy}", services.clock.now())
+        s.commit()
+    print(f"年度の実績報告の資料を書き出しました: {out.resolve()}")
     return 0
 
 
@@ -785,6 +804,10 @@ def parser() -> argparse.ArgumentParser:
     monthly.add_argument("--month", required=True, help="YYYY-MM（例: 2026-11）")
     monthly.add_argument("--out", required=True, help="出力ファイル（.xlsx）")
     monthly.set_defaults(run=_report_monthly)
+    year = report.add_parser("year", help="年度の実績（実績報告書の資料、活動の一覧と写真つき）")
+    year.add_argument("--fy", required=True, help="年度 YYYY（例: 2025 は2025年4月〜2026年3月）")
+    year.add_argument("--out", required=True, help="出力ファイル（.xlsx）")
+    year.set_defaults(run=_report_year)
 
     announce = seminar.add_parser("announce", help="セミナーの案内をLINEで一斉送信する")
     announce.add_argument("id", type=int)

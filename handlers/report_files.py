@@ -1,122 +1,164 @@
-"""The report files: storage.reports' figures laid out, nothing counted here.
+"""The report files: handlers/report_sections' tables and storage.reports' rows laid out, nothing counted here.
 
 The monthly workbook goes to the prefecture: aggregates only, and a count of 1 or 2 shows as 「3未満」 so no
-company can be picked out of a small cell. The weekly log is the staff's own and lists each consultation.
+company can be picked out of a small cell. The year workbook adds the list of activities with their photos, for the
+実績報告書. The weekly log is the staff's own and lists each consultation.
 """
 from __future__ import annotations
 
 import csv
+import io
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
+from openpyxl.drawing.image import Image as XLImage
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from PIL import Image as PILImage
+from PIL import ImageOps
 from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.intake import METHOD_NAMES
 from bot.jatime import TOKYO
 from bot.menu import STATUS_LABELS
-from bot.municipalities import REGIONS
+from handlers.report_sections import (ACTIVITY_NAMES, CHANNEL_NAMES, MONTH_COLUMNS, YEAR_COLUMNS, Section,
+                                      monthly_targets, sections, year_targets)
 from storage import reports
-from storage.reports import Period
+from storage.models import Activity, ActivityPhoto
+from storage.reports import Figures, Period
 
-CHANNEL_NAMES = {"line": "LINE", "popup": "出張相談会", "web": "Webフォーム"}
-UNANSWERED = "未回答"
-SMALL = "3未満"
-COLUMNS = ("当月", "前月", "年度累計")
+log = logging.getLogger(__name__)
+
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+RIGHT = Alignment(horizontal="right")
 
 
-def masked(n: int):
-    """A count as the prefecture may see it: 1 and 2 hidden, 0 and 3 up as they are."""
-    return SMALL if 1 <= n <= 2 else n
-
-
-def monthly_workbook(s: Session, config: Config, month: Period, out: Path) -> None:
-    periods = (month, reports.previous_month(month), reports.fiscal_year_to_date(month))
-    first = month.start.astimezone(TOKYO)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "月次報告"
-    ws["A1"] = f"{config.program_name} 月次報告"
+def _sheet(ws, title: str, subtitle: str, header: str, parts: list[Section]) -> None:
+    """The sections one under another on a printable A4 portrait page, a bar chart under those that have one."""
+    ws["A1"], ws["A2"] = title, subtitle
     ws["A1"].font = Font(size=14, bold=True)
-    ws["A2"] = f"{first.year}年{first.month}月（年度累計は{periods[2].start.year}年4月から）"
-    ws.column_dimensions["A"].width = 28
-    for col in "BCD":
-        ws.column_dimensions[col].width = 12
+    ws.column_dimensions["A"].width = 36
+    width = max(len(part.columns) for part in parts)
+    for n in range(width):
+        ws.column_dimensions[get_column_letter(n + 2)].width = 12
     row = 4
-
-    def table(title: str, figure, labels: dict, order: list | None = None, chart: bool = False):
-        nonlocal row
-        counts = [figure(s, p) for p in periods]
-        keys = order if order is not None else sorted(
-            set().union(*counts), key=lambda k: (-counts[2].get(k, 0), k is None, k or ""))
-        ws.cell(row, 1, title).font = Font(bold=True)
-        header = row + 1
-        for i, text in enumerate(("区分", *COLUMNS)):
-            cell = ws.cell(header, i + 1, text)
+    for part in parts:
+        ws.cell(row, 1, part.title).font = Font(bold=True)
+        header_row = row + 1
+        for i, text in enumerate((part.first, *part.columns)):
+            cell = ws.cell(header_row, i + 1, text)
             cell.fill, cell.font = HEADER_FILL, Font(bold=True)
-        for n, key in enumerate(keys, start=header + 1):
-            ws.cell(n, 1, labels.get(key, key if key is not None else UNANSWERED))
-            for i, c in enumerate(counts):
-                ws.cell(n, i + 2, masked(c.get(key, 0))).alignment = Alignment(horizontal="right")
-        total = header + len(keys) + 1
-        ws.cell(total, 1, "合計").font = Font(bold=True)
-        for i, c in enumerate(counts):
-            ws.cell(total, i + 2, masked(sum(c.values()))).alignment = Alignment(horizontal="right")
-        row = total + 2
-        if chart and keys:
-            bar = BarChart()
-            bar.type, bar.title, bar.legend = "bar", f"{title}（当月）", None
-            bar.add_data(Reference(ws, min_col=2, min_row=header, max_row=total - 1), titles_from_data=True)
-            bar.set_categories(Reference(ws, min_col=1, min_row=header + 1, max_row=total - 1))
-            bar.height, bar.width = max(5, 0.7 * len(keys) + 2), 16
-            ws.add_chart(bar, f"A{row}")
-            row += int(bar.height * 2) + 2
-
-    def summary(title: str, lines: list[tuple[str, list[int]]]):
-        nonlocal row
-        ws.cell(row, 1, title).font = Font(bold=True)
-        for i, text in enumerate(("項目", *COLUMNS)):
-            cell = ws.cell(row + 1, i + 1, text)
-            cell.fill, cell.font = HEADER_FILL, Font(bold=True)
-        for n, (label, values) in enumerate(lines, start=row + 2):
-            ws.cell(n, 1, label)
-            for i, value in enumerate(values):
-                ws.cell(n, i + 2, masked(value)).alignment = Alignment(horizontal="right")
-        row += len(lines) + 3
-
-    companies = [reports.companies(s, p) for p in periods]
-    held = [reports.bookings_held(s, p) for p in periods]
-    summary("概要", [
-        ("相談件数", [reports.consultations(s, p) for p in periods]),
-        ("相談企業（新規）", [c["new"] for c in companies]),
-        ("相談企業（リピート）", [c["returning"] for c in companies]),
-        ("実施予定の予約", [h["total"] for h in held]),
-        ("うち土日", [h["weekend"] for h in held]),
-        ("うち祝日", [h["holiday"] for h in held]),
-        ("出張相談会の開催日数", [reports.popup_days(s, p) for p in periods]),
-        ("出張相談会での相談件数", [reports.popup_consultations(s, p) for p in periods]),
-    ])
-    table("経路別", reports.by_channel, CHANNEL_NAMES)
-    table("分野別", reports.by_category, {c.id: c.name for c in config.categories},
-          order=[c.id for c in config.categories], chart=True)
-    table("地域別", reports.by_region, {r.id: r.name for r in REGIONS}, order=[r.id for r in REGIONS] + [None],
-          chart=True)
-    table("方法別", reports.by_method, METHOD_NAMES, order=list(METHOD_NAMES), chart=True)
-    table("状況別", reports.by_status, STATUS_LABELS, order=list(STATUS_LABELS))
-    table("業種別", reports.by_industry, {})
-    table("市町村別", reports.by_municipality, {})
-
-    ws.print_area = f"A1:H{row}"
+        for n, line in enumerate(part.rows, start=header_row + 1):
+            ws.cell(n, 1, line.label).font = Font(bold=line.total)
+            ws.cell(n, 1).alignment = Alignment(wrap_text=True, vertical="top")
+            for i, value in enumerate(line.values):
+                ws.cell(n, i + 2, value).alignment = RIGHT
+        row = header_row + len(part.rows) + 2
+        counted = [line for line in part.rows if not line.total]
+        if part.chart and counted:
+            row = _chart(ws, f"{part.title}（{part.columns[0]}）", header_row, len(counted), row)
+    ws.print_area = f"A1:{get_column_letter(width + 1)}{row}"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "portrait"
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.oddHeader.center.text = f"{config.program_name} {first.year}年{first.month}月"
+    ws.oddHeader.center.text = header
     ws.oddFooter.center.text = "&P / &N"
+
+
+def _chart(ws, title: str, header_row: int, rows: int, at: int) -> int:
+    """A horizontal bar chart of the first column under the table; the row after it."""
+    bar = BarChart()
+    bar.type, bar.title, bar.legend = "bar", title, None
+    bar.add_data(Reference(ws, min_col=2, min_row=header_row, max_row=header_row + rows), titles_from_data=True)
+    bar.set_categories(Reference(ws, min_col=1, min_row=header_row + 1, max_row=header_row + rows))
+    bar.height, bar.width = max(5, 0.7 * rows + 2), 16
+    ws.add_chart(bar, f"A{at}")
+    return at + int(bar.height * 2) + 2
+
+
+def monthly_workbook(f: Figures, config: Config, out: Path | BinaryIO) -> None:
+    """The monthly report: the figures of the month, the month before and the fiscal year to date, on one A4 sheet."""
+    month, _, fiscal = f.periods
+    first = month.start.astimezone(TOKYO)
+    wb = Workbook()
+    wb.active.title = "月次報告"
+    _sheet(wb.active, f"{config.program_name} 月次報告",
+           f"{first.year}年{first.month}月（年度累計は{fiscal.start.year}年4月から）",
+           f"{config.program_name} {first.year}年{first.month}月",
+           [monthly_targets(config, f), *sections(config, f, MONTH_COLUMNS)])
     wb.save(out)
+
+
+def year_workbook(f: Figures, activities: list[tuple[Activity, list[ActivityPhoto]]], config: Config, out: Path,
+                  photo_path: Callable[[ActivityPhoto], Path]) -> None:
+    """The year's figures for the 実績報告書, against the year before, and the year's activities with their photos."""
+    fy = f.periods[0].start.astimezone(TOKYO)
+    wb = Workbook()
+    wb.active.title = "年度実績"
+    _sheet(wb.active, f"{config.program_name} 年度実績", f"{fy.year}年度（{fy.year}年4月〜{fy.year + 1}年3月）",
+           f"{config.program_name} {fy.year}年度", [year_targets(config, f), *sections(config, f, YEAR_COLUMNS)])
+    _activity_sheet(wb.create_sheet("活動一覧"), activities, config, photo_path)
+    wb.save(out)
+
+
+ACTIVITY_COLUMNS = ("日付", "種類", "担当コーディネーター", "訪問先・研修先", "回", "内容", "参加者数", "写真")
+THUMBNAIL = (200, 150)  # pixels, the most a photo takes in the sheet
+PHOTO_COLUMN_WIDTH = 30  # characters: a 200-pixel thumbnail and a margin
+
+
+def _activity_sheet(ws, activities: list[tuple[Activity, list[ActivityPhoto]]], config: Config,
+                    photo_path: Callable[[ActivityPhoto], Path]) -> None:
+    """One row per activity, its photos as thumbnails side by side from the 写真 column. The notes stay out: they
+    are the coordinator's own words about the company."""
+    ws.append(ACTIVITY_COLUMNS)
+    for cell in ws[1]:
+        cell.fill, cell.font = HEADER_FILL, Font(bold=True)
+    for width, letter in zip((12, 26, 16, 28, 5, 40, 9), "ABCDEFG"):
+        ws.column_dimensions[letter].width = width
+    photo_col = len(ACTIVITY_COLUMNS)
+    for n, (activity, photos) in enumerate(activities, start=2):
+        coordinator = config.coordinator(activity.coordinator_id or "")
+        ws.append([f"{activity.date.astimezone(TOKYO):%Y-%m-%d}", ACTIVITY_NAMES.get(activity.kind, activity.kind),
+                   coordinator.name if coordinator else (activity.coordinator_id or ""), as_text(activity.company or ""),
+                   activity.session_no, as_text(activity.topics or ""), activity.attendees])
+        for cell in ws[n]:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        for i, photo in enumerate(photos):
+            column = get_column_letter(photo_col + i)
+            ws.column_dimensions[column].width = PHOTO_COLUMN_WIDTH
+            image = _thumbnail(photo_path(photo))
+            if image is None:
+                ws[f"{column}{n}"] = "（写真のファイルが見つかりません）"
+                continue
+            ws.add_image(image, f"{column}{n}")
+            ws.row_dimensions[n].height = max(ws.row_dimensions[n].height or 15, image.height * 0.75 + 6)
+    ws.freeze_panes = "A2"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _thumbnail(path: Path) -> XLImage | None:
+    """A small JPEG of the photo, re-encoded (which also leaves out its EXIF data: where and when it was taken)."""
+    try:
+        with PILImage.open(path) as original:
+            picture = ImageOps.exif_transpose(original).convert("RGB")
+    except (FileNotFoundError, PILImage.UnidentifiedImageError, OSError):
+        log.warning("activity photo %s could not be read", path.name)
+        return None
+    picture.thumbnail(THUMBNAIL)
+    data = io.BytesIO()
+    picture.save(data, "JPEG", quality=80)
+    image = XLImage(data)
+    image.width, image.height = picture.size
+    return image
 
 
 WEEK_COLUMNS = ("受付番号", "受付日時", "経路", "分野", "業種", "市町村", "方法", "状況", "会社名", "担当者名", "電話",

@@ -1,12 +1,18 @@
-"""The console's home: what needs attention, and the programme's figures."""
+"""The console's home: what needs attention, and the programme's figures (the monthly report's, for any month)."""
 
+import io
 from datetime import timedelta
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template, request, send_file
 from sqlalchemy import func, or_, select
 
-from handlers.console.common import WAITING_FOR_STAFF, _services, _today_start
+from bot.jatime import TOKYO, to_tokyo
+from handlers.console.common import WAITING_FOR_STAFF, _services, _today_start, audited
+from handlers.report_files import monthly_workbook
+from handlers.report_sections import MONTH_COLUMNS, bar_widths, monthly_targets, sections
+from storage import reports as figures_of
 from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, LineUser, OutboundMessage, OutboxItem
+from storage.reports import Period
 
 
 bp = Blueprint("reports", __name__)
@@ -18,7 +24,9 @@ def dashboard():
     """What needs attention: new consultations, conversations waiting for staff, bookings, and failed messages.
 
     Every count leaves out what the simulator made (its users, their bookings and messages), so a tile means work.
+    Under the tiles, the monthly report's figures of the month asked for (this month by default), with bars.
     """
+    month_text, month = _month()
     real_users = select(LineUser.id).where(LineUser.source == "line")
     real_booking = or_(Booking.user_id.is_(None), Booking.user_id.in_(real_users))  # staff-made and pop-up seats too
     upcoming = select(func.count()).select_from(Booking).where(Booking.status.in_(ACTIVE_BOOKING),
@@ -41,5 +49,36 @@ def dashboard():
             "stuck": s.scalar(select(func.count()).select_from(Booking).where(
                 Booking.status == "pending", Booking.updated_at < _services().clock.now() - STUCK_AFTER, real_booking)),
         }
-    return render_template("console/dashboard.html", counts=counts)
+        found = figures_of.monthly(s, month)
+    config = _services().config
+    parts = [monthly_targets(config, found), *sections(config, found, MONTH_COLUMNS)]
+    first = month.start.astimezone(TOKYO)
+    return render_template("console/dashboard.html", counts=counts, month=month_text,
+                           month_label=f"{first.year}年{first.month}月", fy_start=found.periods[2].start.year,
+                           figures=[(part, bar_widths(part) if part.chart else None) for part in parts])
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.get("/reports/monthly.xlsx")
+def monthly_report():
+    """The monthly report for the prefecture, as `dxdesk report monthly` writes it; recorded as an export."""
+    month_text, month = _month()
+    with _services().db.unit_of_work() as s:
+        found = figures_of.monthly(s, month)
+    data = io.BytesIO()
+    monthly_workbook(found, _services().config, data)
+    audited("export", f"monthly:{month_text}")
+    data.seek(0)
+    return send_file(data, as_attachment=True, download_name=f"monthly-report-{month_text}.xlsx", mimetype=XLSX)
+
+
+def _month() -> tuple[str, Period]:
+    """The month asked for (?month=YYYY-MM), this month in Tokyo when none is; 400 in Japanese for another form."""
+    text = request.args.get("month") or f"{to_tokyo(_services().clock.now()):%Y-%m}"
+    try:
+        return text, figures_of.month_period(text)
+    except ValueError as exc:
+        abort(400, description=str(exc))
 

@@ -93,14 +93,15 @@ def shown(n: int):
 
 
 def tables(path) -> dict[str, dict[str, tuple]]:
-    """{table title: {row label: (当月, 前月, 年度累計)}} as the sheet shows them."""
+    """{table title: {row label: (its columns: 当月, 前月, 年度累計 or 当年度, 前年度)}} as the sheet shows them."""
     ws = load_workbook(path).active
     found, current = {}, None
     for row in ws.iter_rows(values_only=True):
-        if row[1] == "当月":
+        if row[0] in ("区分", "項目", "質問"):  # a table's header row, under its title
             current = found[title] = {}
+            width = len([v for v in row if v is not None])
         elif current is not None and row[0] is not None:
-            current[row[0]] = row[1:4]
+            current[row[0]] = row[1:width]
         else:
             current = None
         title = row[0]
@@ -144,6 +145,7 @@ def test_monthly_totals_match_the_database_for_the_month_the_previous_month_and_
     assert found["概要"]["相談企業（新規）"] == (6, "3未満", 9)
     assert found["概要"]["実施予定の予約"][0] == held == 4  # cancelled and simulated ones left out
     assert found["概要"]["うち土日"][0] == "3未満" and found["概要"]["うち祝日"][0] == "3未満"
+    assert found["概要"]["土日・祝日の割合"][0] == "75%"  # 勤労感謝の日 and the two on Saturday the 28th, of 4
     assert found["概要"]["出張相談会の開催日数"][0] == "3未満"
 
 
@@ -237,3 +239,13 @@ def test_bad_arguments_exit_2_with_a_japanese_message_and_write_nothing(database
     assert result.returncode == 2
     assert message in result.stderr and "してください" in result.stderr
     assert list(tmp_path.glob("[wm].*")) == []
+
+
+def test_a_holiday_on_a_weekend_counts_once_in_the_share_of_weekend_and_holiday_bookings(services):
+    from storage.reports import bookings_held, month_period
+    with services.db.unit_of_work() as s:
+        for n, start in enumerate(("2026-05-02 10:00", "2026-05-03 10:00", "2026-05-06 10:00", "2026-05-07 10:00")):
+            book(s, consult(s, 60 + n, start, user=f"M{n}"), start)  # Sat, 憲法記念日 (Sun), 振替休日, Thu
+        s.commit()
+        held = bookings_held(s, month_period("2026-05"))
+    assert held == {"total": 4, "weekend": 2, "holiday": 2, "off_days": 3}

@@ -1,0 +1,164 @@
+"""The report's tables as the prefecture sees them: storage.reports' figures labelled, in order, and masked.
+
+The same sections are laid out as a workbook (handlers/report_files.py) and on the console's home page, so the two
+always show the same figures. Nothing is counted here: a total is the sum of the counts it sits under.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.config import Config
+from bot.intake import METHOD_NAMES
+from bot.menu import STATUS_LABELS
+from bot.municipalities import REGIONS
+from storage.models import ACTIVITY_KINDS, SEMINAR_MODES
+from storage.reports import Figures, Rating, months_in
+
+CHANNEL_NAMES = {"line": "LINE", "popup": "出張相談会", "web": "Webフォーム"}
+ORIGIN_NAMES = {"menu": "LINEのメニュー", "web": "Webフォーム", "seminar": "セミナーのアンケート", "popup": "出張相談会"}
+MODE_NAMES = {"onsite": "会場", "online": "オンライン"}
+ACTIVITY_NAMES = {"visit": "企業訪問（伴走支援）", "training": "社内研修", "partner_visit": "支援機関への訪問",
+                  "partner_talk": "支援機関での説明・講演", "subsidy_followup": "補助金採択企業のフォローアップ",
+                  "model_case": "DXモデルケースの取り組み"}
+UNANSWERED = "未回答"
+SMALL = "3未満"
+NONE = "－"
+MONTH_COLUMNS = ("当月", "前月", "年度累計")
+YEAR_COLUMNS = ("当年度", "前年度")
+TARGET_COLUMNS = ("実績", "目標", "達成率")
+
+
+def masked(n: int):
+    """A count as the prefecture may see it: 1 and 2 hidden, 0 and 3 up as they are."""
+    return SMALL if 1 <= n <= 2 else n
+
+
+def share(n: int, of: int):
+    """n as a percentage of a target, hidden like the count itself when n is 1 or 2 (1/90 would tell it)."""
+    if not of:
+        return NONE
+    return SMALL if 1 <= n <= 2 else f"{round(100 * n / of)}%"
+
+
+def average(rating: Rating | None):
+    """A survey question's average, hidden when only one or two people answered it."""
+    if rating is None or not rating.answered:
+        return NONE
+    return SMALL if rating.answered < 3 else rating.average
+
+
+@dataclass
+class Row:
+    label: str
+    values: list  # as shown: a count, 「3未満」, an average, a percentage
+    total: bool = False
+
+
+@dataclass
+class Section:
+    title: str
+    first: str  # the first column's heading
+    columns: tuple[str, ...]
+    rows: list[Row] = field(default_factory=list)
+    chart: bool = False  # a bar chart of the first column's counts (totals left out)
+
+
+def bar_widths(section: Section) -> list[int]:
+    """For a chart: each row's first count as a percentage of the largest, for the console's bars. A hidden count
+    (「3未満」) draws no bar, so that the bar cannot tell what the cell hides; a total draws none either."""
+    counts = [row.values[0] if isinstance(row.values[0], int) and not row.total else 0 for row in section.rows]
+    top = max(counts, default=0)
+    return [round(100 * n / top) if top else 0 for n in counts]
+
+
+def _summary(title: str, columns: tuple[str, ...], lines: list[tuple[str, list]]) -> Section:
+    """Counts (masked here) and values already shown (a share) one line each."""
+    return Section(title, "項目", columns, [Row(label, [masked(v) if isinstance(v, int) else v for v in values])
+                                          for label, values in lines])
+
+
+def _breakdown(title: str, columns: tuple[str, ...], counts: list[dict], labels: dict, order: list | None = None,
+               chart: bool = False) -> Section:
+    """One row per key (the given order, then any other key by the last column's count), and a total."""
+    extra = sorted(set().union(*counts) - set(order or ()), key=lambda k: (-counts[-1].get(k, 0), k is None, k or ""))
+    rows = [Row(labels.get(key, key if key is not None else UNANSWERED), [masked(c.get(key, 0)) for c in counts])
+            for key in [*(order or ()), *extra]]
+    rows.append(Row("合計", [masked(sum(c.values())) for c in counts], total=True))
+    return Section(title, "区分", columns, rows, chart)
+
+
+def _ratings(config: Config, columns: tuple[str, ...], ratings: list[dict]) -> Section:
+    """The average of each 1–5 question of the configured surveys, with how many answered it."""
+    section = Section("セミナーアンケート（5段階評価の平均）", "質問", columns)
+    for survey in config.surveys:
+        for q in (q for q in survey.questions if q.kind == "rating"):
+            found = [r.get((survey.id, q.id)) for r in ratings]
+            section.rows += [Row(f"{q.text}（{survey.title}）", [average(r) for r in found]),
+                             Row("　回答数", [masked(r.answered if r else 0) for r in found])]
+    return section
+
+
+def targets(lines: list[tuple[str, int, int]]) -> Section:
+    """Figures against the contract's targets: (label, done, target)."""
+    return Section("目標に対する実績", "項目", TARGET_COLUMNS,
+                   [Row(label, [masked(done), target, share(done, target)]) for label, done, target in lines])
+
+
+def monthly_targets(config: Config, f: Figures) -> Section:
+    """Seminar attendees against the year's target; visits against the monthly one, for the month and so far."""
+    month, _, fiscal = f.periods
+    per_month = config.targets.visits_per_month
+    return targets([
+        ("セミナー出席者（年度累計）", sum(f["attendees"][2].values()), config.targets.seminar_attendees_per_year),
+        ("企業訪問（当月）", f["activities"][0].get("visit", 0), per_month * months_in(month)),
+        ("企業訪問（年度累計）", f["activities"][2].get("visit", 0), per_month * months_in(fiscal)),
+    ])
+
+
+def year_targets(config: Config, f: Figures) -> Section:
+    return targets([
+        ("セミナー出席者（年度）", sum(f["attendees"][0].values()), config.targets.seminar_attendees_per_year),
+        ("企業訪問（年度）", f["activities"][0].get("visit", 0), config.targets.visits_per_month * months_in(f.periods[0])),
+    ])
+
+
+def sections(config: Config, f: Figures, columns: tuple[str, ...]) -> list[Section]:
+    """The figures every report shows, in the same order, one column per period of `f`."""
+    return [
+        _summary("概要", columns, [
+            ("相談件数", f["consultations"]),
+            ("相談企業（新規）", [c["new"] for c in f["companies"]]),
+            ("相談企業（リピート）", [c["returning"] for c in f["companies"]]),
+            ("実施予定の予約", [b["total"] for b in f["bookings"]]),
+            ("うち土日", [b["weekend"] for b in f["bookings"]]),
+            ("うち祝日", [b["holiday"] for b in f["bookings"]]),
+            ("土日・祝日の割合", [share(b["off_days"], b["total"]) for b in f["bookings"]]),
+            ("出張相談会の開催日数", f["popup_days"]),
+            ("出張相談会での相談件数", [c.get("popup", 0) for c in f["channel"]]),
+        ]),
+        _breakdown("経路別", columns, f["channel"], CHANNEL_NAMES, order=list(CHANNEL_NAMES)),
+        _breakdown("きっかけ別", columns, f["origin"], ORIGIN_NAMES, order=list(ORIGIN_NAMES)),
+        _breakdown("分野別", columns, f["category"], {c.id: c.name for c in config.categories},
+                   order=[c.id for c in config.categories], chart=True),
+        _breakdown("地域別", columns, f["region"], {r.id: r.name for r in REGIONS},
+                   order=[r.id for r in REGIONS] + [None], chart=True),
+        _breakdown("方法別", columns, f["method"], METHOD_NAMES, order=list(METHOD_NAMES), chart=True),
+        _breakdown("状況別", columns, f["status"], STATUS_LABELS, order=list(STATUS_LABELS)),
+        _breakdown("業種別", columns, f["industry"], {}),
+        _breakdown("市町村別", columns, f["municipality"], {}),
+        _summary("セミナー", columns, [
+            ("開催回数", f["seminars"]),
+            *((f"申込（{MODE_NAMES[m]}）", [r[m] for r in f["registrations"]]) for m in SEMINAR_MODES),
+            ("申込 計", [sum(r.values()) for r in f["registrations"]]),
+            *((f"出席（{MODE_NAMES[m]}）", [a[m] for a in f["attendees"]]) for m in SEMINAR_MODES),
+            ("出席 計", [sum(a.values()) for a in f["attendees"]]),
+        ]),
+        _ratings(config, columns, f["ratings"]),
+        _summary("支援活動", columns, [
+            *((ACTIVITY_NAMES[kind], [a.get(kind, 0) for a in f["activities"]]) for kind in ACTIVITY_KINDS),
+            ("社内研修の参加者数", f["training_attendees"]),
+        ]),
+        _breakdown("連携機関への紹介", columns, f["referrals"], {p.id: p.name for p in config.partners},
+                   order=[p.id for p in config.partners]),
+    ]
+

@@ -1,0 +1,88 @@
+"""The report's sections from given figures (no database): masking of counts, shares and averages, and the targets
+the configuration sets."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bot.config import ConfigError, Targets, load_config
+from handlers.report_sections import Row, Section, average, bar_widths, masked, monthly_targets, sections, share
+from storage.reports import FIGURES, Figures, Rating, fiscal_year, fiscal_year_to_date, month_period, previous_month
+
+CONFIG = load_config()
+
+
+def figures(**given) -> Figures:
+    """November 2026's columns with every figure empty, except those given (one value per column)."""
+    month = month_period("2026-11")
+    periods = (month, previous_month(month), fiscal_year_to_date(month))
+    empty = {"consultations": 0, "popup_days": 0, "seminars": 0, "training_attendees": 0,
+             "companies": {"new": 0, "returning": 0}, "bookings": {"total": 0, "weekend": 0, "holiday": 0, "off_days": 0},
+             "registrations": {"onsite": 0, "online": 0}, "attendees": {"onsite": 0, "online": 0}}
+    return Figures(periods, {name: given.get(name, [empty.get(name, {})] * 3) for name in FIGURES})
+
+
+@pytest.mark.parametrize("n, shown", [(0, 0), (1, "3未満"), (2, "3未満"), (3, 3), (40, 40)])
+def test_counts_of_one_or_two_are_hidden(n, shown):
+    assert masked(n) == shown
+
+
+@pytest.mark.parametrize("done, target, shown", [(0, 90, "0%"), (2, 90, "3未満"), (45, 90, "50%"), (5, 0, "－")])
+def test_a_share_of_a_target_is_hidden_when_it_would_tell_a_count_of_one_or_two(done, target, shown):
+    assert share(done, target) == shown
+
+
+@pytest.mark.parametrize("rating, shown", [(None, "－"), (Rating(0, 0), "－"), (Rating(2, 9), "3未満"),
+                                           (Rating(3, 13), 4.33)])
+def test_an_average_of_one_or_two_answers_is_hidden(rating, shown):
+    assert average(rating) == shown
+
+
+def test_visits_are_measured_against_the_configured_target_per_month_over_the_fiscal_year_so_far():
+    config = replace(CONFIG, targets=Targets(seminar_attendees_per_year=120, visits_per_month=4))
+    f = figures(activities=[{"visit": 5}, {"visit": 1}, {"visit": 20}],
+                attendees=[{"onsite": 10, "online": 20}, {"onsite": 0, "online": 0}, {"onsite": 30, "online": 30}])
+    rows = {row.label: row.values for row in monthly_targets(config, f).rows}
+    assert rows["セミナー出席者（年度累計）"] == [60, 120, "50%"]
+    assert rows["企業訪問（当月）"] == [5, 4, "125%"]
+    assert rows["企業訪問（年度累計）"] == [20, 32, "62%"]  # April to November: 8 months
+
+
+def test_a_breakdown_lists_keys_outside_the_configured_order_too_so_its_total_adds_up():
+    f = figures(status=[{"received": 4, "archived": 5}, {}, {"received": 4, "archived": 5}])
+    [status] = [x for x in sections(CONFIG, f, ("当月", "前月", "年度累計")) if x.title == "状況別"]
+    rows = {row.label: row.values[0] for row in status.rows}
+    assert rows["archived"] == 5 and rows["合計"] == 9
+
+
+def test_targets_come_from_the_configuration_with_defaults(tmp_path):
+    assert load_config().targets == Targets(90, 3)
+    path = tmp_path / "config.toml"
+    path.write_text("[targets]\nvisits_per_month = 5\n", encoding="utf-8")
+    assert load_config(path).targets == Targets(90, 5)
+    path.write_text("[targets]\nvisits_per_month = -1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[targets\] visits_per_month"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("text", ["2025", "２０２５"])
+def test_a_fiscal_year_runs_from_april_to_march(text):
+    fy = fiscal_year(text)
+    assert (fy.start.year, fy.start.month, fy.end.year, fy.end.month) == (2025, 4, 2026, 4)
+
+
+def test_bars_are_shares_of_the_largest_count_and_a_hidden_count_draws_none():
+    part = Section("分野別", "区分", ("当月",), [Row("a", [40]), Row("b", [10]), Row("c", ["3未満"]), Row("d", [0]),
+                                             Row("合計", [52], total=True)], chart=True)
+    assert bar_widths(part) == [100, 25, 0, 0, 0]
+    assert bar_widths(Section("空", "区分", ("当月",), [Row("合計", [0], total=True)])) == [0]
+
+
+def test_the_weekend_and_holiday_share_is_a_percentage_of_the_bookings_held():
+    f = figures(bookings=[{"total": 10, "weekend": 3, "holiday": 2, "off_days": 4},
+                          {"total": 0, "weekend": 0, "holiday": 0, "off_days": 0},
+                          {"total": 40, "weekend": 1, "holiday": 1, "off_days": 2}])
+    [summary] = [x for x in sections(CONFIG, f, ("当月", "前月", "年度累計")) if x.title == "概要"]
+    rows = {row.label: row.values for row in summary.rows}
+    assert rows["土日・祝日の割合"] == ["40%", "－", "3未満"]
