@@ -7,7 +7,7 @@ import unicodedata
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, session, url_for
 
-from bot.jatime import TOKYO, to_tokyo
+from bot.jatime import TOKYO, format_datetime, to_tokyo
 from handlers.console.common import ACTING_ROLES, PAGE_SIZE, _error, _form_text, _page_number, _services, audited
 from handlers.console.seminars import _moment
 from storage import activities, audit
@@ -167,6 +167,28 @@ def change_activity(activity_id: int):
     log.info("staff %s edited activity %s", session["staff"]["id"], activity_id)
     flash("活動記録を保存しました。", "ok")
     return redirect(url_for("console.activities.activity", activity_id=activity_id))
+
+
+@bp.post("/activities/<int:activity_id>/delete")
+def delete_activity(activity_id: int):
+    """Delete an activity recorded by mistake, with its photos (rows, then files)."""
+    services = _services()
+    now = services.clock.now()
+    with services.db.unit_of_work() as s:
+        found = s.get(Activity, activity_id, with_for_update=True)
+        if found is None:
+            return _error(404, NOT_FOUND)
+        photos = activities.photos_of(s, activity_id)
+        for row in photos:
+            s.delete(row)
+        s.flush()
+        s.delete(found)
+        audit.record(s, session["staff"]["login"], "change", f"activity:{activity_id}", now)
+        s.commit()
+    activities.remove_files(services.settings.var_dir, [row.stored_name for row in photos])
+    log.info("staff %s deleted activity %s and its %s photos", session["staff"]["id"], activity_id, len(photos))
+    flash(f"{activities.KIND_LABELS[found.kind]}の記録（{format_datetime(found.date)}）を削除しました。", "ok")
+    return redirect(url_for("console.activities.activities_list", month=f"{to_tokyo(found.date):%Y-%m}"))
 
 
 @bp.post("/activities/<int:activity_id>/consultation")

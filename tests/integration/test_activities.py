@@ -257,6 +257,35 @@ def test_a_photo_is_deleted_with_its_file_and_thumbnail(client, services, settin
     assert client.get(f"/admin/activities/photos/{first.id}").status_code == 404
 
 
+def test_an_activity_is_deleted_with_its_photos(client, services, settings):
+    sign_in(client, services)
+    kept, deleted = record(client, company="残す記録"), record(client, company="消す記録")
+    upload(client, kept, (image(), "a.jpg"))
+    upload(client, deleted, (image(), "b.jpg"), (image("PNG"), "c.png"))
+    response = post(client, f"/admin/activities/{deleted}/delete")
+    assert response.status_code == 302 and "month=2026-11" in response.headers["Location"]
+    assert stored(services, deleted) is None and stored(services, kept) is not None
+    [left] = photo_rows(services)
+    assert left.activity_id == kept and len(files_on_disk(settings)) == 2
+    assert client.get(f"/admin/activities/{deleted}").status_code == 404
+    assert audit_records(services, "change")[-1][1] == f"activity:{deleted}"
+
+
+@pytest.mark.parametrize("fmt, mode, content_type", [("JPEG", "RGB", "image/jpeg"), ("PNG", "RGBA", "image/png"),
+                                                      ("WEBP", "RGB", "image/webp"), ("GIF", "P", "image/gif")])
+def test_each_allowed_format_is_kept_with_its_type_and_gets_a_jpeg_thumbnail(client, services, fmt, mode,
+                                                                            content_type):
+    sign_in(client, services)
+    activity_id = record(client)
+    buffer = io.BytesIO()
+    Image.new(mode, (200, 100)).save(buffer, fmt)
+    assert upload(client, activity_id, (buffer.getvalue(), f"photo.{fmt.lower()}")).status_code == 302
+    [row] = photo_rows(services)
+    assert row.content_type == content_type
+    thumb = client.get(f"/admin/activities/photos/{row.id}/thumbnail")
+    assert thumb.mimetype == "image/jpeg" and Image.open(io.BytesIO(thumb.data)).size == (200, 100)
+
+
 def test_a_missing_thumbnail_is_made_again_on_demand(client, services, settings):
     sign_in(client, services)
     activity_id = record(client)
@@ -299,6 +328,7 @@ def test_a_viewer_is_refused_every_activity_page_and_photo_with_a_kind_message(a
     assert post(viewer, "/admin/activities", **VISIT).status_code == 403
     assert upload(viewer, activity_id, (image(), "b.jpg")).status_code == 403
     assert post(viewer, f"/admin/activities/photos/{row.id}/delete").status_code == 403
+    assert post(viewer, f"/admin/activities/{activity_id}/delete").status_code == 403
     assert len(photo_rows(services)) == 1
     assert [who for who, _ in audit_records(services, "view")] == []
 
@@ -312,3 +342,4 @@ def test_unknown_ids_are_404(client, services):
     assert post(client, "/admin/activities/photos/999/delete").status_code == 404
     assert post(client, "/admin/activities/999", **VISIT).status_code == 404
     assert post(client, "/admin/activities/999/consultation", consultation_id="").status_code == 404
+    assert post(client, "/admin/activities/999/delete").status_code == 404
