@@ -151,7 +151,8 @@ class CheckedPhoto:
 
 def check_photo(filename: str, data: bytes) -> CheckedPhoto:
     """An upload that is an image of an allowed format, judged by its content (Pillow), not by its name or type."""
-    label = f"「{filename}」" if filename.isprintable() else "ファイル"
+    shown = filename if len(filename) <= 40 else filename[:39] + "…"  # the reason travels in the session cookie
+    label = f"「{shown}」" if filename.isprintable() else "ファイル"
     if not filename or any(ch in filename for ch in "/\\\x00") or filename.startswith(".") or not filename.isprintable():
         raise PhotoRefused(f"{label}は、ファイル名にフォルダーの指定や使えない文字が含まれるため受け付けられません。"
                            "ファイル名を変えてから、もう一度お選びください。")

@@ -8,7 +8,9 @@ import unicodedata
 from flask import Blueprint, flash, redirect, render_template, request, send_file, session, url_for
 
 from bot.jatime import TOKYO, format_datetime, to_tokyo
-from handlers.console.common import ACTING_ROLES, PAGE_SIZE, _error, _form_text, _page_number, _services, audited
+from handlers.console.common import (
+    PAGE_SIZE, _error, _form_text, _page_number, _services, audited, refuse_viewers,
+)
 from handlers.console.seminars import _moment
 from storage import activities, audit
 from storage.models import ACTIVITY_KINDS, MODEL_CASE_STAGES, Activity, ActivityPhoto, Consultation, StaffUser
@@ -36,12 +38,7 @@ def allow_photo_uploads():
         request.max_content_length = MAX_UPLOAD_BODY
 
 
-@bp.before_request
-def acting_staff_only():
-    """Activities name companies and carry notes and photos: admins and coordinators only."""
-    if session["staff"]["role"] not in ACTING_ROLES:
-        return _error(403, VIEWERS_REFUSED)
-    return None
+bp.before_request(refuse_viewers(VIEWERS_REFUSED))  # activities name companies and carry notes and photos
 
 
 @bp.errorhandler(413)

@@ -10,15 +10,15 @@ from pathlib import Path
 from flask import Blueprint, render_template, request, send_file, session
 
 from bot.jatime import to_tokyo
-from handlers.console.activities import acting_staff_only
-from handlers.console.common import _error, _services, audited
+from handlers.console.common import _error, _services, audited, refuse_viewers
 from handlers.report_files import weekly_file
 from storage.reports import week_period
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("weekly", __name__)
-bp.before_request(acting_staff_only)  # it lists people and companies: admins and coordinators only
+bp.before_request(refuse_viewers("週報には相談者のお名前や連絡先が含まれるため、閲覧専用のアカウントでは書き出せません。"
+                                 "件数は月次報告でご確認ください。"))
 
 MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 

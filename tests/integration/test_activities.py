@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from bot.jatime import TOKYO
 from handlers.console import activities as console_activities
+from storage import activities as storage_activities
 from storage.models import Activity, ActivityPhoto, AuditEntry
 from tests.integration.test_console import add_consultation, csrf, page, post, sign_in
 
@@ -212,6 +213,32 @@ def test_an_upload_that_is_not_a_small_image_with_a_plain_name_is_refused_and_no
     told = text_of(client.get(response.headers["Location"]))
     assert reason in told and "写真は1枚も保存していません" in told
     assert photo_rows(services) == [] and files_on_disk(settings) == []
+
+
+def test_a_failure_midway_through_an_upload_leaves_no_file_and_no_row(app, client, services, settings, monkeypatch):
+    sign_in(client, services)
+    activity_id = record(client)
+    made = []
+
+    def thumbnail_then_fail(var_dir, stored_name):
+        if made:
+            raise OSError("disk full")
+        made.append(stored_name)
+        return real(var_dir, stored_name)
+
+    real = storage_activities.make_thumbnail
+    monkeypatch.setattr(storage_activities, "make_thumbnail", thumbnail_then_fail)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = upload(client, activity_id, (image(), "a.jpg"), (image("PNG"), "b.png"))
+    assert response.status_code == 500 and made  # the first photo and its thumbnail were written
+    assert photo_rows(services) == [] and files_on_disk(settings) == []
+
+
+def test_a_long_file_name_is_shortened_in_the_refusal(client, services):
+    sign_in(client, services)
+    activity_id = record(client)
+    told = text_of(client.get(upload(client, activity_id, (b"text", "あ" * 300 + ".jpg")).headers["Location"]))
+    assert "「" + "あ" * 39 + "…」は画像" in told
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow's own warning, at 89 megapixels

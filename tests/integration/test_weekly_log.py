@@ -190,7 +190,7 @@ def test_a_viewer_may_not_download_the_weekly_log(client, services):
     sign_in(client, services, "viewer")
     for path in ("/admin/weekly", f"/admin/weekly/download?week={WEEK}&format=xlsx"):
         response = client.get(path)
-        assert response.status_code == 403 and "閲覧専用" in response.get_data(as_text=True)
+        assert response.status_code == 403 and "閲覧専用のアカウントでは書き出せません" in response.get_data(as_text=True)
     assert audit(services) == []
 
 
