@@ -15,7 +15,7 @@ from flask import Flask, redirect
 from bot.config import Config, ConfigError, load_config
 from bot.replies import text
 from bot.triage import Triager
-from handlers import checkin, console, hardening, ical, pages, simulator, webhook
+from handlers import checkin, console, hardening, ical, logs, pages, simulator, webhook
 from handlers.conversations import ConversationService, is_slow
 from handlers.delivery import Delivery
 from handlers.inbox import InboxWorker
@@ -222,6 +222,8 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", JSON_AS_ASCII=False)
     app.json.ensure_ascii = False
     app.extensions["dxdesk"] = services
+    logs.configure()
+    logs.install(app)
     hardening.install(app, trust_proxy=settings.trust_proxy)
     logids.use_key(app.config["SECRET_KEY"])
     logids.mask_feed_tokens_in_access_log()

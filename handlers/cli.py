@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import logging
 import os
 import signal
 import sys
@@ -22,6 +21,7 @@ from bot.intake import METHOD_NAMES
 from bot.jatime import TOKYO, format_date, format_time_range, to_tokyo
 from bot.menu import STATUS_LABELS
 from bot.triage import Triager
+from handlers import logs
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -779,9 +779,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure()
     args = parser().parse_args(argv)
     try:
         code = args.run(args)

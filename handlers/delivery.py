@@ -21,8 +21,10 @@ from sqlalchemy.orm import aliased
 
 from handlers.line_api import LineMessenger
 from storage.outbound import SendResult
+from scheduling import metrics
 from scheduling.mailer import Mailer
 from storage.db import Database
+from storage.logids import tagged
 from storage.models import OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -129,8 +131,9 @@ class Delivery:
                     break
             else:
                 return False
-        result = self._attempt(msg, action)
-        self._finish(msg, action, result, now)
+        with tagged(f"message-{msg.id}"):
+            result = self._attempt(msg, action)
+            self._finish(msg, action, result, now)
         return True
 
     def _action(self, msg: OutboundMessage, now: datetime) -> str:
@@ -180,6 +183,8 @@ class Delivery:
         else:
             wait = timedelta(seconds=result.retry_after) if result.retry_after else backoff(msg.attempts + 1)
             values["next_attempt_at"] = now + wait
+        metrics.sends.labels(msg.channel, "in_doubt" if in_doubt and "status" not in values
+                             else values.get("status", "retry")).inc()
         with self.db.unit_of_work() as s:
             # Only if no one took it meanwhile (a claim that ran out): the newer attempt has the say.
             s.execute(update(OutboundMessage).where(

@@ -11,7 +11,9 @@ from typing import Callable, Iterable
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from scheduling import metrics
 from storage.db import Database
+from storage.logids import tagged
 from storage.models import InboxEvent
 
 log = logging.getLogger(__name__)
@@ -122,10 +124,17 @@ class InboxWorker:
                 self._stop.wait(self.poll)
 
     def _handle(self, event: InboxEvent) -> None:
+        with tagged(f"event-{event.id}"):
+            self._process(event)
+
+    def _process(self, event: InboxEvent) -> None:
         try:
             self.process(event)
+            metrics.events_processed.labels("done").inc()
+            metrics.event_seconds.observe(max((self.clock.now() - event.received_at).total_seconds(), 0))
         except Exception as exc:
             final = event.attempts >= MAX_ATTEMPTS
+            metrics.events_processed.labels("failed" if final else "retry").inc()
             log.exception("inbox event %s failed (attempt %s%s)", event.id, event.attempts, ", giving up" if final else "")
             with self.db.unit_of_work() as s:
                 s.execute(update(InboxEvent).where(InboxEvent.id == event.id).values(

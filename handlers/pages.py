@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template
 
+from scheduling import metrics
 from storage import queries
 
 bp = Blueprint("pages", __name__)
@@ -31,6 +32,19 @@ def healthz():
             "calendar": "google" if services.settings.google_service_account_file else "local",
             "backlog": backlog, "backlog_limit_seconds": BACKLOG_LIMIT.total_seconds()}
     return body, 503 if behind else 200
+
+
+@bp.get("/metrics")
+def metrics_page():
+    """Prometheus text format: events, sends, bookings, latency histograms, and the backlogs measured now. It holds
+    no personal data; keep it to the monitoring network at the proxy (docs/deploy.md)."""
+    services = current_app.extensions["dxdesk"]
+    try:
+        with services.db.unit_of_work() as s:
+            backlog = queries.backlog(s, services.clock.now())
+    except Exception:
+        backlog = None  # still answer: dxdesk_database_up 0 is what an alert wants to see
+    return Response(metrics.exposition(backlog), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 
 @bp.get("/privacy")

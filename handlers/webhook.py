@@ -13,6 +13,7 @@ from linebot.v3.webhooks import Event
 from pydantic.v1 import ValidationError  # what the SDK's webhook models raise
 
 from handlers.inbox import store_events
+from scheduling import metrics
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
@@ -95,6 +96,7 @@ def _without_nul(node):
 
 
 @bp.post("/callback")
+@metrics.ack_seconds.time()
 def callback():
     """LINE webhook: 400 unless signed and well-formed; otherwise queued and 200."""
     services = current_app.extensions["dxdesk"]
@@ -112,6 +114,7 @@ def callback():
         return {"error": "malformed body"}, 400
     new = store_events(services.db, events, "line", services.clock.now())
     log.info("webhook: %d events, %d new", len(events), new)
+    metrics.events_received.labels("line").inc(new)
     if new:
         services.inbox.notify()
     return {"status": "ok"}

@@ -18,7 +18,7 @@ from bot.config import Config
 from bot.conversation import BookingSummary, OfferedSlot
 from bot.jatime import TOKYO, to_tokyo
 from storage.outbound import queue_messages
-from scheduling import outbox, popup
+from scheduling import metrics, outbox, popup
 from scheduling.availability import Slot, free_slots, is_bookable, offer, week_start
 from scheduling.calendar import CalendarError, CalendarGateway
 from storage.db import Database
@@ -277,6 +277,7 @@ class BookingService:
             # The user's confirmation goes first: a slow mail server must not keep them waiting.
             ids += self.notify(s, "changed" if changed else "new", booking, now) if self.notify else []
             s.commit()
+        metrics.bookings.labels("confirmed").inc()
         self.delivery.send(ids)
         log.info("booking %s confirmed", booking_id)
         return booking
@@ -298,6 +299,7 @@ class BookingService:
             if booking.status == "cancelling":
                 booking.status, booking.updated_at = "cancelled", self.clock.now()
                 s.commit()
+                metrics.bookings.labels("cancelled").inc()
         return True
 
     def reconcile(self) -> int:

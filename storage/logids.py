@@ -6,6 +6,9 @@ import hmac
 import logging
 import re
 import secrets
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator
 
 # Until the app sets its secret key (commands that never build one), a key of this process: still no ids in logs.
 _key = secrets.token_bytes(32)
@@ -45,3 +48,17 @@ def mask_feed_tokens_in_access_log() -> None:
     access = logging.getLogger("werkzeug")
     if not any(isinstance(f, MaskFeedTokens) for f in access.filters):
         access.addFilter(MaskFeedTokens())
+
+
+# The request (or event, or job) a log line belongs to: set by the web request, the inbox worker, the sender, a job.
+request_id: ContextVar[str] = ContextVar("request_id", default="-")
+
+
+@contextmanager
+def tagged(value: str) -> Iterator[None]:
+    """Log lines written inside carry `value` as their request id."""
+    token = request_id.set(value)
+    try:
+        yield
+    finally:
+        request_id.reset(token)
