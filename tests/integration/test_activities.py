@@ -5,11 +5,13 @@ import html
 import io
 import random
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from app import Settings
 from bot.jatime import TOKYO
 from handlers.console import activities as console_activities
 from storage import activities as storage_activities
@@ -322,6 +324,12 @@ def test_a_missing_thumbnail_is_made_again_on_demand(client, services, settings)
         thumb.unlink()
     response = client.get(f"/admin/activities/photos/{row.id}/thumbnail")
     assert response.status_code == 200 and Image.open(io.BytesIO(response.data)).size == (320, 160)
+
+
+def test_the_photos_folder_is_under_dxdesk_var_dir():
+    assert Settings.from_env({"DXDESK_VAR_DIR": "/var/lib/dxdesk"}).var_dir == Path("/var/lib/dxdesk")
+    assert Settings.from_env({}).var_dir == Path("var")
+    assert storage_activities.photo_path(Path("/var/lib/dxdesk"), "ab12.jpg") == Path("/var/lib/dxdesk/photos/ab12.jpg")
 
 
 # --- who may see what ------------------------------------------------------------------------------------------
