@@ -114,6 +114,32 @@ def counts_by_kind(s: Session, start: datetime, end: datetime) -> dict[str, int]
     return dict.fromkeys(ACTIVITY_KINDS, 0) | {kind: n for kind, n in rows}
 
 
+@dataclass(frozen=True)
+class Progress:
+    """The contract's yearly targets as far as they are reached: companies are counted by their name, once each."""
+
+    training_companies: int
+    training_sessions: int
+    model_surveyed: int  # companies with any model-case work (surveying is its first stage)
+    model_planned: int  # companies whose model case reached a plan
+
+
+def progress(s: Session, start: datetime, end: datetime) -> Progress:
+    """Trainings and model-case work in [start, end) (the fiscal year so far, as the console shows it)."""
+    def companies(*where) -> int:
+        return s.scalar(select(func.count(func.distinct(Activity.company)))
+                        .where(Activity.date >= start, Activity.date < end, *where)) or 0
+
+    sessions = s.scalar(select(func.count(Activity.id)).where(Activity.date >= start, Activity.date < end,
+                                                              Activity.kind == "training"))
+    return Progress(companies(Activity.kind == "training"), sessions,
+                    companies(Activity.kind == "model_case"),
+                    companies(Activity.kind == "model_case", Activity.model_stage == "planned"))
+
+
+TARGETS = {"training_companies": 2, "training_sessions": 6, "model_surveyed": 10, "model_planned": 3}  # the contract's
+
+
 def by_receipt_no(s: Session, text: str) -> Consultation | None:
     """The real consultation a receipt number (DX2026-00012, typed half- or full-width) names, or None."""
     match = re.fullmatch(r"DX(\d{4})-(\d{1,9})", unicodedata.normalize("NFKC", text).strip().upper())

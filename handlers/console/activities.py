@@ -14,7 +14,7 @@ from handlers.console.common import (
 from handlers.console.seminars import _moment
 from storage import activities, audit
 from storage.models import ACTIVITY_KINDS, MODEL_CASE_STAGES, Activity, ActivityPhoto, Consultation, StaffUser
-from storage.reports import month_period
+from storage.reports import fiscal_year_to_date, month_period
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ def activities_list():
         rows = activities.listing(s, start=month.start, end=month.end, kind=kind, coordinator_id=coordinator,
                                   limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
         counts = activities.counts_by_kind(s, month.start, month.end)
+        year = fiscal_year_to_date(month)
+        progress = activities.progress(s, year.start, year.end)
     first = month.start.astimezone(TOKYO).date()
     previous = f"{first.year - (first.month == 1)}-{(first.month - 2) % 12 + 1:02d}"
     following = f"{first.year + (first.month == 12)}-{first.month % 12 + 1:02d}"
@@ -82,7 +84,8 @@ def activities_list():
                if value}
     return render_template("console/activities.html", rows=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE,
                            page=page, filters=filters, counts=counts, first=first, previous=previous,
-                           following=following, target=activities.VISIT_TARGET, **_labels())
+                           following=following, target=activities.VISIT_TARGET, progress=progress,
+                           year_start=year.start.astimezone(TOKYO).date(), targets=activities.TARGETS, **_labels())
 
 
 @bp.get("/activities/new")

@@ -166,6 +166,20 @@ def test_the_list_shows_the_months_visits_against_the_target_and_filters_by_kind
     assert "2026年11月" in page(client, "/admin/activities")  # this month (the test clock's) by default
 
 
+def test_the_list_shows_the_fiscal_years_trainings_and_model_cases_against_the_contracts_targets(client, services):
+    sign_in(client, services)
+    for n, (company, day) in enumerate((("霧島食品", "2026-05-10"), ("霧島食品", "2026-06-10"), ("出水物産", "2026-11-05"),
+                                       ("去年度の研修先", "2026-03-31"))):
+        record(client, kind="training", company=company, session_no=str(n + 1), date=f"{day}T10:00")
+    for company, stage in (("A社", "surveyed"), ("A社", "analysed"), ("A社", "planned"), ("B社", "surveyed")):
+        record(client, kind="model_case", company=company, model_stage=stage, date="2026-09-01T10:00")
+    shown = page(client, "/admin/activities?month=2026-11")
+    assert "年度の進み具合（2026年4月〜2026年11月）" in shown
+    assert "企業内研修: 2社・3回（目安 2社・各3回）" in shown
+    assert "調査 2社（目安 10社）、計画策定まで 1社（目安 3社）" in shown
+    assert "企業内研修: 1社・2回" in page(client, "/admin/activities?month=2026-10")  # up to the month shown
+
+
 def test_a_bad_month_is_a_japanese_400(client, services):
     sign_in(client, services)
     response = client.get("/admin/activities?month=2026-13")
