@@ -51,7 +51,7 @@ class Settings:
     mail_from: str | None = None  # e.g. かごしまDX相談窓口 <dx-desk@example.jp>
     public_base_url: str = ""  # how users reach this service, for links in LINE messages
     trust_proxy: bool = False  # behind a reverse proxy: take https and the client address from its X-Forwarded-*
-    var_dir: Path = field(default_factory=lambda: Path("var"))
+    var_dir: Path = field(default_factory=lambda: Path("var"))  # the generated secret key, activity photos
     start_workers: bool = True
     inbox_threads: int = 2
     sender_threads: int = 4  # LINE calls at once: each user's messages still go one by one, in order
@@ -78,6 +78,7 @@ class Settings:
             trust_proxy=get("DXDESK_TRUST_PROXY") == "1",
             simulator=(get("DXDESK_SIMULATOR") or "").lower() == "on",
             liff_id=get("DXDESK_LIFF_ID"),
+            var_dir=Path(get("DXDESK_VAR_DIR") or "var"),
         )
 
     @property

@@ -342,14 +342,14 @@ def _report_monthly(args) -> int:
 def _report_year(args) -> int:
     from handlers.report_files import year_workbook
     from storage import audit, reports
+    from storage.activities import photo_path
 
     fy = _report_argument(reports.fiscal_year, args.fy)
     out = _report_out(args.out, (".xlsx",))
     services = _services()
-    photos = services.settings.var_dir / "photos"
     with services.db.unit_of_work() as s:
         year_workbook(reports.yearly(s, fy), reports.activity_list(s, fy), services.config, out,
-                      lambda photo: photos / photo.stored_name)
+                      lambda photo: photo_path(services.settings.var_dir, photo.stored_name))
         # The activity list names the companies visited: an export, as the weekly log is.
         audit.record(s, "cli", "export", f"year:{args.fy}", services.clock.now())
         s.commit()

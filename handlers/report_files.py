@@ -29,8 +29,10 @@ from bot.menu import STATUS_LABELS
 from handlers.report_sections import (ACTIVITY_NAMES, CHANNEL_NAMES, MONTH_COLUMNS, YEAR_COLUMNS, Section,
                                       monthly_targets, sections, year_targets)
 from storage import reports
+from storage.activities import KIND_LABELS, STAGE_LABELS
 from storage.models import Activity, ActivityPhoto
 from storage.reports import Figures, Period
+from storage.surveys import CONSULT_CHOICES
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +203,8 @@ def as_text(value):
 
 
 def weekly_file(s: Session, config: Config, week: Period, out: Path) -> None:
-    """A .csv (UTF-8 with BOM, so Excel reads the Japanese) of the week's consultations, or an .xlsx that also
-    has the week's bookings."""
+    """A .csv (UTF-8 with BOM, so Excel reads the Japanese) of the week's consultations, or an .xlsx with a sheet each
+    for the week's consultations, bookings, seminar registrations, survey answers, referrals and activities."""
     if out.suffix.lower() == ".csv":
         with out.open("w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f)
@@ -210,9 +212,14 @@ def weekly_file(s: Session, config: Config, week: Period, out: Path) -> None:
             writer.writerows([as_text(v) for v in row] for row in _week_rows(s, config, week))
         return
     wb = Workbook()
-    for ws, header, rows in ((wb.active, WEEK_COLUMNS, _week_rows(s, config, week)),
-                             (wb.create_sheet(), BOOKING_COLUMNS, _booking_rows(s, config, week))):
-        ws.title = "相談" if header is WEEK_COLUMNS else "予約"
+    wb.remove(wb.active)
+    for title, header, rows in (("相談", WEEK_COLUMNS, _week_rows(s, config, week)),
+                                ("予約", BOOKING_COLUMNS, _booking_rows(s, config, week)),
+                                (REGISTRATION_SHEET, REGISTRATION_COLUMNS, _registration_rows(s, week)),
+                                ("アンケート回答", *_survey_answer_table(s, config, week)),
+                                ("紹介", REFERRAL_COLUMNS, _referral_rows(s, config, week)),
+                                ("活動", WEEK_ACTIVITY_COLUMNS, _activity_rows(s, config, week))):
+        ws = wb.create_sheet(title)
         ws.append(header)
         for cell in ws[1]:
             cell.fill, cell.font = HEADER_FILL, Font(bold=True)
@@ -220,3 +227,64 @@ def weekly_file(s: Session, config: Config, week: Period, out: Path) -> None:
             ws.append([as_text(v) for v in r])
         ws.freeze_panes = "A2"
     wb.save(out)
+
+
+# Registrations made this week, whenever their seminar is: the log says what came in, as it does for consultations.
+REGISTRATION_SHEET = "セミナー申込（今週の受付分）"
+REGISTRATION_COLUMNS = ("申込日時", "セミナー", "開催日時", "参加方法", "状況", "会社名", "氏名", "出席日時")
+MODE_NAMES = {"onsite": "会場", "online": "オンライン"}
+REGISTRATION_STATUS_NAMES = {"registered": "申込済み", "waiting": "キャンセル待ち", "cancelled": "キャンセル",
+                             "attended": "出席"}
+SURVEY_COLUMNS = ("回答完了日時", "セミナー", "開催日時", "会社名", "氏名")
+REFERRAL_COLUMNS = ("紹介日時", "受付番号", "会社名", "担当者名", "紹介先", "結果", "結果のメモ", "紹介した担当者")
+REFERRAL_OUTCOME_NAMES = {"pending": "紹介済み", "accepted": "支援開始", "declined": "見送り", "done": "支援完了"}
+WEEK_ACTIVITY_COLUMNS = ("実施日時", "種類", "企業・支援機関", "受付番号", "担当コーディネーター", "研修の回", "内容・テーマ",
+                    "参加人数", "モデルケースの段階", "メモ")
+
+
+def _registration_rows(s: Session, week: Period) -> list[list]:
+    return [[_when(r.created_at), seminar.title, _when(seminar.start_at), MODE_NAMES.get(r.mode, r.mode),
+             REGISTRATION_STATUS_NAMES.get(r.status, r.status), r.company or "", r.contact_name or "",
+             _when(r.attended_at) if r.attended_at else ""]
+            for r, seminar in reports.week_registrations(s, week)]
+
+
+def _survey_answer_table(s: Session, config: Config, week: Period) -> tuple[tuple[str, ...], list[list]]:
+    """The header (the questions of the surveys answered, as [[surveys]] words them) and one row per answer."""
+    answers = reports.week_survey_answers(s, week)
+    answered = {x.survey_id for x, _, _ in answers}
+    surveys = [survey for survey in config.surveys if survey.id in answered]
+    several = len(surveys) > 1
+    questions = [(survey.id, q) for survey in surveys for q in survey.questions]
+    header = (*SURVEY_COLUMNS, *(f"【{config.survey(sid).title}】{q.text}" if several else q.text
+                                 for sid, q in questions))
+    rows = [[_when(x.completed_at), seminar.title, _when(seminar.start_at), (r.company or "") if r else "",
+             (r.contact_name or "") if r else "",
+             *(_answer(q, (x.answers or {}).get(q.id)) if x.survey_id == sid else "" for sid, q in questions)]
+            for x, seminar, r in answers]
+    return header, rows
+
+
+def _answer(question, value):
+    if value is None:
+        return ""
+    if question.kind == "consult":
+        return CONSULT_CHOICES.get(value, value)
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return value
+
+
+def _referral_rows(s: Session, config: Config, week: Period) -> list[list]:
+    partners = {p.id: p.name for p in config.partners}
+    return [[_when(r.referred_at), c.receipt_no, c.company, c.contact_name or "", partners.get(r.partner_id, r.partner_id),
+             REFERRAL_OUTCOME_NAMES.get(r.outcome, r.outcome), r.outcome_note or "", r.referred_by]
+            for r, c in reports.week_referrals(s, week)]
+
+
+def _activity_rows(s: Session, config: Config, week: Period) -> list[list]:
+    return [[_when(a.date), KIND_LABELS.get(a.kind, a.kind), a.company or "", c.receipt_no if c else "",
+             _coordinator(config, a.coordinator_id) if a.coordinator_id else "", a.session_no or "", a.topics or "",
+             "" if a.attendees is None else a.attendees, STAGE_LABELS.get(a.model_stage, "") if a.model_stage else "",
+             a.notes or ""]
+            for a, c in reports.week_activities(s, week)]

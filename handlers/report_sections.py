@@ -11,15 +11,14 @@ from bot.config import Config
 from bot.intake import METHOD_NAMES
 from bot.menu import STATUS_LABELS
 from bot.municipalities import REGIONS
+from storage.activities import KIND_LABELS
 from storage.models import ACTIVITY_KINDS, SEMINAR_MODES
 from storage.reports import Figures, Rating, months_in
 
 CHANNEL_NAMES = {"line": "LINE", "popup": "出張相談会", "web": "Webフォーム"}
 ORIGIN_NAMES = {"menu": "LINEのメニュー", "web": "Webフォーム", "seminar": "セミナーのアンケート", "popup": "出張相談会"}
 MODE_NAMES = {"onsite": "会場", "online": "オンライン"}
-ACTIVITY_NAMES = {"visit": "企業訪問（伴走支援）", "training": "社内研修", "partner_visit": "支援機関への訪問",
-                  "partner_talk": "支援機関での説明・講演", "subsidy_followup": "補助金採択企業のフォローアップ",
-                  "model_case": "DXモデルケースの取り組み"}
+ACTIVITY_NAMES = KIND_LABELS  # one set of names: the console's, the weekly log's and the reports'
 UNANSWERED = "未回答"
 SMALL = "3未満"
 NONE = "－"

@@ -321,3 +321,44 @@ def week_bookings(s: Session, period: Period) -> list[tuple[Booking, Consultatio
                      .where(Booking.start >= period.start, Booking.start < period.end, Booking.simulated.is_(False),
                             Booking.status.in_(ACTIVE_BOOKING)).order_by(Booking.start, Booking.id))
     return [(b, c) for b, c in rows]
+
+
+def week_registrations(s: Session, period: Period) -> list[tuple[SeminarRegistration, Seminar]]:
+    """The real seminar registrations made in the period (whenever the seminar is, and cancelled ones too, with their
+    status), oldest first, each with its seminar."""
+    rows = s.execute(select(SeminarRegistration, Seminar).join(Seminar, Seminar.id == SeminarRegistration.seminar_id)
+                     .where(SeminarRegistration.created_at >= period.start, SeminarRegistration.created_at < period.end,
+                            SeminarRegistration.simulated.is_(False))
+                     .order_by(SeminarRegistration.created_at, SeminarRegistration.id))
+    return [(r, seminar) for r, seminar in rows]
+
+
+def week_survey_answers(s: Session, period: Period) -> list[tuple[SurveyResponse, Seminar, SeminarRegistration | None]]:
+    """The survey answers completed in the period (simulator users left out, as in storage.surveys), oldest first,
+    each with its seminar and the person's registration for it (for the company and name), if any is left."""
+    rows = list(s.execute(select(SurveyResponse, Seminar).join(Seminar, Seminar.id == SurveyResponse.seminar_id)
+                          .where(SurveyResponse.completed_at >= period.start, SurveyResponse.completed_at < period.end,
+                                 ~SurveyResponse.user_id.like("sim-%"))
+                          .order_by(SurveyResponse.completed_at, SurveyResponse.id)))
+    registrations = {(r.seminar_id, r.user_id): r for r in s.scalars(
+        select(SeminarRegistration).where(SeminarRegistration.seminar_id.in_({x.seminar_id for x, _ in rows}),
+                                          SeminarRegistration.user_id.in_({x.user_id for x, _ in rows}))
+        .order_by(SeminarRegistration.id))}  # the latest registration of a person for a seminar wins
+    return [(x, seminar, registrations.get((x.seminar_id, x.user_id))) for x, seminar in rows]
+
+
+def week_referrals(s: Session, period: Period) -> list[tuple[Referral, Consultation]]:
+    """The referrals to partner institutions made in the period for real consultations, oldest first."""
+    rows = s.execute(select(Referral, Consultation).join(Consultation, Consultation.id == Referral.consultation_id)
+                     .where(Referral.referred_at >= period.start, Referral.referred_at < period.end,
+                            Consultation.simulated.is_(False))
+                     .order_by(Referral.referred_at, Referral.id))
+    return [(r, c) for r, c in rows]
+
+
+def week_activities(s: Session, period: Period) -> list[tuple[Activity, Consultation | None]]:
+    """The activities that took place in the period, in time order, each with the consultation it is linked to."""
+    rows = s.execute(select(Activity, Consultation).outerjoin(Consultation, Consultation.id == Activity.consultation_id)
+                     .where(Activity.date >= period.start, Activity.date < period.end)
+                     .order_by(Activity.date, Activity.id))
+    return [(a, c) for a, c in rows]

@@ -132,3 +132,13 @@ def _form_text(name: str) -> str:
     """A form field as typed, with browsers' CRLF line ends made plain, NULs dropped and the outer blanks trimmed."""
     # PostgreSQL text cannot hold U+0000, and no one means to type it.
     return request.form.get(name, "").replace("\r\n", "\n").replace("\x00", "").strip()
+
+
+def refuse_viewers(message: str):
+    """A before_request hook for an area whose pages name people or companies: admins and coordinators only, a viewer
+    is told why (403)."""
+    def acting_staff_only():
+        if session["staff"]["role"] not in ACTING_ROLES:
+            return _error(403, message)
+        return None
+    return acting_staff_only

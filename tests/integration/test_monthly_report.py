@@ -214,12 +214,12 @@ def test_activity_and_referral_figures_match_the_database(month, database_url, t
 
         trained = s.scalar(select(func.sum(Activity.attendees)).where(Activity.kind == "training",
                                                                       Activity.date >= NOV, Activity.date < DEC))
-        assert found["支援活動"]["企業訪問（伴走支援）"] == done("visit")
-        assert found["支援活動"]["社内研修"] == done("training")
+        assert found["支援活動"]["企業への支援訪問"] == done("visit")
+        assert found["支援活動"]["企業内研修"] == done("training")
         assert found["連携機関への紹介"]["鹿児島商工会議所"] == referred("kagoshima-cci")
         assert found["連携機関への紹介"]["鹿児島県よろず支援拠点"] == referred("yorozu")
     # By hand: the demo's visit and referral are left out.
-    assert found["支援活動"]["企業訪問（伴走支援）"] == (3, "3未満", 4)
+    assert found["支援活動"]["企業への支援訪問"] == (3, "3未満", 4)
     assert found["支援活動"]["社内研修の参加者数"][0] == trained == 20
     assert found["連携機関への紹介"]["鹿児島商工会議所"] == (3, 0, 3)
     assert found["連携機関への紹介"]["合計"] == (4, "3未満", 5)
@@ -323,7 +323,7 @@ def test_the_year_report_lists_the_years_activities_with_their_photos_as_thumbna
                 select(Consultation.id).where(Consultation.simulated.is_(False)))).order_by(Activity.date)).all()
     assert [r[0] for r in rows] == [f"{d.astimezone(TOKYO):%Y-%m-%d}" for d in expected]
     assert len(rows) == 7  # 6 in November and 1 in October; the demo's visit is not among them
-    trainings = [r for r in rows if r[1] == "社内研修"]
+    trainings = [r for r in rows if r[1] == "企業内研修"]
     assert trainings[0][4:7] == (1, "クラウド会計の使い方", 8)
     assert any(r[7] == "（写真のファイルが見つかりません）" for r in rows)
     images = ws._images
@@ -349,7 +349,7 @@ def test_the_year_report_has_the_fiscal_year_against_the_one_before(month, datab
     assert found["セミナー"]["出席 計"] == (7, 0)
     assert found["目標に対する実績"]["セミナー出席者（年度）"] == (7, 90, "8%")
     assert found["目標に対する実績"]["企業訪問（年度）"] == (4, 36, "11%")
-    assert found["支援活動"]["社内研修"] == ("3未満", 0)
+    assert found["支援活動"]["企業内研修"] == ("3未満", 0)
     ws = load_workbook(out).active
     assert "2026年度" in ws["A2"].value and ws.page_setup.fitToWidth == 1
 
