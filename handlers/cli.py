@@ -48,6 +48,7 @@ def _serve(args) -> int:
     if not settings.line_configured or settings.simulator:  # in LINE mode it is 404 unless DXDESK_SIMULATOR=on
         print(f"  シミュレーター   {base}/simulator" + ("（スタッフ画面にログインして使います）" if settings.line_configured else ""))
     print(f"  スタッフ画面     {base}/admin")
+    print(f"  Web相談フォーム  {base}/consult")
     print(f"  LINE Webhook     {base}/callback" + ("" if settings.line_configured else "（LINE未設定: 503を返します）"))
     print(f"  ヘルスチェック   {base}/healthz", flush=True)
     if not has_users(services.db):
