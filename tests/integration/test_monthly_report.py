@@ -18,7 +18,9 @@ from sqlalchemy import func, select
 
 from bot.jatime import TOKYO
 from scheduling import seminars as registrations
-from storage import seminars
+from bot.config import load_config
+from storage import activities, seminars
+from storage import cases as case_work
 from storage.models import (Activity, ActivityPhoto, AuditEntry, Consultation, LineUser, Referral, Seminar,
                             SeminarRegistration, SurveyResponse)
 from tests.fakes.line_api import FakeLineApi
@@ -30,6 +32,8 @@ from tests.integration.test_reports import (APRIL, DEC, NOV, OCT, PERSONAL, cons
 __all__ = ["seeded"]  # the fixture, used by name below
 
 PUBLIC = "https://dx.example.jp"
+
+PARTNER_IDS = {p.id for p in load_config(None).partners}
 
 
 @pytest.fixture
@@ -160,17 +164,14 @@ def activity(s, kind: str, when: str, *, company: str | None = None, case: Consu
     company = company or f"訪問先株式会社{len(PERSONAL)}"
     notes = f"内部メモの秘密{len(PERSONAL)}"
     PERSONAL.extend((company, notes))
-    row = Activity(kind=kind, date=tokyo(when), coordinator_id="tanaka", company=company,
-                   consultation_id=case and case.id, notes=notes, created_by="staff", created_at=tokyo(when),
-                   updated_at=tokyo(when), **values)
-    s.add(row)
-    s.flush()
-    return row
+    fields = activities.check({"kind": kind, "date": tokyo(when), "coordinator_id": "tanaka", "company": company,
+                               "consultation_id": case and case.id, "notes": notes, **values},
+                              coordinator_ids={"tanaka"}, partner_ids=PARTNER_IDS)
+    return activities.create(s, fields, by="staff", now=tokyo(when))  # as the console records it
 
 
 def refer(s, case: Consultation, partner: str, when: str) -> None:
-    s.add(Referral(consultation_id=case.id, partner_id=partner, referred_at=tokyo(when), referred_by="staff",
-                   outcome="pending", outcome_note=f"紹介メモの秘密{case.id}", updated_at=tokyo(when)))
+    case_work.refer(s, case, partner, f"紹介メモの秘密{case.id}", "staff", tokyo(when))  # as the case page does
     PERSONAL.append(f"紹介メモの秘密{case.id}")
 
 
