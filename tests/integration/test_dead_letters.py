@@ -1,30 +1,12 @@
 """Events the bot could not process: retried with back-off, parked, then retried or discarded by staff in the console."""
 from __future__ import annotations
 
-from dataclasses import replace
 
-import pytest
 from sqlalchemy import select
 
-from app import create_app
 from storage.models import AuditEntry, InboxEvent
-from tests.fakes.line_api import FakeLineApi
-from tests.helpers import SECRET, LineUserDriver, drain_through_retries, texts
+from tests.helpers import LineUserDriver, drain_through_retries, texts
 from tests.integration.test_console import page, post, sign_in
-
-
-@pytest.fixture
-def fake():
-    with FakeLineApi() as fake:
-        yield fake
-
-
-@pytest.fixture
-def line_app(settings, clock, fake):
-    app = create_app(replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
-                             line_api_base_url=fake.base_url, public_base_url="https://dx-desk.example.jp"), clock=clock)
-    yield app
-    app.extensions["dxdesk"].stop()
 
 
 def parked_event(line_app, fake, monkeypatch) -> tuple[LineUserDriver, int]:

@@ -4,31 +4,14 @@ from __future__ import annotations
 import io
 import json
 import logging
-from dataclasses import replace
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import create_app
 from handlers import logs
-from tests.fakes.line_api import FakeLineApi
-from tests.helpers import SECRET, LineUserDriver
+from tests.helpers import LineUserDriver
 
 PHRASE = "ひばり色の合言葉"  # typed by the user: never in a metric or a log line
-
-
-@pytest.fixture
-def fake():
-    with FakeLineApi() as fake:
-        yield fake
-
-
-@pytest.fixture
-def line_app(settings, clock, fake):
-    app = create_app(replace(settings, line_channel_secret=SECRET, line_channel_access_token="token",
-                             line_api_base_url=fake.base_url, public_base_url="https://dx-desk.example.jp"), clock=clock)
-    yield app
-    app.extensions["dxdesk"].stop()
 
 
 def samples(client) -> dict[tuple, float]:
