@@ -1,7 +1,6 @@
 """Events the bot could not process: retried with back-off, parked, then retried or discarded by staff in the console."""
 from __future__ import annotations
 
-
 from sqlalchemy import select
 
 from storage.models import AuditEntry, InboxEvent
