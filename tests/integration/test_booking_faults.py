@@ -190,6 +190,7 @@ def test_a_cancellation_whose_calendar_delete_fails_is_finished_by_the_reconcile
 def test_a_change_of_date_whose_calendar_move_fails_is_moved_by_the_reconciler_and_told_once(services, gcal, line,
                                                                                               fault):
     booking_id = book(services)
+    services.clock.advance(minutes=1)
     gcal.script("PATCH", EVENTS, [fault] * ATTEMPTS)
 
     moved = reserve(services, start=LATER, replaces=booking_id)
