@@ -18,10 +18,10 @@ from sqlalchemy import select
 from app import create_app
 from bot.jatime import TOKYO
 from scheduling.bookings import RECONCILE_AFTER
-from storage.models import ACTIVE_BOOKING, Booking, LineUser
+from storage.models import Booking, LineUser
 from tests.fakes.google_calendar import DROP, DROP_AFTER, FakeGoogleCalendar
 from tests.fakes.line_api import FakeLineApi
-from tests.helpers import SECRET, texts
+from tests.helpers import SECRET, assert_bookings_match_calendar, texts
 
 CAL = "tanaka@example.jp"
 EVENTS = f"/calendar/v3/calendars/{CAL}/events"
@@ -131,12 +131,7 @@ def statuses(services) -> list[str]:
 
 
 def assert_one_to_one(services, gcal) -> None:
-    """Every active booking has its event at its time, and every live event belongs to an active booking."""
-    active = {b.calendar_event_id: b for b in bookings(services).values() if b.status in ACTIVE_BOOKING}
-    events = {e["id"]: e for e in gcal.events(CAL)}
-    assert sorted(events) == sorted(active)
-    for event_id, b in active.items():
-        assert datetime.fromisoformat(events[event_id]["start"]["dateTime"]) == b.start
+    assert_bookings_match_calendar(services.db, gcal, CAL)
 
 
 def told(line, words: str) -> int:
