@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from app import create_app
 from bot.jatime import TOKYO
+from scheduling import outbox
 from scheduling.bookings import RECONCILE_AFTER
 from storage.models import Booking, LineUser
 from tests.fakes.google_calendar import DROP, DROP_AFTER, FakeGoogleCalendar
@@ -225,3 +226,17 @@ def test_a_booking_cancelled_while_its_event_is_being_inserted_leaves_no_event_b
     assert statuses(services) == ["cancelled"]
     assert_one_to_one(services, gcal)
     assert told(line, "ご予約が確定しました") == 0
+
+
+def test_a_booking_changed_away_and_back_to_its_first_time_is_reminded_again(services, line):
+    """Found by the property test's reminder invariant: the first time's reminders, cancelled by the change, stayed so."""
+    booking_id = book(services)
+    for start in (LATER, SLOT):
+        services.clock.advance(minutes=1)
+        moved = reserve(services, start=start, replaces=booking_id)
+        services.bookings.confirm(booking_id, changed=True, previous=moved.previous)
+
+    for moment in (datetime(2026, 11, 25, 18, 1, tzinfo=TOKYO), SLOT - timedelta(minutes=30)):
+        services.clock.set(moment)
+        outbox.send_due(services.db, services.delivery, services.clock)
+    assert [told(line, words) for words in ("【リマインダー】明日", "【リマインダー】まもなく")] == [1, 1]

@@ -293,6 +293,20 @@ def test_random_runs_of_bookings_seats_webhooks_ticks_and_restarts_keep_every_in
                     assert len(refs) == len(set(refs))
 
         @invariant()
+        def each_confirmed_booking_keeps_its_reminders(self):
+            rules = self.services.config.reminders
+            for b in self._rows(Booking, Booking.status == "confirmed"):
+                start = b.start.astimezone(TOKYO)
+                day_before = datetime.combine(start.date() - timedelta(days=1),
+                                              datetime.strptime(rules.day_before_at, "%H:%M").time(), TOKYO)
+                for kind, due in (("reminder_day_before", day_before),
+                                  ("reminder_hour_before", start - timedelta(hours=rules.hours_before))):
+                    if due <= b.updated_at:
+                        continue  # confirmed too late for this one
+                    [item] = self._rows(OutboxItem, OutboxItem.key == f"{kind}:booking:{b.id}:{start:%Y%m%d%H%M}")
+                    assert item.status != "cancelled", item.key
+
+        @invariant()
         def nothing_is_sent_for_a_cancelled_booking_or_registration(self):
             cancelled_at = {f"booking:{b.id}": b.updated_at for b in self._rows(
                 Booking, Booking.status.in_(("cancelling", "cancelled")))}
