@@ -372,7 +372,7 @@ class BookingService:
                 continue  # booked too late for this one
             outbox.schedule(s, key=f"{kind}:booking:{booking.id}:{start:%Y%m%d%H%M}", kind=kind, ref=f"booking:{booking.id}",
                             channel=user.source if user else "line", to=booking.user_id, messages=messages,
-                            due_at=due, expires_at=booking.start, now=now)
+                            due_at=due, expires_at=booking.start, now=now, revive=True)  # confirmed once per time
 
     def summary(self, booking: Booking, region: str | None = None, s: Session | None = None) -> BookingSummary:
         return self.summary_of(self.config, booking, region, s)
