@@ -36,8 +36,8 @@ def schedule(s: Session, *, key: str, kind: str, ref: str, channel: str, to: str
                   expires_at=expires_at, status="pending", created_at=now)
     statement = dialect.insert(OutboxItem).values(key=key, **values)
     if revive:
-        statement = statement.on_conflict_do_update(index_elements=["key"], set_={**values, "done_at": None, "error": None},
-                                                    where=OutboxItem.status == "cancelled")
+        statement = statement.on_conflict_do_update(index_elements=["key"], where=OutboxItem.status == "cancelled",
+                                                    set_={**values, "done_at": None, "error": None})
     else:
         statement = statement.on_conflict_do_nothing(index_elements=["key"])
     return s.execute(statement.returning(OutboxItem.id)).first() is not None
