@@ -36,7 +36,7 @@ from tests.fakes.line_api import FakeLineApi
 from tests.helpers import SECRET, texts
 
 CALENDARS = {"tanaka": "tanaka@example.jp", "yamashita": "yamashita@example.jp"}
-USERS = [f"U{n:032x}" for n in range(1, 5)]
+USERS = [f"U{n:032x}" for n in range(1, 4)]
 SEATS = {"onsite": 1, "online": 2}  # small, so full and waiting happen
 HOURS = '["09:00-12:00", "13:00-17:00"]'
 CONFIG = "".join(textwrap.dedent(f"""
@@ -55,7 +55,7 @@ CONFIG = "".join(textwrap.dedent(f"""
     fri = {HOURS}
 """) for c, cal in CALENDARS.items())
 PUBLIC_URL = "http://localhost"
-RUNS = hypothesis_settings(max_examples=12, stateful_step_count=25, deadline=None, database=None,
+RUNS = hypothesis_settings(max_examples=20, stateful_step_count=30, deadline=None, database=None,
                            suppress_health_check=list(HealthCheck))
 
 
@@ -95,6 +95,7 @@ def test_random_runs_of_bookings_seats_webhooks_ticks_and_restarts_keep_every_in
                                          online_url="https://meet.example.jp/x")
                 s.commit()
             self.webhooks = 0
+            self.before = {}  # booking id: (coordinator, start) before its last change of date
 
         def _start(self, migrate: bool):
             app = create_app(replace(self.settings, migrate=migrate), clock=self.clock)
@@ -134,6 +135,8 @@ def test_random_runs_of_bookings_seats_webhooks_ticks_and_restarts_keep_every_in
                 s.commit()
             if reserved is None:
                 return
+            if reserved.changed and reserved.replaced is None:
+                self.before[reserved.booking.id] = (reserved.booking.coordinator_id, reserved.previous[0])
             self.services.delivery.send(reserved.notices)
             if reserved.replaced is not None:
                 bookings.finish_cancel(reserved.replaced.id)
@@ -168,6 +171,13 @@ def test_random_runs_of_bookings_seats_webhooks_ticks_and_restarts_keep_every_in
             slot = self._free(pick, coordinator)
             if slot is not None:
                 self._reserve(user, slot.coordinator, slot.start, replaces=booking.id)
+
+        @rule(user=st.sampled_from(USERS), pick=st.integers(0, 60))
+        def change_back(self, user, pick):
+            """Back to the time the booking had before its last change, if that is still free."""
+            booking = self._own(user, pick, Booking, ACTIVE_BOOKING)
+            if booking is not None and booking.id in self.before:
+                self._reserve(user, *self.before[booking.id], replaces=booking.id)
 
         @rule(user=st.sampled_from(USERS), pick=st.integers(0, 60))
         def cancel(self, user, pick):
