@@ -270,6 +270,8 @@ class BookingService:
                 return booking
             description = self._description(s, booking)
             calendar_id = self._calendar_of(s, booking)
+            # Only a change of date makes a pending booking newer than itself: the reconciler tells it as a change too.
+            changed = changed or booking.updated_at > booking.created_at
         meet_url = None
         if calendar_id:  # a pop-up day without a coordinator has no calendar to write to
             try:
@@ -278,6 +280,7 @@ class BookingService:
                     summary=f"DX相談（{texts.METHODS.get(booking.method, booking.method)}）", description=description,
                     meet=booking.method == "online")
                 if (event.start, event.end) != (booking.start, booking.end):  # the booking moved: move its event
+                    changed, previous = True, previous or (to_tokyo(event.start), to_tokyo(event.end))
                     event = self.calendar.move_event(calendar_id, booking.calendar_event_id, booking.start, booking.end)
                 meet_url = event.meet_url
             except CalendarError as exc:
@@ -286,7 +289,13 @@ class BookingService:
         now = self.clock.now()
         with self.db.unit_of_work() as s:
             booking = s.get(Booking, booking_id, with_for_update=True)
-            if booking.status != "pending":  # cancelled meanwhile: the reconciler removes the event
+            if booking.status == "cancelled" and calendar_id:
+                # Cancelled, and its event deleted, while the insert was on its way: the insert made it again.
+                booking.status = "cancelling"
+                s.commit()
+                self.finish_cancel(booking_id)  # or the reconciler, if the calendar fails now
+                return booking
+            if booking.status != "pending":  # cancelling meanwhile: finish_cancel (or the reconciler) removes the event
                 return booking
             booking.status, booking.meet_url, booking.updated_at = "confirmed", meet_url, now
             self._schedule_reminders(s, booking, now)
@@ -384,7 +393,7 @@ class BookingService:
                 continue  # booked too late for this one
             outbox.schedule(s, key=f"{kind}:booking:{booking.id}:{start:%Y%m%d%H%M}", kind=kind, ref=f"booking:{booking.id}",
                             channel=user.source if user else "line", to=booking.user_id, messages=messages,
-                            due_at=due, expires_at=booking.start, now=now)
+                            due_at=due, expires_at=booking.start, now=now, revive=True)  # confirmed once per time
 
     def summary(self, booking: Booking, region: str | None = None, s: Session | None = None) -> BookingSummary:
         return self.summary_of(self.config, booking, region, s)

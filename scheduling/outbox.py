@@ -22,21 +22,25 @@ BATCH = 100
 
 
 def schedule(s: Session, *, key: str, kind: str, ref: str, channel: str, to: str, messages: list[dict],
-             due_at: datetime, expires_at: datetime | None, now: datetime) -> bool:
+             due_at: datetime, expires_at: datetime | None, now: datetime, revive: bool = False) -> bool:
     """Add a pending send unless one with this key exists, whatever its status; True if it was added.
 
     A key once used stays used, so re-running whatever schedules (a retried booking, a restart) never
-    brings back a send that was made, skipped or cancelled.
+    brings back a send that was made, skipped or cancelled. With `revive`, a cancelled one comes back: for a
+    caller that schedules once per change of state (a booking moved away from a time and back to it).
     """
     if not messages:
         raise ValueError("an outbox item needs at least one message")
     dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (dialect.insert(OutboxItem)
-                 .values(key=key, kind=kind, ref=ref, channel=channel, to=to, messages=messages, due_at=due_at,
-                         expires_at=expires_at, status="pending", created_at=now)
-                 .on_conflict_do_nothing(index_elements=["key"])
-                 .returning(OutboxItem.id))
-    return s.execute(statement).first() is not None
+    values = dict(kind=kind, ref=ref, channel=channel, to=to, messages=messages, due_at=due_at,
+                  expires_at=expires_at, status="pending", created_at=now)
+    statement = dialect.insert(OutboxItem).values(key=key, **values)
+    if revive:
+        statement = statement.on_conflict_do_update(index_elements=["key"], where=OutboxItem.status == "cancelled",
+                                                    set_={**values, "done_at": None, "error": None})
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["key"])
+    return s.execute(statement.returning(OutboxItem.id)).first() is not None
 
 
 def cancel(s: Session, ref: str, now: datetime, kinds: Iterable[str] | None = None) -> int:

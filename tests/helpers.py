@@ -196,3 +196,17 @@ def database_text(db) -> str:
     with db.engine.connect() as conn:
         rows = [dict(row._mapping) for table in Base.metadata.sorted_tables for row in conn.execute(select(table))]
     return json.dumps(rows, ensure_ascii=False, default=str)
+
+
+def assert_bookings_match_calendar(db, gcal, calendar_id: str) -> None:
+    """Every active booking has its event at its time in the fake calendar, and every live event an active booking."""
+    from datetime import datetime
+
+    from sqlalchemy import select
+
+    from storage.models import ACTIVE_BOOKING, Booking
+    with db.unit_of_work() as s:
+        active = {b.calendar_event_id: b.start for b in s.scalars(select(Booking).where(
+            Booking.status.in_(ACTIVE_BOOKING), Booking.simulated.is_(False)))}
+    events = {e["id"]: datetime.fromisoformat(e["start"]["dateTime"]) for e in gcal.events(calendar_id)}
+    assert events == active

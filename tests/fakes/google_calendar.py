@@ -7,6 +7,7 @@ import copy
 import functools
 import json
 import re
+import socket
 import threading
 import uuid
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ EVENTS = re.compile(r"/calendar/v3/calendars/([^/]+)/events(?:/([^/]+))?")
 # The reason Google gives with each status unless a script names another.
 DEFAULT_REASONS = {400: "badRequest", 401: "authError", 403: "forbidden", 404: "notFound", 409: "duplicate",
                    410: "deleted", 429: "rateLimitExceeded", 500: "backendError", 503: "backendError"}
+# Script entries for a connection that drops: before the request is carried out, or after (the answer is lost).
+DROP = "drop"
+DROP_AFTER = "drop-after"
+_DROPPED = -1  # what _answer returns for the handler to close the connection without an answer
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,8 @@ class FakeGoogleCalendar:
     def script(self, method: str, path_prefix: str, statuses: list[int | tuple[int, str]]) -> None:
         """The next requests matching method and path prefix get these statuses in order; then as usual.
 
-        A 2xx entry means the usual answer. An entry may be `(status, reason)`, e.g. `(403, "quotaExceeded")`.
+        A 2xx entry means the usual answer. An entry may be `(status, reason)`, e.g. `(403, "quotaExceeded")`,
+        or DROP / DROP_AFTER: the connection closes without an answer, before or after the request is carried out.
         """
         with self._lock:
             for entry in statuses:
@@ -153,16 +159,25 @@ class FakeGoogleCalendar:
         with self._lock:
             self._requests.append(request)
             scripted = self._next_script(method, path)
+            if scripted and scripted[0] == DROP:
+                return _DROPPED, None
+            if scripted and scripted[0] == DROP_AFTER:
+                self._serve_as_usual(request, raw_path, body, headers)
+                return _DROPPED, None
             if scripted and not 200 <= scripted[0] < 300:
                 status, reason = scripted
                 if path == "/token":
                     return status, {"error": reason or "invalid_grant", "error_description": HTTPStatus(status).phrase}
                 return status, _error(status, reason)
-            if path == "/token" and method == "POST":
-                return self._token(body)
-            if headers.get("authorization", "").removeprefix("Bearer ") not in self._tokens:
-                return 401, _error(401)
-            return self._route(request, raw_path)
+            return self._serve_as_usual(request, raw_path, body, headers)
+
+    def _serve_as_usual(self, request: RecordedRequest, raw_path: str, body: Any,
+                        headers: dict[str, str]) -> tuple[int, Any]:
+        if request.path == "/token" and request.method == "POST":
+            return self._token(body)
+        if headers.get("authorization", "").removeprefix("Bearer ") not in self._tokens:
+            return 401, _error(401)
+        return self._route(request, raw_path)
 
     def _next_script(self, method: str, path: str) -> tuple[int, str | None] | None:
         for i, (m, prefix, status, reason) in enumerate(self._scripts):
@@ -314,6 +329,10 @@ def _handler_for(fake: FakeGoogleCalendar) -> type[BaseHTTPRequestHandler]:
             headers = {name.lower(): value for name, value in self.headers.items()}
             url = urlsplit(self.path)
             status, payload = fake._answer(self.command, url.path, url.query, headers, raw)
+            if status == _DROPPED:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             data = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode()
             self.send_response(status)
             if payload is not None:
