@@ -56,7 +56,7 @@ def test_a_coordinator_finds_a_case_by_phone_moves_it_on_and_writes_a_note(lapto
 
     expect(laptop.get_by_role("heading", level=1)).to_contain_text("相談 DX")
     laptop.get_by_label("対応中").check()
-    laptop.get_by_role("button", name="変更する").click()
+    laptop.get_by_role("button", name="変更する", exact=True).click()
     expect(laptop.get_by_role("status")).to_contain_text("状態を「対応中」に変更しました")
     laptop.get_by_label("対応記録を書く").fill("お電話で伺いました。\n来週オンラインで、ネットショップの候補を一緒に比べます。")
     laptop.get_by_role("button", name="対応記録を保存").click()
