@@ -68,3 +68,17 @@ def simulator(page, live_server):
     """The simulator page, as a first-time visitor."""
     page.goto(f"{live_server}/simulator")
     return page
+
+
+@pytest.fixture
+def laptop(browser, csp_violations):
+    """A laptop-sized tab (downloads allowed) for the console; no test may leave a CSP violation in its console."""
+    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1366, "height": 900},
+                                  accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    tab.on("console", lambda message: csp_violations.append(message.text)
+           if "Content Security Policy" in message.text else None)
+    yield tab
+    context.close()
+    assert csp_violations == [], "the page broke its Content-Security-Policy"

@@ -18,16 +18,6 @@ PASSWORD = "kagoshima-dx-2026"
 
 
 
-@pytest.fixture
-def laptop(browser, csp_violations):
-    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1366, "height": 800})
-    tab = context.new_page()
-    tab.set_default_timeout(10_000)
-    tab.on("console", lambda message: csp_violations.append(message.text)
-           if "Content Security Policy" in message.text else None)
-    yield tab
-    context.close()
-    assert csp_violations == [], "the page broke its Content-Security-Policy"
 
 
 def test_a_coordinator_finds_a_case_by_phone_moves_it_on_and_writes_a_note(laptop, live_app, tmp_path):

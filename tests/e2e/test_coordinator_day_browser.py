@@ -21,17 +21,6 @@ pytestmark = pytest.mark.browser
 PASSWORD = "kagoshima-dx-2026"
 
 
-@pytest.fixture
-def laptop(browser, csp_violations):
-    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1366, "height": 900},
-                                  accept_downloads=True)
-    tab = context.new_page()
-    tab.set_default_timeout(15_000)
-    tab.on("console", lambda message: csp_violations.append(message.text)
-           if "Content Security Policy" in message.text else None)
-    yield tab
-    context.close()
-    assert csp_violations == [], "the page broke its Content-Security-Policy"
 
 
 def test_a_coordinators_day_from_finding_a_case_to_downloading_both_reports(laptop, live_app, tmp_path):
