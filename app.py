@@ -112,8 +112,9 @@ class Services:
             row = s.get(InboxEvent, event.id)
             handled = self.conversations.handle_event(s, row, now)
             row.status, row.processed_at, row.lease_until, row.error = "done", now, None, None
+            taken = self.delivery.take(s, handled.outbound_ids, now)  # claimed with the answer itself
             s.commit()
-        self.delivery.send(handled.outbound_ids)
+        self.delivery.dispatch(taken)
         for work in handled.after_commit:
             work()
 

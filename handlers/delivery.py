@@ -12,12 +12,15 @@ Each user's messages go in order: one is sent only when the user's earlier ones 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from handlers.line_api import LineMessenger
 from storage.outbound import SendResult
@@ -35,7 +38,6 @@ CLAIM = timedelta(minutes=2)  # while one worker sends a message, no other picks
 # crash the reply is checked again while the token still lives. A first reply is sent only when that still fits.
 REPLY_CLAIM = timedelta(seconds=15)
 CHECK_AGAIN = timedelta(seconds=1)  # a reply in doubt is sent again this soon, with the same token
-REMOTE = ("line", "email")  # the channels that go over the network; the simulator's are just marked sent
 
 
 def backoff(attempt: int) -> timedelta:
@@ -53,12 +55,28 @@ def _due(now: datetime):
     return (OutboundMessage.status == "pending", OutboundMessage.next_attempt_at <= now, _first_in_line)
 
 
+@dataclass(frozen=True)
+class Taken:
+    """A message claimed for one attempt: `attempt` is its attempts count once this one is on record."""
+
+    msg: OutboundMessage
+    action: str
+    attempt: int
+    until: datetime  # when the claim runs out and the message is anyone's again
+
+
 class Delivery:
+    """Sends queued messages. A message is claimed in a transaction (the caller's, when it has just queued it, so the
+    claim costs nothing more) and then sent once by a sender thread, which the claim is handed to in memory; the
+    senders also look for what falls due (retries, and messages a crash or another process left behind)."""
+
     def __init__(self, db: Database, clock, line: LineMessenger | None, *, mailer: Mailer | None = None):
         self.db, self.clock, self.line, self.mailer = db, clock, line, mailer
-        self._wake = threading.Event()
+        self._queue: queue.SimpleQueue[Taken | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._senders: list[threading.Thread] = []
+        self._waiting: set[tuple[str, str]] = set()  # recipients with a message that waits behind one being sent
+        self._lock = threading.Lock()
 
     def start(self, threads: int = 4, poll: float = 1.0) -> None:
         """Sender threads, so a slow LINE call holds up only its own user; they also send retries as they fall due."""
@@ -69,26 +87,55 @@ class Delivery:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        for _ in self._senders:
+            self._queue.put(None)
         for t in self._senders:
             t.join(timeout=20)
 
     def send(self, ids: Iterable[int]) -> None:
-        """Send these queued messages: in this thread, or by the sender threads when they run."""
+        """Send these queued messages: by the sender threads when they run, else in this thread."""
         ids = list(ids)
-        if self._senders and ids:
-            with self.db.reading() as s:
-                remote = set(s.scalars(select(OutboundMessage.id).where(
-                    OutboundMessage.id.in_(ids), OutboundMessage.channel.in_(REMOTE))))
-            ids = [i for i in ids if i not in remote]
-            if remote:
-                self._wake.set()
-        for message_id in ids:
-            self.send_one(message_id)
+        if not ids:
+            return
+        with self.db.unit_of_work() as s:
+            taken = self.take(s, ids, self.clock.now())
+            s.commit()
+        self.dispatch(taken)
+
+    def take(self, s: Session, ids: Iterable[int], now: datetime) -> list[Taken]:
+        """Claim, in the caller's transaction, those of these messages that are due and first in line; `dispatch`
+        them once it commits. The others go when the user's earlier message is done, or when they fall due."""
+        ids = list(ids)
+        if not ids:
+            return []
+        taken: list[Taken] = []
+        released = set()  # recipients whose earlier message was just done here (the simulator's are, when claimed)
+        for msg, first in s.execute(select(OutboundMessage, _first_in_line).where(OutboundMessage.id.in_(ids))
+                                    .order_by(OutboundMessage.id)).all():
+            if msg.status != "pending" or msg.next_attempt_at > now:
+                continue
+            recipient = (msg.channel, msg.to)
+            claimed = self._claim(s, msg, now) if first or recipient in released else None
+            if claimed is None:
+                with self._lock:
+                    self._waiting.add(recipient)
+            elif claimed.action == "local":
+                released.add(recipient)
+            else:
+                taken.append(claimed)
+        return taken
+
+    def dispatch(self, taken: list[Taken]) -> None:
+        """Hand claimed messages to the sender threads, or send them here when none run."""
+        for item in taken:
+            if self._senders:
+                self._queue.put(item)
+            else:
+                self._deliver(item)
 
     def send_due(self) -> int:
         """Send every pending message whose time has come (retries, and messages a crash left behind)."""
-        with self.db.unit_of_work() as s:
+        with self.db.reading() as s:
             due = s.scalars(select(OutboundMessage.id).where(
                 OutboundMessage.status == "pending", OutboundMessage.next_attempt_at <= self.clock.now())
                 .order_by(OutboundMessage.id).limit(100)).all()
@@ -96,20 +143,38 @@ class Delivery:
         return len(due)
 
     def send_one(self, message_id: int) -> None:
-        # A reply the token no longer serves becomes a push at once, so this may take a second attempt.
-        for _ in range(2):
-            if not self._send_first(OutboundMessage.id == message_id):
-                return
+        self._send_first(OutboundMessage.id == message_id)
 
     def _run(self, poll: float) -> None:
+        polled = time.monotonic()
         while not self._stop.is_set():
             try:
-                if not self._send_first():
-                    self._wake.wait(poll)
-                    self._wake.clear()
+                try:
+                    item = self._queue.get(timeout=poll)
+                except queue.Empty:
+                    item = None
+                if item is not None:
+                    self._deliver(item)
+                if item is None or time.monotonic() - polled >= poll:  # what falls due is looked for even when busy
+                    polled = time.monotonic()
+                    while not self._stop.is_set() and self._send_first():
+                        pass
             except Exception:
                 log.exception("sender loop failed; retrying shortly")
                 self._stop.wait(poll)
+
+    def _claim(self, s: Session, msg: OutboundMessage, now: datetime) -> Taken | None:
+        """Put the attempt on record, if the message is still as read and first in line; the doubt is on record
+        before the reply. A simulator's message is done there and then (the simulator reads it from the table)."""
+        action = self._action(msg, now)
+        replying = action in ("reply", "check")
+        values = (dict(status="sent", sent_at=now) if action == "local" else
+                  dict(next_attempt_at=now + (REPLY_CLAIM if replying else CLAIM),
+                       reply_in_doubt=msg.reply_in_doubt or replying))
+        claimed = s.execute(update(OutboundMessage).where(
+            OutboundMessage.id == msg.id, OutboundMessage.attempts == msg.attempts, *_due(now))
+            .values(attempts=msg.attempts + 1, **values).execution_options(synchronize_session=False)).rowcount
+        return Taken(msg, action, msg.attempts + 1, values.get("next_attempt_at", now)) if claimed else None
 
     def _send_first(self, *where) -> bool:
         """Take the oldest due message (of those `where` picks) and make one attempt; False if none could be taken."""
@@ -121,22 +186,33 @@ class Delivery:
             return False
         with self.db.unit_of_work() as s:
             for msg in candidates:
-                action = self._action(msg, now)
-                replying = action in ("reply", "check")
-                # Taken only as read (same attempts) and still first in line; the doubt is on record before the reply.
-                taken = s.execute(update(OutboundMessage).where(
-                    OutboundMessage.id == msg.id, OutboundMessage.attempts == msg.attempts, *_due(now)).values(
-                    attempts=msg.attempts + 1, next_attempt_at=now + (REPLY_CLAIM if replying else CLAIM),
-                    reply_in_doubt=msg.reply_in_doubt or replying)).rowcount
+                claimed = self._claim(s, msg, now)
                 s.commit()
-                if taken:
+                if claimed:
                     break
             else:
                 return False
-        with tagged(f"message-{msg.id}"):
-            result = self._attempt(msg, action)
-            self._finish(msg, action, result, now)
+        if claimed.action != "local":
+            self._deliver(claimed)
         return True
+
+    def _deliver(self, item: Taken) -> None:
+        """One attempt, its outcome on record, then what it lets go: the same message as a push when the reply
+        token no longer served, or the recipient's next message once this one is done."""
+        msg = item.msg
+        if self.clock.now() >= item.until:
+            return  # it waited for a sender longer than its claim: it is anyone's again, and goes when found due
+        with tagged(f"message-{msg.id}"):
+            result = self._attempt(msg, item.action)
+            outcome = self._finish(item, result, self.clock.now())
+        if outcome == "push":
+            self.send_one(msg.id)
+        elif outcome == "done":
+            with self._lock:
+                waiting = (msg.channel, msg.to) in self._waiting
+                self._waiting.discard((msg.channel, msg.to))
+            while waiting and self._send_first(OutboundMessage.channel == msg.channel, OutboundMessage.to == msg.to):
+                pass
 
     def _action(self, msg: OutboundMessage, now: datetime) -> str:
         if msg.channel == "email":
@@ -153,8 +229,6 @@ class Delivery:
     def _attempt(self, msg: OutboundMessage, action: str) -> SendResult:
         if action == "email":
             return self._email(msg)
-        if action == "local":
-            return SendResult("sent")  # the simulator reads its messages from the table
         if action == "unconfirmed":
             return SendResult("sent", error="reply_unconfirmed")
         if self.line is None:
@@ -166,35 +240,41 @@ class Delivery:
             return SendResult("sent")  # the token was used within its lifetime: by our earlier attempt
         return result
 
-    def _finish(self, msg: OutboundMessage, action: str, result: SendResult, now: datetime) -> None:
+    def _finish(self, item: Taken, result: SendResult, now: datetime) -> str:
+        """Record the attempt's outcome; returns "done" (sent or failed for good), "push" (the token is spent or
+        expired: to go again at once as a push) or "later"."""
+        msg, action = item.msg, item.action
         values: dict = {"last_error": result.error}
         if action == "reply" and result.status != "unknown":
             values["reply_in_doubt"] = False  # LINE answered: the reply was not shown unless it says so
         in_doubt = action == "check" or result.status == "unknown"
+        outcome = "later"
         if result.status == "sent":
-            values.update(status="sent", sent_at=self.clock.now())  # the error says e.g. partly refused, or unconfirmed
+            values.update(status="sent", sent_at=now)  # the error says e.g. partly refused, or unconfirmed
             if action == "unconfirmed":
                 log.warning("message %s: a reply in doubt outlived its token; taken as shown", msg.id)
         elif action == "reply" and result.error == "reply_token":
             values.update(reply_until=None, next_attempt_at=now)  # the token is spent or expired: push instead
+            outcome = "push"
         elif in_doubt:
             values["next_attempt_at"] = now + CHECK_AGAIN  # never failed for good: it may have been shown
-        elif result.status == "failed" or msg.attempts + 1 >= MAX_ATTEMPTS:
+        elif result.status == "failed" or item.attempt >= MAX_ATTEMPTS:
             values["status"] = "failed"
             log.warning("message %s to %s failed for good: %s", msg.id, msg.channel, result.error)
         else:
-            wait = timedelta(seconds=result.retry_after) if result.retry_after else backoff(msg.attempts + 1)
+            wait = timedelta(seconds=result.retry_after) if result.retry_after else backoff(item.attempt)
             values["next_attempt_at"] = now + wait
         metrics.sends.labels(msg.channel, "in_doubt" if in_doubt and "status" not in values
                              else values.get("status", "retry")).inc()
         with self.db.unit_of_work() as s:
             # Only if no one took it meanwhile (a claim that ran out): the newer attempt has the say.
-            s.execute(update(OutboundMessage).where(
-                OutboundMessage.id == msg.id, OutboundMessage.attempts == msg.attempts + 1,
-                OutboundMessage.status == "pending").values(**values))
+            changed = s.execute(update(OutboundMessage).where(
+                OutboundMessage.id == msg.id, OutboundMessage.attempts == item.attempt,
+                OutboundMessage.status == "pending").values(**values)).rowcount
             s.commit()
-        if values.get("status") and self._senders:
-            self._wake.set()  # the user's next message may go now
+        if not changed:
+            return "later"
+        return "done" if values.get("status") else outcome
 
     def _email(self, msg: OutboundMessage) -> SendResult:
         if self.mailer is None:
