@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, redirect
+from sqlalchemy import bindparam, update
 
 from bot.config import Config, ConfigError, load_config
 from bot.replies import text
@@ -33,6 +34,8 @@ from storage.outbound import queue_messages
 
 log = logging.getLogger("dxdesk")
 
+DONE = update(InboxEvent).where(InboxEvent.id == bindparam("event_id")).values(
+    status="done", processed_at=bindparam("now"), lease_until=None, error=None)
 MAX_BODY = 1024 * 1024  # LINE's own bodies are far smaller; anything over this is refused with 413
 
 
@@ -109,9 +112,8 @@ class Services:
                                                       or is_slow(event.payload)):
             self.line.show_loading(event.user_key)  # a backlog or a calendar search: let the user see we are on it
         with self.db.unit_of_work() as s:
-            row = s.get(InboxEvent, event.id)
-            handled = self.conversations.handle_event(s, row, now)
-            row.status, row.processed_at, row.lease_until, row.error = "done", now, None, None
+            handled = self.conversations.handle_event(s, event, now)
+            s.execute(DONE, {"event_id": event.id, "now": now})
             taken = self.delivery.take(s, handled.outbound_ids, now)  # claimed with the answer itself
             s.commit()
         self.delivery.dispatch(taken)

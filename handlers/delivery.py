@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, aliased
 
 from handlers.line_api import LineMessenger
@@ -51,8 +51,24 @@ _first_in_line = ~select(_earlier.id).where(
     _earlier.id < OutboundMessage.id, _earlier.status == "pending").exists()
 
 
-def _due(now: datetime):
-    return (OutboundMessage.status == "pending", OutboundMessage.next_attempt_at <= now, _first_in_line)
+_DUE = (OutboundMessage.status == "pending", OutboundMessage.next_attempt_at <= bindparam("now"), _first_in_line)
+# The hot statements are built once: SQLAlchemy then finds their compiled form without working out a cache key.
+_AS_READ = (OutboundMessage.id == bindparam("m_id"), OutboundMessage.attempts == bindparam("m_was"))
+_CLAIM = (update(OutboundMessage).where(*_AS_READ, *_DUE).values(
+    attempts=bindparam("m_attempt"), next_attempt_at=bindparam("m_until"), reply_in_doubt=bindparam("m_doubt"))
+    .execution_options(synchronize_session=False))
+_CLAIM_DONE = (update(OutboundMessage).where(*_AS_READ, *_DUE).values(
+    attempts=bindparam("m_attempt"), status="sent", sent_at=bindparam("now"))
+    .execution_options(synchronize_session=False))
+_FINISH: dict[tuple[str, ...], object] = {}  # by the columns an outcome sets
+
+
+def _finish_statement(columns: tuple[str, ...]):
+    if columns not in _FINISH:
+        _FINISH[columns] = update(OutboundMessage).where(
+            OutboundMessage.id == bindparam("m_id"), OutboundMessage.attempts == bindparam("m_attempt"),
+            OutboundMessage.status == "pending").values({c: bindparam(f"v_{c}") for c in columns})
+    return _FINISH[columns]
 
 
 @dataclass(frozen=True)
@@ -109,19 +125,15 @@ class Delivery:
         if not ids:
             return []
         taken: list[Taken] = []
-        released = set()  # recipients whose earlier message was just done here (the simulator's are, when claimed)
-        for msg, first in s.execute(select(OutboundMessage, _first_in_line).where(OutboundMessage.id.in_(ids))
-                                    .order_by(OutboundMessage.id)).all():
-            if msg.status != "pending" or msg.next_attempt_at > now:
+        for message_id in sorted(ids):
+            msg = s.get(OutboundMessage, message_id)  # just queued in this session, it costs no query
+            if msg is None or msg.status != "pending" or msg.next_attempt_at > now:
                 continue
-            recipient = (msg.channel, msg.to)
-            claimed = self._claim(s, msg, now) if first or recipient in released else None
-            if claimed is None:
+            claimed = self._claim(s, msg, now)
+            if claimed is None:  # an earlier message to the same recipient is still on its way
                 with self._lock:
-                    self._waiting.add(recipient)
-            elif claimed.action == "local":
-                released.add(recipient)
-            else:
+                    self._waiting.add((msg.channel, msg.to))
+            elif claimed.action != "local":
                 taken.append(claimed)
         return taken
 
@@ -168,20 +180,18 @@ class Delivery:
         before the reply. A simulator's message is done there and then (the simulator reads it from the table)."""
         action = self._action(msg, now)
         replying = action in ("reply", "check")
-        values = (dict(status="sent", sent_at=now) if action == "local" else
-                  dict(next_attempt_at=now + (REPLY_CLAIM if replying else CLAIM),
-                       reply_in_doubt=msg.reply_in_doubt or replying))
-        claimed = s.execute(update(OutboundMessage).where(
-            OutboundMessage.id == msg.id, OutboundMessage.attempts == msg.attempts, *_due(now))
-            .values(attempts=msg.attempts + 1, **values).execution_options(synchronize_session=False)).rowcount
-        return Taken(msg, action, msg.attempts + 1, values.get("next_attempt_at", now)) if claimed else None
+        until = now + (REPLY_CLAIM if replying else CLAIM)
+        params = {"m_id": msg.id, "m_was": msg.attempts, "m_attempt": msg.attempts + 1, "now": now,
+                  "m_until": until, "m_doubt": msg.reply_in_doubt or replying}
+        claimed = s.execute(_CLAIM_DONE if action == "local" else _CLAIM, params).rowcount
+        return Taken(msg, action, msg.attempts + 1, until) if claimed else None
 
     def _send_first(self, *where) -> bool:
         """Take the oldest due message (of those `where` picks) and make one attempt; False if none could be taken."""
         now = self.clock.now()
         with self.db.reading() as s:  # looking takes no write lock: idle senders hold up no one
-            candidates = s.scalars(select(OutboundMessage).where(*_due(now), *where)
-                                   .order_by(OutboundMessage.id).limit(10)).all()
+            candidates = s.scalars(select(OutboundMessage).where(*_DUE, *where)
+                                   .order_by(OutboundMessage.id).limit(10), {"now": now}).all()
         if not candidates:
             return False
         with self.db.unit_of_work() as s:
@@ -268,9 +278,8 @@ class Delivery:
                              else values.get("status", "retry")).inc()
         with self.db.unit_of_work() as s:
             # Only if no one took it meanwhile (a claim that ran out): the newer attempt has the say.
-            changed = s.execute(update(OutboundMessage).where(
-                OutboundMessage.id == msg.id, OutboundMessage.attempts == item.attempt,
-                OutboundMessage.status == "pending").values(**values)).rowcount
+            changed = s.execute(_finish_statement(tuple(sorted(values))), {
+                "m_id": msg.id, "m_attempt": item.attempt, **{f"v_{c}": v for c, v in values.items()}}).rowcount
             s.commit()
         if not changed:
             return "later"

@@ -8,7 +8,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -60,38 +60,44 @@ def backoff(attempts: int) -> timedelta:
     return BACKOFF[min(attempts, len(BACKOFF)) - 1]
 
 
-def _claimable(now: datetime):
-    due = or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= now)
-    return or_(and_(InboxEvent.status == "pending", due),
-               and_(InboxEvent.status == "processing", InboxEvent.lease_until < now))
+_candidate, _earlier = aliased(InboxEvent), aliased(InboxEvent)
+_due = or_(_candidate.next_attempt_at.is_(None), _candidate.next_attempt_at <= bindparam("now"))
+# The oldest events each the oldest unfinished one of its user: an event whose user has an earlier unfinished one is
+# never a candidate, so no two workers (threads or processes) hold two events of one user.
+_CANDIDATES = (select(_candidate.id).where(
+    or_(and_(_candidate.status == "pending", _due),
+        and_(_candidate.status == "processing", _candidate.lease_until < bindparam("now"))),
+    ~exists().where(_earlier.user_key == _candidate.user_key, _earlier.id < _candidate.id, _earlier.status.in_(OPEN)))
+    .order_by(_candidate.id).limit(bindparam("limit")))
+_ANY = _CANDIDATES.limit(1)
 
 
-def claim(db: Database, now: datetime, limit: int = 1) -> list[InboxEvent]:
-    """Take up to `limit` events, each the oldest unfinished one of its user, oldest first.
+def _claim_statement(postgres: bool):
+    # PostgreSQL skips the rows another worker is taking (FOR UPDATE SKIP LOCKED), so workers do not queue behind
+    # each other; SQLite's single writer (BEGIN IMMEDIATE) serialises the claims.
+    candidates = _CANDIDATES.with_for_update(skip_locked=True, of=_candidate) if postgres else _CANDIDATES
+    return (update(InboxEvent).where(InboxEvent.id.in_(candidates))
+            .values(status="processing", lease_until=bindparam("lease_until"), attempts=InboxEvent.attempts + 1)
+            .returning(InboxEvent).execution_options(synchronize_session=False))
 
-    An event whose user has an earlier unfinished one is never a candidate, so no two workers (threads or processes)
-    hold two events of one user. PostgreSQL skips the rows another worker is taking (FOR UPDATE SKIP LOCKED), so
-    workers do not queue behind each other; SQLite's single writer (BEGIN IMMEDIATE) serialises the claims.
+
+_CLAIM = {postgres: _claim_statement(postgres) for postgres in (False, True)}
+
+
+def claim(db: Database, now: datetime, limit: int = 1, *, look_first: bool = True) -> list[InboxEvent]:
+    """Take up to `limit` events, each the oldest unfinished one of its user, oldest first, in one statement.
+
+    On SQLite an idle worker looks first (`look_first`) without the write lock, which webhooks are waiting for.
     """
-    earlier = aliased(InboxEvent)
-    first_of_user = ~exists().where(earlier.user_key == InboxEvent.user_key, earlier.id < InboxEvent.id,
-                                    earlier.status.in_(OPEN))
-    query = select(InboxEvent.id).where(_claimable(now), first_of_user).order_by(InboxEvent.id).limit(limit)
-    if db.is_postgres:
-        query = query.with_for_update(skip_locked=True, of=InboxEvent)
-    else:
-        with db.reading() as s:  # an idle worker looks without SQLite's write lock, which webhooks are waiting for
-            if not s.scalars(query.limit(1)).first():
+    params = {"now": now, "limit": limit, "lease_until": now + LEASE}
+    if look_first and not db.is_postgres:
+        with db.reading() as s:
+            if s.execute(_ANY, params).first() is None:
                 return []
     with db.unit_of_work() as s:
-        ids = s.scalars(query).all()
-        if not ids:
-            return []
-        s.execute(update(InboxEvent).where(InboxEvent.id.in_(ids)).values(
-            status="processing", lease_until=now + LEASE, attempts=InboxEvent.attempts + 1))
-        taken = s.scalars(select(InboxEvent).where(InboxEvent.id.in_(ids)).order_by(InboxEvent.id)).all()
+        taken = s.scalars(_CLAIM[db.is_postgres], params).all()
         s.commit()
-        return list(taken)
+    return sorted(taken, key=lambda event: event.id)
 
 
 def claim_next(db: Database, now: datetime) -> InboxEvent | None:
@@ -143,12 +149,13 @@ class InboxWorker:
 
     def drain(self) -> int:
         """Process every event that can be taken now, in this thread; returns how many."""
-        done = 0
-        while events := claim(self.db, self.clock.now(), BATCH):
+        done, events = 0, claim(self.db, self.clock.now(), BATCH)
+        while events:
             for event in events:
                 if event.lease_until > self.clock.now():  # else its lease ran out behind a slow one: anyone's again
                     self._handle(event)
                     done += 1
+            events = claim(self.db, self.clock.now(), BATCH, look_first=False)  # busy: there is likely more
         return done
 
     def _run(self) -> None:
