@@ -44,4 +44,7 @@ def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now:
             sender=sender, created_at=now))
     s.add_all(rows)
     s.flush()
+    # Held for the session's life (its identity map holds clean objects only weakly): claiming them for delivery in
+    # the same transaction then costs no read.
+    s.info.setdefault("queued", []).extend(rows)
     return [row.id for row in rows]
