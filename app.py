@@ -6,7 +6,7 @@ import os
 import secrets
 import sys
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,6 +36,8 @@ log = logging.getLogger("dxdesk")
 
 DONE = update(InboxEvent).where(InboxEvent.id == bindparam("event_id")).values(
     status="done", processed_at=bindparam("now"), lease_until=None, error=None)
+BACKLOG = timedelta(seconds=2)  # an event that waited longer is answered after LINE's loading animation
+LOADING_COVERS = timedelta(seconds=20)  # the animation's length: one per user per this, behind a backlog
 MAX_BODY = 1024 * 1024  # LINE's own bodies are far smaller; anything over this is refused with 413
 
 
@@ -104,12 +106,12 @@ class Services:
     bookings: BookingService
     inbox: InboxWorker | None = None
     liff: LiffVerifier | None = None  # the web form's LINE user check, when it is a LIFF app too
+    loading_shown: dict[str, datetime] = field(default_factory=dict)  # when each user last saw it, behind a backlog
 
     def process(self, event: InboxEvent) -> None:
         """Run one inbox event through the bot in one transaction, then send what it queued."""
         now = self.clock.now()
-        if self.line and event.source == "line" and (now - event.received_at > timedelta(seconds=2)
-                                                      or is_slow(event.payload)):
+        if self.line and event.source == "line" and (is_slow(event.payload) or self._behind(event, now)):
             self.line.show_loading(event.user_key)  # a backlog or a calendar search: let the user see we are on it
         with self.db.unit_of_work() as s:
             handled = self.conversations.handle_event(s, event, now)
@@ -119,6 +121,19 @@ class Services:
         self.delivery.dispatch(taken)
         for work in handled.after_commit:
             work()
+
+    def _behind(self, event: InboxEvent, now: datetime) -> bool:
+        """Whether the event waited long enough for an animation, and none was shown to its user lately: behind a
+        backlog, one covers the user's next events for a while instead of doubling the calls to LINE."""
+        if now - event.received_at <= BACKLOG:
+            return False
+        shown = self.loading_shown.get(event.user_key)
+        if shown is not None and now - shown < LOADING_COVERS:
+            return False
+        if len(self.loading_shown) > 10_000:
+            self.loading_shown.clear()
+        self.loading_shown[event.user_key] = now
+        return True
 
     def stop(self) -> None:
         """Stop this process's inbox workers and sender threads (tests, and `dxdesk serve` on its way out)."""

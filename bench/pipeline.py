@@ -103,8 +103,31 @@ def start(name: str, fake: TimedLineApi, tmp: Path, database_url: str | None) ->
     raise SystemExit(f"{name} did not start; see {tmp / (name + '.log')}")
 
 
-def run(url: str, fake: TimedLineApi, events: int, rate: float | None) -> dict:
-    """Send `events` signed events (paced at `rate`/s, or as fast as SENDERS go); ack and end-to-end figures."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by the process `pid` and its children (gunicorn's workers)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
+    tree = {pid} | {child for child, (parent, _) in stats.items() if parent == pid}
+    return sum(stats[p][1] for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has used (this script, the fake, PostgreSQL and the target alike)."""
+    user, nice, system = (int(v) for v in Path("/proc/stat").read_text().split()[1:4])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
+def run(url: str, fake: TimedLineApi, events: int, rate: float | None, pid: int) -> dict:
+    """Send `events` signed events (paced at `rate`/s, or as fast as SENDERS go); ack and end-to-end figures, and
+    the CPU time per event of the target and of the whole machine."""
+    cpu_before, machine_before = cpu_seconds(pid), machine_cpu_seconds()
     tokens: list[tuple[str, float]] = []
     acks: list[float] = []
     lock = threading.Lock()
@@ -139,7 +162,8 @@ def run(url: str, fake: TimedLineApi, events: int, rate: float | None) -> dict:
     e2e = sorted(fake.arrived[t] - at for t, at in tokens if t in fake.arrived)
     last = max((fake.arrived[t] for t, _ in tokens if t in fake.arrived), default=started)
     acks.sort()
-    return {"acks_per_s": events / sent_all, "ack_p50": pct(acks, 50), "ack_p99": pct(acks, 99),
+    cpu, machine = cpu_seconds(pid) - cpu_before, machine_cpu_seconds() - machine_before
+    return {"cpu_ms": cpu * 1000 / events, "machine_ms": machine * 1000 / events, "acks_per_s": events / sent_all, "ack_p50": pct(acks, 50), "ack_p99": pct(acks, 99),
             "e2e_per_s": len(e2e) / (last - started) if e2e else 0.0, "e2e_p50": pct(e2e, 50),
             "e2e_p99": pct(e2e, 99), "answered": len(e2e) / events}
 
@@ -168,8 +192,9 @@ def main() -> None:
         try:
             for round_no in range(args.rounds):
                 for name in names:  # interleaved: every target in each round, so drift hits them alike
-                    results[name].append(run(servers[name][1], fake, args.events, None))
-                    paced[name].append(run(servers[name][1], fake, args.paced_events, args.rate))
+                    process, url = servers[name]
+                    results[name].append(run(url, fake, args.events, None, process.pid))
+                    paced[name].append(run(url, fake, args.paced_events, args.rate, process.pid))
                     print(f"round {round_no + 1} {name}: {results[name][-1]['e2e_per_s']:.0f} events/s e2e", flush=True)
         finally:
             for process, _ in servers.values():
@@ -194,8 +219,9 @@ def table(names, results, paced, args) -> None:
     echo = med(results["echo"], "e2e_per_s") if "echo" in results else None
     print(f"\n{args.events} events, {USERS} users, {SENDERS} senders; paced {args.paced_events} at {args.rate:.0f}/s; "
           f"median of {args.rounds} interleaved rounds\n")
-    print("| target | acks/s | ack p99 | e2e events/s | e2e p50 | e2e p99 | answered | vs echo (e2e) | paced ack p99 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| target | acks/s | ack p99 | e2e events/s | e2e p50 | e2e p99 | answered | vs echo (e2e) | paced ack p99 "
+          "| CPU/event (target) | CPU/event (machine) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     goal = {"sqlite": 0.5, "postgres": 1.0}
     for name in names:
         rows = results[name]
@@ -206,7 +232,8 @@ def table(names, results, paced, args) -> None:
         latency = ("–", "–") if name == "bare" else (ms(med(rows, "e2e_p50")), ms(med(rows, "e2e_p99")))
         print(f"| {name} | {med(rows, 'acks_per_s'):.0f} | {ms(med(rows, 'ack_p99'))} | "
               f"{'–' if e2e is None else f'{e2e:.0f}'} | {latency[0]} | {latency[1]} | {answered} | {ratio} | "
-              f"{ms(paced_p99)}{' (target < 50 ms)' if name in goal else ''} |")
+              f"{ms(paced_p99)}{' (target < 50 ms)' if name in goal else ''} | "
+              f"{med(rows, 'cpu_ms'):.1f} ms | {med(rows, 'machine_ms'):.1f} ms |")
 
 if __name__ == "__main__":
     main()

@@ -323,6 +323,24 @@ def test_an_event_that_waited_in_a_backlog_shows_the_loading_animation_first(lin
     assert loading.body["chatId"] == USER
 
 
+def test_behind_a_backlog_one_animation_covers_a_users_next_events_for_a_while(line_client, line_app, fake, clock):
+    """Each of a backlog's events asking LINE for an animation would double the calls to LINE just when behind."""
+    u = LineUserDriver(line_client, line_app, fake)
+    for n in range(3):
+        assert post(line_client, {"destination": "U", "events": [u.event(type="message", message={
+            "id": str(n), "type": "text", "text": "メニュー", "quoteToken": "q"})]}).status_code == 200
+    clock.advance(seconds=3)
+    line_app.extensions["dxdesk"].inbox.drain()
+    assert len(fake.requests("/v2/bot/chat/loading/start")) == 1
+    assert len(fake.delivered(u.user)) == 3
+    for n in range(3, 5):
+        assert post(line_client, {"destination": "U", "events": [u.event(type="message", message={
+            "id": str(n), "type": "text", "text": "メニュー", "quoteToken": "q"})]}).status_code == 200
+    clock.advance(seconds=30)  # later, still behind: shown again
+    line_app.extensions["dxdesk"].inbox.drain()
+    assert len(fake.requests("/v2/bot/chat/loading/start")) == 2
+
+
 def _to_contact_name(u: LineUserDriver) -> list[dict]:
     u.send(type="follow")
     u.tap("action=consent&v=2026-11")
