@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 READ_ONLY = "dxdesk_read_only"
-WRITING = "dxdesk_writing"  # on a connection's info while it holds this process's SQLite write lock
 
 
 class NoResultRows(logging.Filter):
@@ -62,8 +61,9 @@ def make_engine(url: str) -> Engine:
 
     # SQLite makes a writer that finds the lock taken sleep and look again (1, 2, 5 ... up to 100 ms), so under load
     # writers sleep while the lock is free. This process's writers queue on a lock of its own instead and take
-    # SQLite's the moment the one before them lets go; other processes still meet busy_timeout.
-    writers = threading.Lock()
+    # SQLite's the moment the one before them has committed; other processes still meet busy_timeout, and so does
+    # a writer that waited here 30 s.
+    writers, holder = threading.Lock(), [None]  # the DBAPI connection in a write transaction, if any
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
@@ -71,23 +71,32 @@ def make_engine(url: str) -> Engine:
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
             return
-        if not writers.acquire(timeout=30):
-            raise TimeoutError("no write transaction for 30 s: the database is held up")
-        conn.info[WRITING] = True
+        if writers.acquire(timeout=30):
+            holder[0] = conn.connection.dbapi_connection
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            _end_write(conn.info)
+            _end_write(conn.connection.dbapi_connection)
             raise
 
-    def _end_write(info) -> None:
-        if info.pop(WRITING, False):
+    def _end_write(dbapi_conn) -> None:
+        dbapi_conn = getattr(dbapi_conn, "dbapi_connection", dbapi_conn)  # the pool's proxy, or the connection
+        if holder[0] is dbapi_conn and dbapi_conn is not None:
+            holder[0] = None
             writers.release()
 
-    event.listen(engine, "commit", lambda conn: _end_write(conn.info))
-    event.listen(engine, "rollback", lambda conn: _end_write(conn.info))
-    # A connection handed back without either (invalidated, or reset by the pool) lets go too.
-    event.listen(engine, "checkin", lambda _dbapi, record: _end_write(record.info))
+    def _then_end_write(finish):
+        def wrapped(dbapi_conn):
+            try:
+                finish(dbapi_conn)
+            finally:
+                _end_write(dbapi_conn)
+        return wrapped
+
+    engine.dialect.do_commit = _then_end_write(engine.dialect.do_commit)
+    engine.dialect.do_rollback = _then_end_write(engine.dialect.do_rollback)
+    # A connection handed back without either (invalidated, say) lets go too.
+    event.listen(engine, "checkin", lambda dbapi_conn, _record: _end_write(dbapi_conn))
     return engine
 
 
