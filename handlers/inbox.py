@@ -45,14 +45,17 @@ def store_events(db: Database, events: Iterable[dict], source: str, now: datetim
              "received_at": now, "status": "pending", "attempts": 0} for e in events]
     if not rows:
         return 0
-    dialect = postgresql if db.is_postgres else sqlite
-    # One INSERT for the request's events, and one short transaction: the acknowledgement waits for nothing else.
-    statement = (dialect.insert(InboxEvent).values(rows).on_conflict_do_nothing(index_elements=["event_key"])
-                 .returning(InboxEvent.id))
+    # One statement for the request's events (SQLAlchemy sends them as one multi-row INSERT), built once, and one
+    # short transaction: the acknowledgement waits for nothing else.
     with db.unit_of_work() as s:
-        new = len(s.execute(statement).all())
+        new = len(s.execute(_STORE[db.is_postgres], rows).all())
         s.commit()
     return new
+
+
+_STORE = {postgres: (postgresql if postgres else sqlite).insert(InboxEvent)
+          .on_conflict_do_nothing(index_elements=["event_key"]).returning(InboxEvent.id)
+          for postgres in (False, True)}
 
 
 def backoff(attempts: int) -> timedelta:
