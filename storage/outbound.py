@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from storage.models import OutboundMessage
@@ -33,18 +33,19 @@ def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now:
     The reply token goes to the first message only, and only if no earlier message has it.
     """
     reply_token = reply_token or None  # "" is no token: stored, it would clash with the next ""
-    if reply_token and s.scalar(select(OutboundMessage.id).where(OutboundMessage.reply_token == reply_token)):
+    if reply_token and s.scalar(_TOKEN_USED, {"token": reply_token}):
         reply_token = reply_until = None
-    rows = []
-    for n in range(0, len(messages), MESSAGES_PER_REQUEST):
-        rows.append(OutboundMessage(
-            channel=channel, to=to, messages=messages[n:n + MESSAGES_PER_REQUEST],
-            reply_token=reply_token if n == 0 else None, reply_until=reply_until if n == 0 else None,
-            retry_key=str(uuid.uuid4()), status="pending", attempts=0, next_attempt_at=now,
-            sender=sender, created_at=now))
-    s.add_all(rows)
-    s.flush()
+    rows = [dict(channel=channel, to=to, messages=messages[n:n + MESSAGES_PER_REQUEST],
+                 reply_token=reply_token if n == 0 else None, reply_until=reply_until if n == 0 else None,
+                 reply_in_doubt=False, retry_key=str(uuid.uuid4()), status="pending", attempts=0,
+                 next_attempt_at=now, last_error=None, sender=sender, created_at=now, sent_at=None)
+            for n in range(0, len(messages), MESSAGES_PER_REQUEST)]
+    queued = s.scalars(_QUEUE, rows).all()
     # Held for the session's life (its identity map holds clean objects only weakly): claiming them for delivery in
     # the same transaction then costs no read.
-    s.info.setdefault("queued", []).extend(rows)
-    return [row.id for row in rows]
+    s.info.setdefault("queued", []).extend(queued)
+    return [row.id for row in queued]
+
+
+_TOKEN_USED = select(OutboundMessage.id).where(OutboundMessage.reply_token == bindparam("token"))
+_QUEUE = insert(OutboundMessage).returning(OutboundMessage, sort_by_parameter_order=True)
