@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -12,6 +13,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,7 +43,7 @@ def make_engine(url: str) -> Engine:
     _drop_result_rows()
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+        return _pinged_when_idle(create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True))
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
@@ -97,6 +99,30 @@ def make_engine(url: str) -> Engine:
     engine.dialect.do_rollback = _then_end_write(engine.dialect.do_rollback)
     # A connection handed back without either (invalidated, say) lets go too.
     event.listen(engine, "checkin", lambda dbapi_conn, _record: _end_write(dbapi_conn))
+    return engine
+
+
+PING_AFTER = 1.0  # seconds: a pooled connection idle for longer is checked before use
+
+
+def _pinged_when_idle(engine: Engine) -> Engine:
+    """SQLAlchemy's pool_pre_ping, for connections idle over PING_AFTER only: under load each checkout would cost a
+    round trip to PostgreSQL. One that died while busy fails its statement, which invalidates the pool (and the
+    webhook answers 503, an inbox event is tried again)."""
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn, record, _proxy):
+        if time.monotonic() - record.info.get("idle_since", 0.0) <= PING_AFTER:
+            return
+        try:
+            dbapi_conn.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except Exception as exc:
+            raise DisconnectionError("stale connection") from exc  # the pool connects afresh and tries again
+
     return engine
 
 
