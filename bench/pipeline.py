@@ -90,17 +90,26 @@ def start(name: str, fake: TimedLineApi, tmp: Path, database_url: str | None) ->
         command = [BIN / "gunicorn", "-c", ROOT / "deploy" / "gunicorn.conf.py", "app:create_app()"]
     process = subprocess.Popen(command, env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.log", "w"))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(urllib.request.Request(url + "/callback", data=b"{}"), timeout=2)
         except urllib.error.HTTPError:
-            return process, url  # it answers (400 for the unsigned body)
+            break  # it answers (400 for the unsigned body)
         except OSError:
             time.sleep(0.2)
             continue
-        return process, url
-    raise SystemExit(f"{name} did not start; see {tmp / (name + '.log')}")
+        break
+    else:
+        raise SystemExit(f"{name} did not start; see {tmp / (name + '.log')}")
+    # The first worker answering is not all of them: the others may still be importing, on the same cores.
+    used = cpu_seconds(process.pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        used, before = cpu_seconds(process.pid), used
+        if used - before < 0.05:
+            return process, url
+    raise SystemExit(f"{name} did not settle; see {tmp / (name + '.log')}")
 
 
 def cpu_seconds(pid: int) -> float:

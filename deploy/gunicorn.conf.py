@@ -5,6 +5,12 @@ PROMETHEUS_MULTIPROC_DIR set (the systemd unit sets it), /metrics adds up what e
 import os
 import shutil
 
+# The heaviest imports (line-bot-sdk builds hundreds of pydantic models), done once in the master: workers fork with
+# them loaded, so they boot in a fraction of the time and share those pages. No app is built here (no threads, no
+# connections, no metrics before the fork).
+import linebot.v3.messaging  # noqa: F401
+import sqlalchemy.orm  # noqa: F401
+
 bind = os.environ.get("DXDESK_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("DXDESK_WORKERS", "4"))
 threads = int(os.environ.get("DXDESK_THREADS", "4"))
