@@ -280,7 +280,9 @@ def move_booking(booking_id: int):
     log.info("staff %s moved booking %s (now booking %s)", session["staff"]["id"], booking_id, reserved.booking.id)
     message = f"予約を{format_time_range(reserved.booking.start, reserved.booking.end)}に変更しました。"
     message += "利用者にメールでお知らせしました。" if emailed else ""
-    if moved is None or moved.status != "confirmed":
+    if moved is not None and moved.status == "pending" and moved.calendar_error:
+        message += "ただし、Googleカレンダーが登録を拒否したため、まだ確定していません。下の説明をご確認ください。"
+    elif moved is None or moved.status != "confirmed":
         message += "カレンダーへの登録はまだ済んでいません。自動で再試行し、済みしだい利用者にお知らせします。"
     flash(message, "ok")
     return redirect(url_for("console.bookings.booking", booking_id=reserved.booking.id))

@@ -8,10 +8,13 @@ reconciler (tests/integration/test_booking_faults.py).
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 import googleapiclient.http
 import pytest
 from sqlalchemy import select
 
+from bot.jatime import TOKYO
 from scheduling.bookings import RECONCILE_AFTER
 from storage.models import AuditEntry, Booking
 from tests.helpers import LineUserDriver, assert_bookings_match_calendar, texts
@@ -152,3 +155,39 @@ def test_a_viewer_sees_a_refused_booking_but_cannot_retry_it(app, user, gcal):
     assert "Googleカレンダーに登録できず" in page(client, f"/admin/bookings/{booking.id}")
     assert post(client, f"/admin/bookings/{booking.id}/retry").status_code == 403
     assert bookings(services)[0].calendar_error == "403 forbidden"
+
+
+def test_a_held_booking_moved_to_another_time_asks_the_calendar_afresh(app, user, gcal, line):
+    services = app.extensions["dxdesk"]
+    booking, _ = book_refused(user, gcal, (403, "forbidden"))
+    later = booking.start + timedelta(days=1)
+    with services.db.unit_of_work() as s:
+        moved = services.bookings.reserve(s, user_id=user.user, coordinator="tanaka", start=later, method="online",
+                                          region=None, consultation_id=None, now=services.clock.now(),
+                                          replaces=booking.id)
+        s.commit()
+
+    services.bookings.confirm(booking.id, changed=True, previous=moved.previous)
+
+    [booking] = bookings(services)
+    assert (booking.status, booking.calendar_error, booking.start) == ("confirmed", None, later)
+    assert told(line, user.user, "ご予約を変更しました") == 1
+    assert_bookings_match_calendar(services.db, gcal, CAL)
+
+
+def test_staff_moving_a_booking_the_calendar_refuses_are_told_it_is_not_confirmed_and_so_is_the_user(app, user, gcal,
+                                                                                                      line):
+    services = app.extensions["dxdesk"]
+    booking, _ = book_refused(user, gcal, (403, "forbidden"))
+    client = app.test_client()
+    sign_in(client, services)
+    later = booking.start + timedelta(days=1)
+    gcal.script("POST", EVENTS, [(403, "forbidden")])
+
+    post(client, f"/admin/bookings/{booking.id}/reschedule", slot=f"tanaka|{later.astimezone(TOKYO):%Y%m%d%H%M}")
+
+    shown = page(client, f"/admin/bookings/{booking.id}")
+    assert "Googleカレンダーが登録を拒否したため、まだ確定していません" in shown
+    [booking] = bookings(services)
+    assert (booking.status, booking.calendar_error, booking.start) == ("pending", "403 forbidden", later)
+    assert told(line, user.user, HELD) == 2  # once for each time
