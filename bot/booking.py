@@ -433,7 +433,7 @@ def _booking_bubble(b: BookingSummary) -> dict:
     rows = [("日時", format_time_range(b.start, b.end)), ("方法", METHODS.get(b.method, b.method)), ("担当", b.coordinator_name)]
     if b.meet_url:
         rows.append(("Meet", b.meet_url))
-    body = ["カレンダーに登録中です。確定しだいお知らせします。"] if b.status == "pending" else []
+    body = ([HELD_BODY] if b.held else ["カレンダーに登録中です。確定しだいお知らせします。"]) if b.status == "pending" else []
     return r.card("ご予約", rows=rows, body=body, buttons=[
         r.postback("日時を変更する", "reschedule", display="日時を変更する", b=str(b.id)),
         r.postback("キャンセルする", "cancel_booking", display="キャンセルする", b=str(b.id))])
@@ -554,6 +554,16 @@ def pending_notice() -> list[dict]:
     """The calendar did not answer: the booking is held, and the user hears the truth."""
     return [r.text("ご予約を受け付けました。ただいま担当者のカレンダーへの登録に時間がかかっています。"
                    "この時間はお取りしていますので、確定しだいこのLINEでお知らせします。")]
+
+
+HELD_BODY = "まだ確定していません。このお時間はお取りしていますので、事務局の担当者から改めてご連絡いたします。"
+
+
+def held_notice(b: BookingSummary) -> list[dict]:
+    """The calendar refused the booking for good: the user hears that it is held but not confirmed, and who acts next."""
+    return [r.text(f"{format_time_range(b.start, b.end)}（担当：{b.coordinator_name}）のご予約は、担当者の予定表に"
+                   "登録できなかったため、まだ確定しておりません。このお時間はお取りしていますので、"
+                   "事務局の担当者から改めてご連絡いたします。ご不便をおかけし、申し訳ございません。")]
 
 
 def reminder(b: BookingSummary, kind: str) -> list[dict]:

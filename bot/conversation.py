@@ -256,6 +256,7 @@ class BookingSummary:
     address: str | None = None
     receipt_no: str | None = None
     topic: str | None = None  # the consultation's category, by name
+    held: bool = False  # pending, and the calendar refused it for good: staff will contact the user
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,7 @@ class BookingService:
                 outbox.cancel(s, f"booking:{replaced.id}", now)
                 previous = (to_tokyo(replaced.start), to_tokyo(replaced.end))
                 replaced.start, replaced.end, replaced.status, replaced.updated_at = slot.start, slot.end, "pending", now
+                replaced.calendar_error = replaced.calendar_error_at = None  # a new time: the calendar is asked afresh
                 s.flush()  # the unique index on (coordinator, start) for active bookings decides a race
                 savepoint.commit()
                 log.info("booking %s moving (coordinator %s)", replaced.id, coordinator)
@@ -262,7 +263,9 @@ class BookingService:
         """Put a pending booking in the calendar (idempotently) and confirm it; None if the calendar failed for now.
 
         Confirming, the user's confirmation, the coordinator's notice (`notice`, by default new or changed) and the
-        reminders are one transaction: each happens once.
+        reminders are one transaction: each happens once. A refusal for good (the calendar no longer shared with the
+        service account, say) leaves the booking pending with its calendar_error, out of the reconciler's way, and
+        the user is told that staff will contact them. Staff retry such a booking by calling this again.
         """
         with self.db.unit_of_work() as s:
             booking = s.get(Booking, booking_id)
@@ -270,6 +273,7 @@ class BookingService:
                 return booking
             description = self._description(s, booking)
             calendar_id = self._calendar_of(s, booking)
+            refused_before = booking.calendar_error
             # Only a change of date makes a pending booking newer than itself: the reconciler tells it as a change too.
             changed = changed or booking.updated_at > booking.created_at
         meet_url = None
@@ -284,7 +288,12 @@ class BookingService:
                     event = self.calendar.move_event(calendar_id, booking.calendar_event_id, booking.start, booking.end)
                 meet_url = event.meet_url
             except CalendarError as exc:
+                if exc.refusal:
+                    return self._refused(booking_id, exc.refusal, told=refused_before is not None,
+                                         reply_token=reply_token, reply_until=reply_until)
                 log.warning("booking %s stays pending: calendar write failed (retryable=%s)", booking_id, exc.retryable)
+                if refused_before:  # no longer refused, only unreachable: the reconciler takes it from here
+                    self._refused(booking_id, None, told=True)
                 return None
         now = self.clock.now()
         with self.db.unit_of_work() as s:
@@ -298,6 +307,7 @@ class BookingService:
             if booking.status != "pending":  # cancelling meanwhile: finish_cancel (or the reconciler) removes the event
                 return booking
             booking.status, booking.meet_url, booking.updated_at = "confirmed", meet_url, now
+            booking.calendar_error = booking.calendar_error_at = None
             self._schedule_reminders(s, booking, now)
             user = s.get(LineUser, booking.user_id) if booking.user_id else None
             ids = queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking, s=s), changed=changed,
@@ -311,6 +321,27 @@ class BookingService:
         self.delivery.send(ids)
         log.info("booking %s confirmed", booking_id)
         return booking
+
+    def _refused(self, booking_id: int, refusal: str | None, *, told: bool, reply_token: str | None = None,
+                 reply_until: datetime | None = None) -> Booking | None:
+        """Record the calendar's refusal for good (or, with None, that it is over); a first refusal is told the user.
+
+        The booking stays pending and keeps its slot: staff retry it (once the calendar is shared again) or cancel it.
+        """
+        now = self.clock.now()
+        with self.db.unit_of_work() as s:
+            booking = s.get(Booking, booking_id, with_for_update=True)
+            if booking.status != "pending":  # cancelled meanwhile: nothing to keep for staff
+                return booking
+            booking.calendar_error, booking.calendar_error_at = refusal, now if refusal else None
+            user = s.get(LineUser, booking.user_id) if booking.user_id and refusal and not told else None
+            ids = queue_messages(s, user.source, user.id, texts.held_notice(self.summary(booking, s=s)), now,
+                                 reply_token=reply_token, reply_until=reply_until) if user else []
+            s.commit()
+        if refusal:
+            log.warning("booking %s left to staff: the calendar refused it (%s)", booking_id, refusal)
+        self.delivery.send(ids)
+        return booking if refusal else None
 
     def finish_cancel(self, booking_id: int) -> bool:
         with self.db.unit_of_work() as s:
@@ -333,10 +364,13 @@ class BookingService:
         return True
 
     def reconcile(self) -> int:
-        """Finish what a crash or a calendar outage left half-done: pending bookings and cancellations."""
+        """Finish what a crash or a calendar outage left half-done: pending bookings and cancellations.
+
+        A booking the calendar refused for good is left to staff: retrying it cannot help until a person acts.
+        """
         now = self.clock.now()
         with self.db.unit_of_work() as s:
-            pending = s.scalars(select(Booking.id).where(Booking.status == "pending",
+            pending = s.scalars(select(Booking.id).where(Booking.status == "pending", Booking.calendar_error.is_(None),
                                                          Booking.updated_at <= now - RECONCILE_AFTER)).all()
             cancelling = s.scalars(select(Booking.id).where(Booking.status == "cancelling")).all()
         done = 0
@@ -412,4 +446,5 @@ class BookingService:
             receipt, topic = consultation.receipt_no, config.category(consultation.category).name
         return BookingSummary(booking.id, to_tokyo(booking.start), to_tokyo(booking.end), booking.method, name,
                               booking.status, booking.meet_url, region=region, consultation_id=booking.consultation_id,
-                              venue=venue, address=address, receipt_no=receipt, topic=topic)
+                              venue=venue, address=address, receipt_no=receipt, topic=topic,
+                              held=booking.calendar_error is not None)

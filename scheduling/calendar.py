@@ -15,11 +15,15 @@ class CalendarEvent:
 
 
 class CalendarError(Exception):
-    """The calendar refused or could not be reached; `retryable` says whether trying later may help."""
+    """The calendar refused or could not be reached; `retryable` says whether trying later may help.
 
-    def __init__(self, message: str, *, retryable: bool):
+    `refusal` names a refusal for good that only a person can resolve (`403 forbidden`: the calendar is no longer
+    shared with the service account; `404 notFound`; `400 badRequest`): a booking it meets waits for staff.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, refusal: str | None = None):
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable, self.refusal = retryable, refusal
 
 
 class CalendarGateway(Protocol):

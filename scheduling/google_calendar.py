@@ -24,6 +24,8 @@ logging.getLogger("googleapiclient").setLevel(logging.ERROR)
 SCOPES = ["https://www.googleapis.com/auth/calendar"]
 TIMEZONE = "Asia/Tokyo"
 RATE_LIMITS = {"rateLimitExceeded", "userRateLimitExceeded"}
+# Usage limits that Google also answers with 403: they pass (or not) with time, not with a person's fix.
+USAGE_LIMITS = RATE_LIMITS | {"quotaExceeded", "dailyLimitExceeded"}
 # Google creates a Meet conference a moment after the event; this is how long insert waits for it.
 MEET_POLL_DELAYS = (0.5, 1.0, 2.0)
 
@@ -128,8 +130,10 @@ class GoogleCalendarGateway:
                 return None
             reason = _reason(exc)
             retryable = status >= 500 or status in (408, 429) or reason in RATE_LIMITS
+            refused = status in (400, 404) or (status == 403 and reason not in USAGE_LIMITS)
             log.warning("calendar %s %s failed: HTTP %s %s", operation, ref, status, reason)
-            raise CalendarError(f"calendar {operation} failed: HTTP {status} {reason}", retryable=retryable) from exc
+            raise CalendarError(f"calendar {operation} failed: HTTP {status} {reason}", retryable=retryable,
+                                refusal=f"{status} {reason}".strip()[:40] if refused else None) from exc
         except RefreshError as exc:
             # No access token: a key or delegation problem (not retryable), or Google's token service hiccuped.
             retryable = bool(getattr(exc, "retryable", False))

@@ -218,7 +218,10 @@ ACTIVE_BOOKING = ("pending", "confirmed")
 
 
 class Booking(Base):
-    """A coordinator's time given to a consultation. Pending until its calendar event exists, then confirmed."""
+    """A coordinator's time given to a consultation. Pending until its calendar event exists, then confirmed.
+
+    A pending booking the calendar refused for good (calendar_error) waits for staff rather than the reconciler.
+    """
 
     __tablename__ = "bookings"
     __table_args__ = (
@@ -248,6 +251,11 @@ class Booking(Base):
     acknowledged_at: Mapped[datetime | None]  # the coordinator tapped 確認, or staff marked it 確認済み
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))  # the staff login; None for the coordinator's tap
     swap_requested_at: Mapped[datetime | None]  # the coordinator asked staff for someone else
+    # The calendar refused the event for good ("403 forbidden", "404 notFound", "400 badRequest"): the booking stays
+    # pending, holding its slot, but the reconciler leaves it to staff, who retry it (once the calendar is shared
+    # again) or cancel it.
+    calendar_error: Mapped[str | None] = mapped_column(String(40))
+    calendar_error_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -210,3 +210,23 @@ def assert_bookings_match_calendar(db, gcal, calendar_id: str) -> None:
             Booking.status.in_(ACTIVE_BOOKING), Booking.simulated.is_(False)))}
     events = {e["id"]: datetime.fromisoformat(e["start"]["dateTime"]) for e in gcal.events(calendar_id)}
     assert events == active
+
+
+def assert_nothing_shown_twice(line, users) -> None:
+    """What the fake LINE showed: each reply token served at most one reply, to the user it was issued for; each retry
+    key at most one push to a user; and no user saw the same messages twice, however they came (a reply, then the same
+    messages again as a push, say)."""
+    from collections import Counter
+
+    deliveries = line.deliveries()
+    issued = line.issued_reply_tokens()
+    replies = [d for d in deliveries if d.via == "reply"]
+    assert [d.key for d in replies if issued.get(d.key) != d.to] == []
+    tokens = Counter(d.key for d in replies)
+    assert [token for token, n in tokens.items() if n > 1] == []
+    keys = Counter((d.key, d.to) for d in deliveries if d.via != "reply")
+    assert [key for key, n in keys.items() if n > 1 or key[0] is None] == []
+    for user in users:
+        shown = Counter(json.dumps(d.messages, sort_keys=True, ensure_ascii=False) for d in deliveries if d.to == user)
+        twice = [(texts(json.loads(m)), n) for m, n in shown.items() if n > 1]
+        assert twice == [], (user, twice)

@@ -35,6 +35,19 @@ SLOT_TAKEN = ("申し訳ありません。その時間は、ほかの予約や�
 RESCHEDULE_DAYS = 7
 BOOKING_CHANNELS = ("line", "popup", "web")
 CANCELLED_BY_LABELS = {"user": "利用者", "staff": "担当者（スタッフ画面）"}
+# Why Google Calendar refused a booking for good, by the HTTP status of its answer, and what staff can check.
+CALENDAR_REFUSALS = {
+    "403": ("Googleカレンダーが、担当者のカレンダーへの予定の書き込みを拒否しました。"
+            "カレンダーとサービスアカウントの共有が外れたか、共有の権限が「予定の変更」より弱くなっている可能性があります。"),
+    "404": ("担当者のGoogleカレンダーが見つかりませんでした。設定ファイルの calendar_id が正しいか、"
+            "カレンダーが削除されたり、サービスアカウントとの共有が外れたりしていないかをご確認ください。"),
+    "400": "Googleカレンダーが予定の内容を受け付けませんでした。設定ファイルの calendar_id などの設定をご確認ください。",
+}
+
+
+def calendar_refusal(code: str) -> str:
+    """Staff's explanation of a booking's calendar_error ("403 forbidden" and the like)."""
+    return CALENDAR_REFUSALS.get(code.partition(" ")[0], "Googleカレンダーが予定の登録を拒否しました。")
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,7 @@ def bookings():
     channel = args.get("channel", "")
     channel = channel if channel in BOOKING_CHANNELS else ""
     swap = args.get("swap") == "1"
+    refused = args.get("refused") == "1"
     since = _date_arg(args.get("from", ""))
     page = _page_number()
     query = _bookings_query().where(Booking.start >= (since or _today_start())).order_by(Booking.start, Booking.id)
@@ -90,11 +104,13 @@ def bookings():
         query = query.where(Booking.channel == channel)
     if swap:
         query = query.where(Booking.swap_requested_at.is_not(None))
+    if refused:
+        query = query.where(Booking.status == "pending", Booking.calendar_error.is_not(None))
     with _services().db.unit_of_work() as s:
         rows = s.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
     filters = {key: value for key, value in
                (("coordinator", coordinator), ("status", status), ("channel", channel), ("swap", "1" if swap else ""),
-                ("from", since.date().isoformat() if since else "")) if value}
+                ("refused", "1" if refused else ""), ("from", since.date().isoformat() if since else "")) if value}
     return render_template("console/bookings.html", rows=[_booking_row(*row) for row in rows[:PAGE_SIZE]],
                            has_next=len(rows) > PAGE_SIZE, page=page, filters=filters,
                            since=(since or _today_start()).date(), coordinators=config.coordinators,
@@ -120,7 +136,8 @@ def _booking_page(booking_id: int, error: str = "", reason: str = "", status: in
     cancelled_by = row.booking.cancelled_by or ""
     return render_template("console/booking.html", row=row, b=row.booking, cancellable=cancellable, error=error,
                            reason=reason, max_reason=MAX_REASON, seat=_seat_of(row.booking),
-                           cancelled_by=CANCELLED_BY_LABELS.get(cancelled_by, cancelled_by)), status
+                           cancelled_by=CANCELLED_BY_LABELS.get(cancelled_by, cancelled_by),
+                           refusal=calendar_refusal(row.booking.calendar_error or "")), status
 
 
 def _seat_of(booking: Booking) -> str:
@@ -192,6 +209,33 @@ def cancel_booking(booking_id: int):
     return back
 
 
+@bp.post("/bookings/<int:booking_id>/retry")
+def retry_calendar(booking_id: int):
+    """Ask the calendar again for a booking it refused for good (once the sharing is fixed); in the audit log."""
+    services = _services()
+    back = redirect(url_for("console.bookings.booking", booking_id=booking_id))
+    with services.db.unit_of_work() as s:
+        booking = s.get(Booking, booking_id)
+        if booking is None:
+            return _error(404, "お探しの予約は見つかりませんでした。")
+        if booking.status != "pending" or booking.calendar_error is None:
+            flash("この予約は、カレンダーへの登録を再試行する必要はありません。", "ok")
+            return back
+        audit.record(s, session["staff"]["login"], "change", f"booking:{booking_id}", services.clock.now())
+        s.commit()
+    booking = services.bookings.confirm(booking_id)
+    log.info("staff %s retried booking %s in the calendar (now %s)", session["staff"]["id"], booking_id,
+             booking.status if booking else "waiting for the calendar")
+    if booking is None:
+        flash("Googleカレンダーが一時的に応答しませんでした。自動で再試行し、登録できしだい利用者に確定をお知らせします。", "ok")
+    elif booking.status == "confirmed":
+        flash("カレンダーに登録し、予約を確定しました。" + ("利用者に確定のお知らせを送りました。" if booking.user_id else ""), "ok")
+    elif booking.status == "pending":
+        flash("カレンダーがまた登録を拒否しました。" + calendar_refusal(booking.calendar_error), "error")
+    else:
+        flash("この予約はキャンセルされています。", "error")
+    return back
+
 
 # --- changing the date (or the coordinator) from the console ------------------------------------------------
 
@@ -236,7 +280,9 @@ def move_booking(booking_id: int):
     log.info("staff %s moved booking %s (now booking %s)", session["staff"]["id"], booking_id, reserved.booking.id)
     message = f"予約を{format_time_range(reserved.booking.start, reserved.booking.end)}に変更しました。"
     message += "利用者にメールでお知らせしました。" if emailed else ""
-    if moved is None or moved.status != "confirmed":
+    if moved is not None and moved.status == "pending" and moved.calendar_error:
+        message += "ただし、Googleカレンダーが登録を拒否したため、まだ確定していません。下の説明をご確認ください。"
+    elif moved is None or moved.status != "confirmed":
         message += "カレンダーへの登録はまだ済んでいません。自動で再試行し、済みしだい利用者にお知らせします。"
     flash(message, "ok")
     return redirect(url_for("console.bookings.booking", booking_id=reserved.booking.id))

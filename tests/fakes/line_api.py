@@ -39,6 +39,18 @@ class RecordedRequest:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """Messages LINE showed a user, and by what: a reply (with its token) or a push or multicast (with its retry key)."""
+
+    to: str | None
+    messages: list[dict]
+    via: str
+    """"reply", "push" or "multicast"."""
+    key: str | None
+    """The reply token of a reply, the X-Line-Retry-Key of a push or multicast (None when sent without one)."""
+
+
+@dataclass(frozen=True)
 class _Scripted:
     status: int
     body: dict | None
@@ -134,7 +146,7 @@ class FakeLineApi:
         self._accepted_keys: set[str] = set()
         self._used_reply_tokens: set[str] = set()
         self._reply_token_owners: dict[str, tuple[str, datetime]] = {}
-        self._deliveries: list[tuple[str | None, list[dict]]] = []
+        self._deliveries: list[Delivery] = []
         self._waiting: dict[str, int] = {}
         self.profiles: dict[str, str] = {}
         # The month's message quota (None: no limit, as LINE's type "none") and what push and multicast used of it.
@@ -204,8 +216,17 @@ class FakeLineApi:
 
     def delivered(self, to: str | None = None) -> list[list[dict]]:
         """The message lists LINE would have shown, oldest first (reply, push and multicast)."""
+        return [d.messages for d in self.deliveries(to)]
+
+    def deliveries(self, to: str | None = None) -> list[Delivery]:
+        """What LINE would have shown, oldest first, each with how it came (reply token or retry key)."""
         with self._lock:
-            return [messages for recipient, messages in self._deliveries if to is None or recipient == to]
+            return [d for d in self._deliveries if to is None or d.to == to]
+
+    def issued_reply_tokens(self) -> dict[str, str]:
+        """Every reply token handed out by `issue_reply_token`, with the user it was issued for."""
+        with self._lock:
+            return {token: owner for token, (owner, _) in self._reply_token_owners.items()}
 
     def _arrive(self, method: str, path: str, headers: dict[str, str],
                 raw: bytes, query: dict[str, str] | None = None) -> tuple[RecordedRequest, Fault, float]:
@@ -264,7 +285,7 @@ class FakeLineApi:
         if invalid:
             return invalid
         self._used_reply_tokens.add(token)
-        self._deliveries.append((owner, request.body["messages"]))
+        self._deliveries.append(Delivery(owner, request.body["messages"], "reply", token))
         return 200, _sent(request.body["messages"])
 
     def _push(self, request: RecordedRequest) -> tuple[int, dict]:
@@ -290,8 +311,9 @@ class FakeLineApi:
         if self.quota is not None and self.quota_used + len(recipients) > self.quota:
             return 429, {"message": "You have reached your monthly limit."}
         self.quota_used += len(recipients)
+        via = request.path.rsplit("/", 1)[-1]
         for recipient in recipients:
-            self._deliveries.append((recipient, request.body["messages"]))
+            self._deliveries.append(Delivery(recipient, request.body["messages"], via, key))
         return 200, _sent(request.body["messages"])
 
     def _quota(self, request: RecordedRequest) -> tuple[int, dict]:

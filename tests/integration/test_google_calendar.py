@@ -145,14 +145,16 @@ def test_an_insert_that_fails_for_a_moment_is_retried_by_the_client_and_succeeds
     assert len(fake.events(CAL)) == 1
 
 
-@pytest.mark.parametrize("refusal", [400, (403, "quotaExceeded"), (403, "forbidden"), 404])
-def test_an_insert_refused_with_a_4xx_is_not_retried_and_not_retryable(fake, gateway, refusal):
+@pytest.mark.parametrize(("refusal", "for_good"), [(400, "400 badRequest"), ((403, "quotaExceeded"), None),
+                                                   ((403, "forbidden"), "403 forbidden"), (404, "404 notFound")])
+def test_an_insert_refused_with_a_4xx_is_not_retried_and_not_retryable(fake, gateway, refusal, for_good):
+    """Not retryable; a refusal for good (not a usage limit) is named, for the booking to wait for staff."""
     fake.script("POST", EVENTS, [refusal])
 
     with pytest.raises(CalendarError) as raised:
         insert(gateway)
 
-    assert raised.value.retryable is False
+    assert (raised.value.retryable, raised.value.refusal) == (False, for_good)
     assert len(fake.requests("POST", EVENTS)) == 1
     assert fake.events(CAL) == []
 
@@ -164,7 +166,7 @@ def test_an_insert_that_keeps_failing_for_google_reasons_is_left_to_retry_later(
     with pytest.raises(CalendarError) as raised:
         insert(gateway)
 
-    assert raised.value.retryable is True
+    assert (raised.value.retryable, raised.value.refusal) == (True, None)
     assert len(fake.requests("POST", EVENTS)) == RETRIES + 1
 
 

@@ -3,7 +3,8 @@
 The service runs as a real process on the test database, reaching local fakes of LINE and Google Calendar. Fake users
 tap 予約する (and some cancel) by signed webhooks over HTTP, from several threads; a body that got no 200 is sent again,
 as LINE redelivers. After the last restart one reconciler pass runs, then the reminders fall due: the inbox is drained,
-bookings and calendar events are one to one, no user is told anything twice, and no reminder goes out twice.
+bookings and calendar events are one to one, no reminder goes out twice, and no user is shown anything twice: each reply
+token served at most one reply, each retry key at most one push, and no user saw the same messages twice.
 """
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ from scheduling.clock import MovableClock
 from storage.models import Booking, ConversationRow, InboxEvent, LineUser, OutboundMessage, OutboxItem
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.line_api import FakeLineApi
-from tests.helpers import SECRET, LineUserDriver, assert_bookings_match_calendar, drain_through_retries, sign, texts
+from tests.helpers import (
+    SECRET, LineUserDriver, assert_bookings_match_calendar, assert_nothing_shown_twice, drain_through_retries, sign, texts,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CAL = "tanaka@example.jp"
@@ -274,6 +277,7 @@ def test_kill_9_twenty_times_during_bookings_loses_nothing_and_repeats_nothing(c
         assert by_status == {"confirmed": len(chosen) - len(cancelling), "cancelled": len(cancelling)}
 
         live = confirmed_bookings(services.db)
+        assert_nothing_shown_twice(line, chosen)
         said = {u: [texts(batch) for batch in line.delivered(u)] for u in chosen}
         for user, batches in said.items():
             assert sum(CONFIRMED in t for t in batches) <= 1, (user, batches)
