@@ -34,8 +34,8 @@ from storage.outbound import queue_messages
 
 log = logging.getLogger("dxdesk")
 
-DONE = update(InboxEvent).where(InboxEvent.id == bindparam("event_id")).values(
-    status="done", processed_at=bindparam("now"), lease_until=None, error=None)
+DONE = update(InboxEvent.__table__).where(InboxEvent.__table__.c.id == bindparam("event_id")).values(
+    status="done", processed_at=bindparam("now"), lease_until=None, error=None)  # Core: no ORM plan per event
 BACKLOG = timedelta(seconds=2)  # an event that waited longer is answered after LINE's loading animation
 LOADING_COVERS = timedelta(seconds=20)  # the animation's length: one per user per this, behind a backlog
 MAX_BODY = 1024 * 1024  # LINE's own bodies are far smaller; anything over this is refused with 413

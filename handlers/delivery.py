@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from handlers.line_api import LineMessenger
 from storage.outbound import SendResult
@@ -44,30 +44,28 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(10 * 2 ** (attempt - 1), 1800))
 
 
-_earlier = aliased(OutboundMessage)
+# The hot statements are built once, on the table rather than the mapped class: SQLAlchemy then runs them as plain
+# Core statements, finding their compiled form without working out a cache key or an ORM plan each time.
+_messages = OutboundMessage.__table__
+_earlier = _messages.alias("earlier")
 # A message waits while an earlier one to the same recipient is still pending: that keeps each user's order.
-_first_in_line = ~select(_earlier.id).where(
-    _earlier.channel == OutboundMessage.channel, _earlier.to == OutboundMessage.to,
-    _earlier.id < OutboundMessage.id, _earlier.status == "pending").exists()
-
-
-_DUE = (OutboundMessage.status == "pending", OutboundMessage.next_attempt_at <= bindparam("now"), _first_in_line)
-# The hot statements are built once: SQLAlchemy then finds their compiled form without working out a cache key.
-_AS_READ = (OutboundMessage.id == bindparam("m_id"), OutboundMessage.attempts == bindparam("m_was"))
-_CLAIM = (update(OutboundMessage).where(*_AS_READ, *_DUE).values(
+_first_in_line = ~select(_earlier.c.id).where(
+    _earlier.c.channel == _messages.c.channel, _earlier.c.to == _messages.c.to,
+    _earlier.c.id < _messages.c.id, _earlier.c.status == "pending").exists()
+_DUE = (_messages.c.status == "pending", _messages.c.next_attempt_at <= bindparam("now"), _first_in_line)
+_AS_READ = (_messages.c.id == bindparam("m_id"), _messages.c.attempts == bindparam("m_was"))
+_CLAIM = update(_messages).where(*_AS_READ, *_DUE).values(
     attempts=bindparam("m_attempt"), next_attempt_at=bindparam("m_until"), reply_in_doubt=bindparam("m_doubt"))
-    .execution_options(synchronize_session=False))
-_CLAIM_DONE = (update(OutboundMessage).where(*_AS_READ, *_DUE).values(
+_CLAIM_DONE = update(_messages).where(*_AS_READ, *_DUE).values(
     attempts=bindparam("m_attempt"), status="sent", sent_at=bindparam("now"))
-    .execution_options(synchronize_session=False))
 _FINISH: dict[tuple[str, ...], object] = {}  # by the columns an outcome sets
 
 
 def _finish_statement(columns: tuple[str, ...]):
     if columns not in _FINISH:
-        _FINISH[columns] = update(OutboundMessage).where(
-            OutboundMessage.id == bindparam("m_id"), OutboundMessage.attempts == bindparam("m_attempt"),
-            OutboundMessage.status == "pending").values({c: bindparam(f"v_{c}") for c in columns})
+        _FINISH[columns] = update(_messages).where(
+            _messages.c.id == bindparam("m_id"), _messages.c.attempts == bindparam("m_attempt"),
+            _messages.c.status == "pending").values({c: bindparam(f"v_{c}") for c in columns})
     return _FINISH[columns]
 
 

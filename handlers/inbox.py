@@ -53,8 +53,8 @@ def store_events(db: Database, events: Iterable[dict], source: str, now: datetim
     return new
 
 
-_STORE = {postgres: (postgresql if postgres else sqlite).insert(InboxEvent)
-          .on_conflict_do_nothing(index_elements=["event_key"]).returning(InboxEvent.id)
+_STORE = {postgres: (postgresql if postgres else sqlite).insert(InboxEvent.__table__)
+          .on_conflict_do_nothing(index_elements=["event_key"]).returning(InboxEvent.__table__.c.id)
           for postgres in (False, True)}
 
 

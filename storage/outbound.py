@@ -47,5 +47,5 @@ def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now:
     return [row.id for row in queued]
 
 
-_TOKEN_USED = select(OutboundMessage.id).where(OutboundMessage.reply_token == bindparam("token"))
+_TOKEN_USED = select(OutboundMessage.__table__.c.id).where(OutboundMessage.__table__.c.reply_token == bindparam("token"))
 _QUEUE = insert(OutboundMessage).returning(OutboundMessage, sort_by_parameter_order=True)
