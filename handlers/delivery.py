@@ -130,6 +130,8 @@ class Delivery:
             claimed = self._claim(s, msg, now)
             if claimed is None:  # an earlier message to the same recipient is still on its way
                 with self._lock:
+                    if len(self._waiting) > 10_000:  # those behind another process's message: its poll sends them
+                        self._waiting.clear()
                     self._waiting.add((msg.channel, msg.to))
             elif claimed.action != "local":
                 taken.append(claimed)
