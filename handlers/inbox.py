@@ -47,7 +47,7 @@ def store_events(db: Database, events: Iterable[dict], source: str, now: datetim
         return 0
     # One statement for the request's events (SQLAlchemy sends them as one multi-row INSERT), built once, and one
     # short transaction: the acknowledgement waits for nothing else.
-    with db.unit_of_work() as s:
+    with db.unit_of_work(urgent=True) as s:
         new = len(s.execute(_STORE[db.is_postgres], rows).all())
         s.commit()
     return new

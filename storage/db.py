@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 READ_ONLY = "dxdesk_read_only"
+URGENT = "dxdesk_urgent"  # a write someone waits on (LINE, for its webhook's answer)
 
 
 class NoResultRows(logging.Filter):
@@ -33,6 +34,31 @@ def _drop_result_rows() -> None:
     logger = logging.getLogger("sqlalchemy.engine.Engine")
     if not any(isinstance(f, NoResultRows) for f in logger.filters):
         logger.addFilter(NoResultRows())
+
+
+class WriterQueue:
+    """One writer at a time; when it lets go, an urgent writer waiting goes first, else any other."""
+
+    def __init__(self):
+        self._free = threading.Condition()
+        self._held = False
+        self._urgent = 0  # urgent writers waiting
+
+    def acquire(self, *, urgent: bool, timeout: float) -> bool:
+        with self._free:
+            self._urgent += urgent
+            try:
+                taken = self._free.wait_for(lambda: not self._held and (urgent or not self._urgent), timeout)
+                if taken:
+                    self._held = True
+                return taken
+            finally:
+                self._urgent -= urgent
+
+    def release(self) -> None:
+        with self._free:
+            self._held = False
+            self._free.notify_all()
 
 
 def make_engine(url: str) -> Engine:
@@ -62,18 +88,19 @@ def make_engine(url: str) -> Engine:
         dbapi_conn.execute("PRAGMA busy_timeout=30000")
 
     # SQLite makes a writer that finds the lock taken sleep and look again (1, 2, 5 ... up to 100 ms), so under load
-    # writers sleep while the lock is free. This process's writers queue on a lock of its own instead and take
-    # SQLite's the moment the one before them has committed; other processes still meet busy_timeout, and so does
-    # a writer that waited here 30 s.
-    writers, holder = threading.Lock(), [None]  # the DBAPI connection in a write transaction, if any
+    # writers sleep while the lock is free. This process's writers queue here instead and take SQLite's the moment
+    # the one before them has committed; an acknowledgement's write (URGENT) goes before the others waiting. Other
+    # processes still meet busy_timeout, and so does a writer that waited here 30 s.
+    writers, holder = WriterQueue(), [None]  # the DBAPI connection in a write transaction, if any
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         # A reading session (Database.reading) begins deferred: in WAL mode it never waits for the writer.
-        if conn.get_execution_options().get(READ_ONLY):
+        options = conn.get_execution_options()
+        if options.get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
             return
-        if writers.acquire(timeout=30):
+        if writers.acquire(urgent=bool(options.get(URGENT)), timeout=30):
             holder[0] = conn.connection.dbapi_connection
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -143,15 +170,17 @@ class Database:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        self._urgent = sessionmaker(self.engine.execution_options(**{URGENT: True}), expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """A session whose work is rolled back unless the caller commits it."""
-        session = self.sessions()
+    def unit_of_work(self, *, urgent: bool = False) -> Iterator[Session]:
+        """A session whose work is rolled back unless the caller commits it. An `urgent` one (a short write that
+        someone waits on) goes before the other writers waiting on SQLite's lock."""
+        session = (self._urgent if urgent else self.sessions)()
         try:
             yield session
         finally:
