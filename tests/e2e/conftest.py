@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,19 +13,28 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]
 
 
+@contextmanager
+def served(app) -> Iterator[str]:
+    """`app` served by werkzeug in a thread on an ephemeral loopback port: its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
 @pytest.fixture(scope="module")
 def live_app(tmp_path_factory):
-    """The whole app, served by werkzeug in a thread on an ephemeral port: (app, base URL)."""
+    """The whole app, served on loopback: (app, base URL)."""
     from app import Settings, create_app
 
     tmp = tmp_path_factory.mktemp("e2e")
     app = create_app(Settings(database_url=f"sqlite:///{tmp}/e2e.sqlite3", var_dir=tmp, start_workers=False))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+    with served(app) as base:
+        yield app, base
 
 
 @pytest.fixture(scope="module")
