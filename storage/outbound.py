@@ -40,6 +40,8 @@ def queue_messages(s: Session, channel: str, to: str, messages: list[dict], now:
                  reply_in_doubt=False, retry_key=str(uuid.uuid4()), status="pending", attempts=0,
                  next_attempt_at=now, last_error=None, sender=sender, created_at=now, sent_at=None)
             for n in range(0, len(messages), MESSAGES_PER_REQUEST)]
+    if not rows:
+        return []
     queued = s.scalars(_QUEUE, rows).all()
     # Held for the session's life (its identity map holds clean objects only weakly): claiming them for delivery in
     # the same transaction then costs no read.

@@ -115,6 +115,18 @@ def test_a_reply_token_already_given_to_an_earlier_message_is_not_given_to_a_lat
         stop(services)
 
 
+def test_messages_are_queued_five_to_a_request_and_nothing_is_queued_for_none(settings, clock, fake):
+    app, services = start(settings, clock, fake)
+    try:
+        with services.db.unit_of_work() as s:
+            assert queue_messages(s, "line", USER, [], clock.now()) == []
+            ids = queue_messages(s, "line", USER, [{"type": "text", "text": str(n)} for n in range(7)], clock.now())
+            s.commit()
+        assert [len(r.messages) for r in rows(services, USER)] == [5, 2] and len(ids) == 2
+    finally:
+        stop(services)
+
+
 def test_a_users_later_message_waits_for_an_earlier_one_still_being_retried(settings, clock, fake):
     app, services = start(settings, clock, fake)
     fake.script(PUSH, [500] * 4)  # the first push and the SDK's three retries
