@@ -61,17 +61,22 @@ def csp_violations():
     return []
 
 
-@pytest.fixture
-def page(browser, csp_violations):
-    """A fresh phone-sized tab with its own localStorage and cookies (so the simulator gives it users of its own); no test may leave a CSP violation in its console."""
-    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 390, "height": 844})
+def _tab(browser, csp_violations, timeout: int, **context):
+    """A fresh tab in a context of its own (Tokyo, Japanese); no test may leave a CSP violation in its console."""
+    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", **context)
     tab = context.new_page()
-    tab.set_default_timeout(10_000)
+    tab.set_default_timeout(timeout)
     tab.on("console", lambda message: csp_violations.append(message.text)
            if "Content Security Policy" in message.text else None)
     yield tab
     context.close()
     assert csp_violations == [], "the page broke its Content-Security-Policy"
+
+
+@pytest.fixture
+def page(browser, csp_violations):
+    """A fresh phone-sized tab with its own localStorage and cookies (so the simulator gives it users of its own)."""
+    yield from _tab(browser, csp_violations, 10_000, viewport={"width": 390, "height": 844})
 
 
 @pytest.fixture
@@ -83,13 +88,5 @@ def simulator(page, live_server):
 
 @pytest.fixture
 def laptop(browser, csp_violations):
-    """A laptop-sized tab (downloads allowed) for the console; no test may leave a CSP violation in its console."""
-    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1366, "height": 900},
-                                  accept_downloads=True)
-    tab = context.new_page()
-    tab.set_default_timeout(15_000)
-    tab.on("console", lambda message: csp_violations.append(message.text)
-           if "Content Security Policy" in message.text else None)
-    yield tab
-    context.close()
-    assert csp_violations == [], "the page broke its Content-Security-Policy"
+    """A laptop-sized tab (downloads allowed) for the console."""
+    yield from _tab(browser, csp_violations, 15_000, viewport={"width": 1366, "height": 900}, accept_downloads=True)
