@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -37,28 +38,41 @@ def _drop_result_rows() -> None:
 
 
 class WriterQueue:
-    """One writer at a time; when it lets go, an urgent writer waiting goes first, else any other."""
+    """One writer at a time; when it lets go, it hands the turn straight to the urgent writer waiting longest, else to
+    the writer waiting longest (one wakes, not every waiter to look and wait again)."""
 
     def __init__(self):
-        self._free = threading.Condition()
+        self._lock = threading.Lock()
         self._held = False
-        self._urgent = 0  # urgent writers waiting
+        self._urgent: deque[threading.Lock] = deque()  # each waiter's gate, released when its turn comes
+        self._others: deque[threading.Lock] = deque()
+
+    def waiting(self, *, urgent: bool) -> int:
+        return len(self._urgent if urgent else self._others)
 
     def acquire(self, *, urgent: bool, timeout: float) -> bool:
-        with self._free:
-            self._urgent += urgent
-            try:
-                taken = self._free.wait_for(lambda: not self._held and (urgent or not self._urgent), timeout)
-                if taken:
-                    self._held = True
-                return taken
-            finally:
-                self._urgent -= urgent
+        with self._lock:
+            if not self._held:
+                self._held = True
+                return True
+            gate, line = threading.Lock(), self._urgent if urgent else self._others
+            gate.acquire()
+            line.append(gate)
+        if gate.acquire(timeout=timeout):
+            return True
+        with self._lock:
+            if gate in line:
+                line.remove(gate)
+                return False
+        return True  # handed the turn just as the wait ran out: it is ours
 
     def release(self) -> None:
-        with self._free:
-            self._held = False
-            self._free.notify_all()
+        with self._lock:
+            line = self._urgent or self._others
+            if line:
+                line.popleft().release()  # the lock stays held: it is the next writer's now
+            else:
+                self._held = False
 
 
 def make_engine(url: str) -> Engine:
