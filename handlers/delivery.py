@@ -22,6 +22,7 @@ from typing import Iterable
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from handlers.inbox import behind_webhooks
 from handlers.line_api import LineMessenger
 from storage.outbound import SendResult
 from scheduling import metrics
@@ -158,6 +159,7 @@ class Delivery:
         self._send_first(OutboundMessage.id == message_id)
 
     def _run(self, poll: float) -> None:
+        behind_webhooks()
         polled = time.monotonic()
         while not self._stop.is_set():
             try:

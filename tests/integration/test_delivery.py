@@ -6,6 +6,7 @@ user sees, so a reply it carried out counts as shown even when its answer never 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -306,3 +307,16 @@ def test_kill_9_during_a_reply_neither_loses_nor_repeats_it_after_restart(settin
             assert {row.status for u in users for row in rows(services, u)} == {"sent"}
         finally:
             stop(services)
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are Linux's")
+def test_the_inbox_and_sender_threads_run_at_a_lower_cpu_priority_than_the_webhook(settings, clock, fake):
+    app, services = start(settings, clock, fake, start_workers=True)
+    try:
+        threads = services.inbox._workers + services.delivery._senders
+        assert threads
+        own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert eventually(lambda: all(os.getpriority(os.PRIO_PROCESS, t.native_id) > own for t in threads), 5)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the caller's own is untouched
+    finally:
+        stop(services)
