@@ -1,15 +1,14 @@
 """The staff console in headless Chromium: a coordinator marks a booking 確認済み."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
 from storage.models import Booking
 from storage.staff import add_user
+from tests.e2e.conftest import served
 
 pytestmark = pytest.mark.browser
 PASSWORD = "kagoshima-dx-2026"
@@ -22,12 +21,8 @@ def console(tmp_path):
 
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/console.sqlite3", var_dir=tmp_path,
                               start_workers=False))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", app.extensions["dxdesk"]
-    server.shutdown()
-    thread.join()
+    with served(app) as base:
+        yield base, app.extensions["dxdesk"]
     app.extensions["dxdesk"].db.dispose()
 
 
