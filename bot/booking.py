@@ -550,6 +550,17 @@ def change_email(b: BookingSummary, previous: tuple[datetime, datetime], program
     return f"【{program_name}】ご予約の日時を変更しました {format_time_range(b.start, b.end)}", "\n".join(lines) + "\n"
 
 
+def meet_email(b: BookingSummary, program_name: str, contact_name: str | None) -> tuple[str, str]:
+    """Subject and body of the email giving someone without LINE (a web consultation) the Google Meet link of their
+    online booking, once the calendar made it (after the receipt, which could not have it)."""
+    rows = [("受付番号", b.receipt_no), ("日時", format_time_range(b.start, b.end)), ("方法", METHODS.get(b.method, b.method)),
+            ("担当", b.coordinator_name), ("Google Meet", b.meet_url)]
+    lines = [f"{contact_name or 'ご担当者'} 様", "", "オンラインでのご相談のご予約が確定しました。",
+             "当日は、次のGoogle Meetのリンクからご参加ください。", "", *(f"{k}：{v}" for k, v in rows if v), "",
+             "ご都合が悪い場合は、お手数ですがこのメールへの返信かお電話でお知らせください。", "", "--", program_name]
+    return f"【{program_name}】オンライン相談のご案内（Google Meet） {format_time_range(b.start, b.end)}", "\n".join(lines) + "\n"
+
+
 def pending_notice() -> list[dict]:
     """The calendar did not answer: the booking is held, and the user hears the truth."""
     return [r.text("ご予約を受け付けました。ただいま担当者のカレンダーへの登録に時間がかかっています。"

@@ -19,6 +19,7 @@ from bot.conversation import BookingSummary, OfferedSlot
 from bot.jatime import TOKYO, to_tokyo
 from storage.outbound import queue_messages
 from scheduling import metrics, outbox, popup
+from scheduling.mailer import email_message, recipients_of
 from scheduling.availability import Slot, free_slots, is_bookable, offer, week_start
 from scheduling.calendar import CalendarError, CalendarGateway
 from storage import cases
@@ -313,6 +314,8 @@ class BookingService:
             ids = queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking, s=s), changed=changed,
                                                                                    previous=previous, reassigned=reassigned),
                                  now, reply_token=reply_token, reply_until=reply_until) if user else []
+            if user is None and booking.meet_url and not changed:  # a change is told by staff's change email
+                ids += self._meet_email(s, booking, now)
             # The user's confirmation goes first: a slow mail server must not keep them waiting.
             kind = notice or ("changed" if changed else "new")
             ids += self.notify(s, kind, booking, now) if self.notify else []
@@ -321,6 +324,15 @@ class BookingService:
         self.delivery.send(ids)
         log.info("booking %s confirmed", booking_id)
         return booking
+
+    def _meet_email(self, s: Session, booking: Booking, now: datetime) -> list[int]:
+        """The Meet link by email for someone without LINE (a web consultation with an address on record)."""
+        c = s.get(Consultation, booking.consultation_id) if booking.consultation_id else None
+        if c is None or not recipients_of(c.email) or self.delivery.mailer is None:
+            return []
+        subject, body = texts.meet_email(self.summary(booking, s=s), self.config.program_name, c.contact_name)
+        return queue_messages(s, "email", f"consultation:{c.id}", [email_message(recipients_of(c.email), subject, body)],
+                              now)
 
     def _refused(self, booking_id: int, refusal: str | None, *, told: bool, reply_token: str | None = None,
                  reply_until: datetime | None = None) -> Booking | None:

@@ -447,3 +447,39 @@ def test_a_category_that_is_not_one_of_the_programmes_is_asked_again(client, clo
     page = form.post(category="astrology")
     assert hidden(page.get_data(as_text=True), "step") == "category"
     assert "ご相談の分野を選んでください" in page.get_data(as_text=True)
+
+
+# --- online bookings: the Meet link by email ----------------------------------------------------------------------
+
+@pytest.fixture
+def google_app(settings, clock, smtp, tmp_path):
+    with FakeGoogleCalendar() as gcal:
+        key = tmp_path / "service-account.json"
+        gcal.write_service_account_key(key)
+        app = create_app(replace(settings, smtp_url=smtp.url, mail_from=SENDER, google_service_account_file=str(key),
+                                 google_impersonate_user="dx@example.jp", google_calendar_api_base_url=gcal.api_url),
+                         clock=clock)
+        yield app
+        app.extensions["dxdesk"].stop()
+        app.extensions["dxdesk"].db.dispose()
+
+
+@pytest.mark.parametrize("method", ["online", "visit"])
+def test_someone_without_line_gets_the_meet_link_of_an_online_booking_by_email_once_it_is_confirmed(
+        google_app, clock, smtp, method):
+    services = google_app.extensions["dxdesk"]
+    form = Form(google_app.test_client(), clock)
+    form.through_category(method=method)
+    form.post(slot=form.slots()[0])
+    [b] = bookings(services)
+    assert b.status == "confirmed" and (b.meet_url is not None) == (method == "online")
+    subjects = [m.parsed()["Subject"] for m in smtp.mails]
+    if method != "online":
+        assert len(smtp.mails) == 1 and "ご相談を受け付けました" in subjects[0]  # the receipt only
+        return
+    receipt, meet = smtp.mails
+    assert "ご相談を受け付けました" in receipt.parsed()["Subject"] and "Google Meet" in meet.parsed()["Subject"]
+    assert meet.rcpt_tos == ["hanako@example.jp"]
+    body = meet.parsed().get_body().get_content()
+    [c] = consultations(services)
+    assert b.meet_url in body and c.receipt_no in body and "薩摩 花子 様" in body
