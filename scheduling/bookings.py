@@ -370,7 +370,7 @@ class BookingService:
         """
         now = self.clock.now()
         with self.db.unit_of_work() as s:
-            pending = s.scalars(select(Booking.id).where(Booking.status == "pending", Booking.calendar_error.is_(None),
+            pending = s.scalars(select(Booking.id).where(Booking.status == "pending", ~Booking.calendar_refused,
                                                          Booking.updated_at <= now - RECONCILE_AFTER)).all()
             cancelling = s.scalars(select(Booking.id).where(Booking.status == "cancelling")).all()
         done = 0
@@ -447,4 +447,4 @@ class BookingService:
         return BookingSummary(booking.id, to_tokyo(booking.start), to_tokyo(booking.end), booking.method, name,
                               booking.status, booking.meet_url, region=region, consultation_id=booking.consultation_id,
                               venue=venue, address=address, receipt_no=receipt, topic=topic,
-                              held=booking.calendar_error is not None)
+                              held=booking.calendar_refused)

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, and_, text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -215,6 +216,8 @@ class WebSubmission(Base):
 
 
 ACTIVE_BOOKING = ("pending", "confirmed")
+# A booking in these states with a calendar_error waits for staff: the calendar refused its event for good.
+CALENDAR_REFUSED_STATUSES = ("pending",)
 
 
 class Booking(Base):
@@ -258,6 +261,16 @@ class Booking(Base):
     calendar_error_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    @hybrid_property
+    def calendar_refused(self) -> bool:
+        """Refused by the calendar for good and waiting for staff (the reconciler leaves it be); in SQL too."""
+        return self.status in CALENDAR_REFUSED_STATUSES and self.calendar_error is not None
+
+    @calendar_refused.inplace.expression
+    @classmethod
+    def _calendar_refused(cls):
+        return and_(cls.status.in_(CALENDAR_REFUSED_STATUSES), cls.calendar_error.is_not(None))
 
 
 class OutboxItem(Base):

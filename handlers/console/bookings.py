@@ -105,7 +105,7 @@ def bookings():
     if swap:
         query = query.where(Booking.swap_requested_at.is_not(None))
     if refused:
-        query = query.where(Booking.status == "pending", Booking.calendar_error.is_not(None))
+        query = query.where(Booking.calendar_refused)
     with _services().db.unit_of_work() as s:
         rows = s.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
     filters = {key: value for key, value in
@@ -218,7 +218,7 @@ def retry_calendar(booking_id: int):
         booking = s.get(Booking, booking_id)
         if booking is None:
             return _error(404, "お探しの予約は見つかりませんでした。")
-        if booking.status != "pending" or booking.calendar_error is None:
+        if not booking.calendar_refused:
             flash("この予約は、カレンダーへの登録を再試行する必要はありません。", "ok")
             return back
         audit.record(s, session["staff"]["login"], "change", f"booking:{booking_id}", services.clock.now())
@@ -280,7 +280,7 @@ def move_booking(booking_id: int):
     log.info("staff %s moved booking %s (now booking %s)", session["staff"]["id"], booking_id, reserved.booking.id)
     message = f"予約を{format_time_range(reserved.booking.start, reserved.booking.end)}に変更しました。"
     message += "利用者にメールでお知らせしました。" if emailed else ""
-    if moved is not None and moved.status == "pending" and moved.calendar_error:
+    if moved is not None and moved.calendar_refused:
         message += "ただし、Googleカレンダーが登録を拒否したため、まだ確定していません。下の説明をご確認ください。"
     elif moved is None or moved.status != "confirmed":
         message += "カレンダーへの登録はまだ済んでいません。自動で再試行し、済みしだい利用者にお知らせします。"

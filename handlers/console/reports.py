@@ -47,10 +47,10 @@ def dashboard():
             # The reconciler retries every minute: a booking still pending after this needs a person
             # (a calendar not shared with the service account, a quota used up).
             "stuck": s.scalar(select(func.count()).select_from(Booking).where(
-                Booking.status == "pending", Booking.calendar_error.is_(None),
+                Booking.status == "pending", ~Booking.calendar_refused,
                 Booking.updated_at < _services().clock.now() - STUCK_AFTER, real_booking)),
             # Refused by the calendar for good: the reconciler has stopped, only staff can retry or cancel these.
-            "refused": s.scalar(upcoming.where(Booking.status == "pending", Booking.calendar_error.is_not(None))),
+            "refused": s.scalar(upcoming.where(Booking.calendar_refused)),
         }
         found = figures_of.monthly(s, month)
     config = _services().config

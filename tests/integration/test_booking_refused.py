@@ -191,3 +191,22 @@ def test_staff_moving_a_booking_the_calendar_refuses_are_told_it_is_not_confirme
     [booking] = bookings(services)
     assert (booking.status, booking.calendar_error, booking.start) == ("pending", "403 forbidden", later)
     assert told(line, user.user, HELD) == 2  # once for each time
+
+
+def test_one_expression_on_the_booking_says_which_bookings_the_calendar_refused_in_python_and_in_sql(app):
+    services = app.extensions["dxdesk"]
+    now = services.clock.now()
+    with services.db.unit_of_work() as s:
+        for i, (status, error) in enumerate((status, error) for status in ("pending", "confirmed", "cancelling", "cancelled")
+                                            for error in (None, "403 forbidden")):
+            start = now + timedelta(days=1, hours=i)
+            s.add(Booking(user_id=None, coordinator_id="tanaka", start=start, end=start + timedelta(hours=1),
+                          method="online", status=status, calendar_error=error, created_at=now, updated_at=now))
+        s.commit()
+        every = list(s.scalars(select(Booking).order_by(Booking.id)))
+        in_sql = list(s.scalars(select(Booking).where(Booking.calendar_refused).order_by(Booking.id)))
+        not_in_sql = list(s.scalars(select(Booking).where(~Booking.calendar_refused).order_by(Booking.id)))
+
+    assert [(b.status, b.calendar_error) for b in in_sql] == [("pending", "403 forbidden")]
+    assert in_sql == [b for b in every if b.calendar_refused]
+    assert not_in_sql == [b for b in every if not b.calendar_refused]
