@@ -216,8 +216,9 @@ class WebSubmission(Base):
 
 
 ACTIVE_BOOKING = ("pending", "confirmed")
-# A booking in these states with a calendar_error waits for staff: the calendar refused its event for good.
-CALENDAR_REFUSED_STATUSES = ("pending",)
+# A booking in these states with a calendar_error waits for staff: the calendar refused its event for good, the
+# insert (or move) of a pending booking's, or the delete of a cancelled one's (the cancellation itself stands).
+CALENDAR_REFUSED_STATUSES = ("pending", "cancelling")
 
 
 class Booking(Base):
@@ -256,7 +257,8 @@ class Booking(Base):
     swap_requested_at: Mapped[datetime | None]  # the coordinator asked staff for someone else
     # The calendar refused the event for good ("403 forbidden", "404 notFound", "400 badRequest"): the booking stays
     # pending, holding its slot, but the reconciler leaves it to staff, who retry it (once the calendar is shared
-    # again) or cancel it.
+    # again) or cancel it. On a cancelling booking, the refusal was to delete its event: the slot is free and the
+    # user told, but the event may still be in the calendar until staff remove it or retry.
     calendar_error: Mapped[str | None] = mapped_column(String(40))
     calendar_error_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

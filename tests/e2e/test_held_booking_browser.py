@@ -16,13 +16,12 @@ from tests.helpers import LineUserDriver, texts
 from tests.integration.test_booking import (  # noqa: F401 - app, configured, gcal, line and user are fixtures used here
     app, configured, gcal, intake, line, slot_actions, user,
 )
-from tests.integration.test_booking_refused import EVENTS, HELD, told
+from tests.integration.test_booking_refused import EVENTS, HELD, TILE, told
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "kagoshima-dx-2026"
 PHONE = {"width": 390, "height": 844}
-TILE = "カレンダーが登録を拒否した予約（要対応）"
 RETRY = "カレンダーへの登録を再試行する"
 OTHER_USER = "U" + "7" * 32
 
@@ -62,7 +61,7 @@ def test_staff_retry_one_held_booking_from_the_dashboard_and_cancel_the_other(ap
         shoot(laptop, shots / "held-dashboard.png")
 
         tile.click()
-        expect(laptop.get_by_text("Googleカレンダーが登録を拒否した予約です。")).to_be_visible()
+        expect(laptop.get_by_text("Googleカレンダーが予定の登録または削除を拒否した予約です。")).to_be_visible()
         rows = laptop.locator("tbody tr")
         expect(rows).to_have_count(2)
         expect(rows.filter(has_text="カレンダー登録不可")).to_have_count(2)
