@@ -5,6 +5,7 @@ again (the user hears over LINE that it is confirmed) and cancels the other, and
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,9 @@ def test_staff_retry_one_held_booking_from_the_dashboard_and_cancel_the_other(ap
         expect(alert).to_contain_text("共有が外れた")
         expect(alert).to_contain_text("「403 forbidden」")
         assert [p for p in alert.locator("p").all_inner_texts() if "。 " in p] == []  # no stray space between sentences
+        expect(laptop.get_by_role("button", name=RETRY)).to_have_class("button button-primary")  # what to do next
+        event_id = laptop.locator("dt", has_text="カレンダーの予定ID").locator("xpath=following-sibling::dd")
+        expect(event_id).to_have_text("—（まだカレンダーに登録できていません）")  # no event yet, so no id
         shoot(laptop, shots / "held-booking.png")
 
         laptop.get_by_role("button", name=RETRY).click()  # the fake calendar accepts again
@@ -83,6 +87,7 @@ def test_staff_retry_one_held_booking_from_the_dashboard_and_cancel_the_other(ap
         expect(laptop.locator(".heading-row .status")).to_have_text("確定")
         expect(laptop.get_by_role("button", name=RETRY)).to_have_count(0)
         expect(laptop.get_by_text("カレンダー登録不可")).to_have_count(0)
+        expect(event_id).to_have_text(re.compile(r"^kgdesk[0-9a-v]+$"))
         shoot(laptop, shots / "held-booking-retried.png")
         assert told(line, user.user, "ご予約が確定しました") == 1
 

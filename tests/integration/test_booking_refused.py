@@ -112,7 +112,8 @@ def test_staff_see_a_refused_booking_with_why_and_retry_it_once_the_calendar_is_
     assert f"/admin/bookings/{booking.id}" in listed and "カレンダー登録不可" in listed
     shown = page(client, f"/admin/bookings/{booking.id}")
     assert "Googleカレンダーに登録できず、まだ確定していません" in shown and "共有が外れた" in shown
-    assert "カレンダーへの登録を再試行する" in shown
+    assert '<button class="button button-primary" type="submit">カレンダーへの登録を再試行する</button>' in shown
+    assert booking.calendar_event_id not in shown and "まだカレンダーに登録できていません" in shown  # no event to name
 
     gcal.script("POST", EVENTS, [(403, "forbidden")])  # not fixed yet: refused again, the user is not told twice
     answer = post(client, f"/admin/bookings/{booking.id}/retry")
@@ -124,7 +125,8 @@ def test_staff_see_a_refused_booking_with_why_and_retry_it_once_the_calendar_is_
 
     [booking] = bookings(services)
     assert (booking.status, booking.calendar_error) == ("confirmed", None)
-    assert "予約を確定しました" in page(client, f"/admin/bookings/{booking.id}")
+    shown = page(client, f"/admin/bookings/{booking.id}")
+    assert "予約を確定しました" in shown and booking.calendar_event_id in shown
     assert told(line, user.user, "ご予約が確定しました") == 1
     assert "新しいご予約" in texts(line.delivered(COORDINATOR_LINE_ID))
     assert_bookings_match_calendar(services.db, gcal, CAL)
