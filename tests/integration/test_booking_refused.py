@@ -270,6 +270,25 @@ def test_a_cancellation_whose_event_the_calendar_refuses_to_delete_stands_and_is
     assert told(line, user.user, "キャンセルしました") == 1  # the user heard once, at the time, that it is cancelled
 
 
+def test_a_change_of_date_whose_event_the_calendar_refuses_to_move_is_held_and_not_retried(app, user, gcal, line):
+    services = app.extensions["dxdesk"]
+    booking = book(user)
+    later = booking.start + timedelta(days=1)
+    gcal.script("PATCH", EVENTS, [(403, "forbidden")])
+    with services.db.unit_of_work() as s:
+        moved = services.bookings.reserve(s, user_id=user.user, coordinator="tanaka", start=later, method="online",
+                                          region=None, consultation_id=None, now=services.clock.now(),
+                                          replaces=booking.id)
+        s.commit()
+
+    services.bookings.confirm(booking.id, changed=True, previous=moved.previous)
+    reconcile_passes(services)
+
+    assert [(b.status, b.calendar_error) for b in bookings(services)] == [("pending", "403 forbidden")]
+    assert len(gcal.requests("PATCH", EVENTS)) == 1
+    assert told(line, user.user, HELD) == 1
+
+
 def test_staff_cancelling_a_booking_whose_event_the_calendar_refuses_to_delete_are_told_so(app, user, gcal):
     services = app.extensions["dxdesk"]
     booking = book(user)
