@@ -200,8 +200,9 @@ def test_one_expression_on_the_booking_says_which_bookings_the_calendar_refused_
     services = app.extensions["dxdesk"]
     now = services.clock.now()
     with services.db.unit_of_work() as s:
-        for i, (status, error) in enumerate((status, error) for status in ("pending", "confirmed", "cancelling", "cancelled")
-                                            for error in (None, "403 forbidden")):
+        kinds = [(status, error) for status in ("pending", "confirmed", "cancelling", "cancelled")
+                 for error in (None, "403 forbidden")]
+        for i, (status, error) in enumerate(kinds):
             start = now + timedelta(days=1, hours=i)
             s.add(Booking(user_id=None, coordinator_id="tanaka", start=start, end=start + timedelta(hours=1),
                           method="online", status=status, calendar_error=error, created_at=now, updated_at=now))
@@ -210,7 +211,8 @@ def test_one_expression_on_the_booking_says_which_bookings_the_calendar_refused_
         in_sql = list(s.scalars(select(Booking).where(Booking.calendar_refused).order_by(Booking.id)))
         not_in_sql = list(s.scalars(select(Booking).where(~Booking.calendar_refused).order_by(Booking.id)))
 
-    assert [(b.status, b.calendar_error) for b in in_sql] == [("pending", "403 forbidden"), ("cancelling", "403 forbidden")]
+    assert [(b.status, b.calendar_error) for b in in_sql] == [("pending", "403 forbidden"),
+                                                              ("cancelling", "403 forbidden")]
     assert in_sql == [b for b in every if b.calendar_refused]
     assert not_in_sql == [b for b in every if not b.calendar_refused]
 
