@@ -242,6 +242,7 @@ class BookingService:
                       notice: str = "cancelled") -> list[int]:
         """Free the slot at once; the calendar event is deleted after the commit (or by the reconciler)."""
         booking.status, booking.cancel_reason, booking.cancelled_by, booking.updated_at = "cancelling", reason, by, now
+        booking.calendar_error = booking.calendar_error_at = None  # the calendar is asked afresh, to delete the event
         outbox.cancel(s, f"booking:{booking.id}", now)
         return self.notify(s, notice, booking, now) if self.notify else []
 
@@ -356,21 +357,41 @@ class BookingService:
         return booking if refusal else None
 
     def finish_cancel(self, booking_id: int) -> bool:
+        """Delete a cancelling booking's event (one already gone is fine) and mark it cancelled; False if not done.
+
+        The cancellation itself stands whatever the calendar says. A refusal for good (the calendar no longer shared
+        with the service account, say) is kept on the booking as its calendar_error, out of the reconciler's way:
+        staff remove the event by hand or retry by calling this again.
+        """
         with self.db.unit_of_work() as s:
             booking = s.get(Booking, booking_id)
             if booking is None or booking.status != "cancelling":
                 return False
             calendar_id, event_id = self._calendar_of(s, booking), booking.calendar_event_id
+            refused_before = booking.calendar_error
         try:
             if calendar_id:
                 self.calendar.delete_event(calendar_id, event_id)
         except CalendarError as exc:
-            log.warning("booking %s: calendar delete failed (retryable=%s); the reconciler tries again", booking_id, exc.retryable)
+            if exc.refusal:
+                log.warning("booking %s left to staff: the calendar refused to delete its event (%s)", booking_id,
+                            exc.refusal)
+            else:
+                log.warning("booking %s: calendar delete failed (retryable=%s); the reconciler tries again", booking_id,
+                            exc.retryable)
+            if exc.refusal or refused_before:  # a refusal kept, or (only unreachable now) handed back to the reconciler
+                with self.db.unit_of_work() as s:
+                    booking = s.get(Booking, booking_id, with_for_update=True)
+                    if booking.status == "cancelling":
+                        booking.calendar_error = exc.refusal
+                        booking.calendar_error_at = self.clock.now() if exc.refusal else None
+                        s.commit()
             return False
         with self.db.unit_of_work() as s:
             booking = s.get(Booking, booking_id)
             if booking.status == "cancelling":
                 booking.status, booking.updated_at = "cancelled", self.clock.now()
+                booking.calendar_error = booking.calendar_error_at = None
                 s.commit()
                 metrics.bookings.labels("cancelled").inc()
         return True
@@ -378,13 +399,15 @@ class BookingService:
     def reconcile(self) -> int:
         """Finish what a crash or a calendar outage left half-done: pending bookings and cancellations.
 
-        A booking the calendar refused for good is left to staff: retrying it cannot help until a person acts.
+        A booking the calendar refused for good (its insert, or its delete) is left to staff: retrying it cannot help
+        until a person acts.
         """
         now = self.clock.now()
         with self.db.unit_of_work() as s:
-            pending = s.scalars(select(Booking.id).where(Booking.status == "pending", Booking.calendar_error.is_(None),
+            pending = s.scalars(select(Booking.id).where(Booking.status == "pending", ~Booking.calendar_refused,
                                                          Booking.updated_at <= now - RECONCILE_AFTER)).all()
-            cancelling = s.scalars(select(Booking.id).where(Booking.status == "cancelling")).all()
+            cancelling = s.scalars(select(Booking.id).where(Booking.status == "cancelling",
+                                                            ~Booking.calendar_refused)).all()
         done = 0
         for booking_id in pending:
             booking = self.confirm(booking_id)
@@ -459,4 +482,4 @@ class BookingService:
         return BookingSummary(booking.id, to_tokyo(booking.start), to_tokyo(booking.end), booking.method, name,
                               booking.status, booking.meet_url, region=region, consultation_id=booking.consultation_id,
                               venue=venue, address=address, receipt_no=receipt, topic=topic,
-                              held=booking.calendar_error is not None)
+                              held=booking.calendar_refused)

@@ -81,10 +81,15 @@ class GoogleCalendarGateway:
         event = self._execute(events.insert(calendarId=calendar_id, body=body, conferenceDataVersion=1),
                               "insert", event_id, tolerate=(409,))
         if event is None:
+            # Our ids are derived from the booking (scheduling.bookings.event_id_for), so the event is ours: a retry's,
+            # or one deleted since (by hand in the calendar, say). Google keeps a deleted event's id for good, answering
+            # 409 to an insert and the event, status "cancelled", to a get: such an event is patched back to life.
             log.info("calendar insert %s: exists already, reading it", event_id)
             event = self._get(calendar_id, event_id)
-            if event is None or event.get("status") == "cancelled":
-                raise CalendarError(f"event id {event_id} belongs to a deleted event", retryable=False)
+            if event is None:  # taken, yet not to be read (yet): the reconciler asks again
+                raise CalendarError(f"event id {event_id} is taken but cannot be read", retryable=False)
+            if event.get("status") == "cancelled":
+                event = self._restore(calendar_id, event, {k: v for k, v in body.items() if k != "id"})
         for delay in MEET_POLL_DELAYS:
             if _meet_status(event) != "pending":
                 break
@@ -94,6 +99,16 @@ class GoogleCalendarGateway:
             log.warning("calendar insert %s: Meet conference is %s", event_id, _meet_status(event))
         log.info("calendar insert %s: done", event_id)
         return _event(event)
+
+    def _restore(self, calendar_id: str, event: dict, body: dict) -> dict:
+        """A deleted event of ours, confirmed again with the booking's details (a new Meet only if it had none)."""
+        if event.get("conferenceData"):
+            body.pop("conferenceData", None)
+        request = self._service.events().patch(calendarId=calendar_id, eventId=event["id"], conferenceDataVersion=1,
+                                               body={**body, "status": "confirmed"})
+        restored = self._execute(request, "restore", event["id"])
+        log.info("calendar insert %s: the deleted event is restored", event["id"])
+        return restored
 
     def get_event(self, calendar_id: str, event_id: str) -> CalendarEvent | None:
         event = self._get(calendar_id, event_id)

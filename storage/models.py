@@ -5,7 +5,10 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import (
+    JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, and_, text,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -215,6 +218,9 @@ class WebSubmission(Base):
 
 
 ACTIVE_BOOKING = ("pending", "confirmed")
+# A booking in these states with a calendar_error waits for staff: the calendar refused its event for good, the
+# insert (or move) of a pending booking's, or the delete of a cancelled one's (the cancellation itself stands).
+CALENDAR_REFUSED_STATUSES = ("pending", "cancelling")
 
 
 class Booking(Base):
@@ -253,11 +259,22 @@ class Booking(Base):
     swap_requested_at: Mapped[datetime | None]  # the coordinator asked staff for someone else
     # The calendar refused the event for good ("403 forbidden", "404 notFound", "400 badRequest"): the booking stays
     # pending, holding its slot, but the reconciler leaves it to staff, who retry it (once the calendar is shared
-    # again) or cancel it.
+    # again) or cancel it. On a cancelling booking, the refusal was to delete its event: the slot is free and the
+    # user told, but the event may still be in the calendar until staff remove it or retry.
     calendar_error: Mapped[str | None] = mapped_column(String(40))
     calendar_error_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    @hybrid_property
+    def calendar_refused(self) -> bool:
+        """Refused by the calendar for good and waiting for staff (the reconciler leaves it be); in SQL too."""
+        return self.status in CALENDAR_REFUSED_STATUSES and self.calendar_error is not None
+
+    @calendar_refused.inplace.expression
+    @classmethod
+    def _calendar_refused(cls):
+        return and_(cls.status.in_(CALENDAR_REFUSED_STATUSES), cls.calendar_error.is_not(None))
 
 
 class OutboxItem(Base):

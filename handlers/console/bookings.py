@@ -43,11 +43,26 @@ CALENDAR_REFUSALS = {
             "カレンダーが削除されたり、サービスアカウントとの共有が外れたりしていないかをご確認ください。"),
     "400": "Googleカレンダーが予定の内容を受け付けませんでした。設定ファイルの calendar_id などの設定をご確認ください。",
 }
+# The same for the delete of a cancelled booking's event (a 404 there is no refusal: the event is gone already).
+CALENDAR_DELETE_REFUSALS = {
+    "403": ("Googleカレンダーが、担当者のカレンダーの予定の削除を拒否しました。"
+            "カレンダーとサービスアカウントの共有が外れたか、共有の権限が「予定の変更」より弱くなっている可能性があります。"),
+    "400": "Googleカレンダーが予定の削除を受け付けませんでした。設定ファイルの calendar_id などの設定をご確認ください。",
+}
 
 
-def calendar_refusal(code: str) -> str:
-    """Staff's explanation of a booking's calendar_error ("403 forbidden" and the like)."""
+def calendar_refusal(code: str, *, deleting: bool = False) -> str:
+    """Staff's explanation of a booking's calendar_error ("403 forbidden" and the like), of its insert or delete."""
+    if deleting:
+        return CALENDAR_DELETE_REFUSALS.get(code.partition(" ")[0], "Googleカレンダーが予定の削除を拒否しました。")
     return CALENDAR_REFUSALS.get(code.partition(" ")[0], "Googleカレンダーが予定の登録を拒否しました。")
+
+
+def _refused_now(booking_id: int) -> str | None:
+    """The booking's calendar_error if the calendar has refused it for good (Booking.calendar_refused), else None."""
+    with _services().db.unit_of_work() as s:
+        booking = s.get(Booking, booking_id)
+        return booking.calendar_error if booking is not None and booking.calendar_refused else None
 
 
 @dataclass(frozen=True)
@@ -94,7 +109,7 @@ def bookings():
     since = _date_arg(args.get("from", ""))
     page = _page_number()
     query = _bookings_query().where(Booking.start >= (since or _today_start())).order_by(Booking.start, Booking.id)
-    if status != "all":
+    if status != "all" and (status or not refused):  # refused ones include cancellations whose event is left over
         query = query.where(Booking.status.in_([status] if status else ACTIVE_BOOKING))
     if coordinator:
         # A coordinator's day includes the pop-up days they staff.
@@ -105,7 +120,7 @@ def bookings():
     if swap:
         query = query.where(Booking.swap_requested_at.is_not(None))
     if refused:
-        query = query.where(Booking.status == "pending", Booking.calendar_error.is_not(None))
+        query = query.where(Booking.calendar_refused)
     with _services().db.unit_of_work() as s:
         rows = s.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
     filters = {key: value for key, value in
@@ -137,7 +152,8 @@ def _booking_page(booking_id: int, error: str = "", reason: str = "", status: in
     return render_template("console/booking.html", row=row, b=row.booking, cancellable=cancellable, error=error,
                            reason=reason, max_reason=MAX_REASON, seat=_seat_of(row.booking),
                            cancelled_by=CANCELLED_BY_LABELS.get(cancelled_by, cancelled_by),
-                           refusal=calendar_refusal(row.booking.calendar_error or "")), status
+                           refusal=calendar_refusal(row.booking.calendar_error or "",
+                                                    deleting=row.booking.status == "cancelling")), status
 
 
 def _seat_of(booking: Booking) -> str:
@@ -203,7 +219,9 @@ def cancel_booking(booking_id: int):
     message = "予約をキャンセルしました。"
     if told:
         message += f"{'と'.join(told)}にお知らせを送りました。"
-    if not removed:
+    if not removed and _refused_now(booking_id):
+        message += "ただし、Googleカレンダーが予定の削除を拒否しました。下の説明をご確認ください。"
+    elif not removed:
         message += "カレンダーの予定はまだ削除できていません。自動で削除を再試行します。"
     flash(message, "ok")
     return back
@@ -211,18 +229,34 @@ def cancel_booking(booking_id: int):
 
 @bp.post("/bookings/<int:booking_id>/retry")
 def retry_calendar(booking_id: int):
-    """Ask the calendar again for a booking it refused for good (once the sharing is fixed); in the audit log."""
+    """Ask the calendar again for a booking it refused for good (once the sharing is fixed); in the audit log.
+
+    A pending booking's event is inserted again; a cancelled booking's event is deleted again.
+    """
     services = _services()
     back = redirect(url_for("console.bookings.booking", booking_id=booking_id))
     with services.db.unit_of_work() as s:
         booking = s.get(Booking, booking_id)
         if booking is None:
             return _error(404, "お探しの予約は見つかりませんでした。")
-        if booking.status != "pending" or booking.calendar_error is None:
+        if not booking.calendar_refused:
             flash("この予約は、カレンダーへの登録を再試行する必要はありません。", "ok")
             return back
+        deleting = booking.status == "cancelling"
         audit.record(s, session["staff"]["login"], "change", f"booking:{booking_id}", services.clock.now())
         s.commit()
+    if deleting:
+        removed = services.bookings.finish_cancel(booking_id)
+        refused = None if removed else _refused_now(booking_id)
+        log.info("staff %s retried the calendar delete of booking %s (removed: %s)", session["staff"]["id"],
+                 booking_id, removed)
+        if removed:
+            flash("カレンダーの予定を削除し、キャンセルの手続きを終えました。", "ok")
+        elif refused:
+            flash("カレンダーがまた予定の削除を拒否しました。" + calendar_refusal(refused, deleting=True), "error")
+        else:
+            flash("Googleカレンダーが一時的に応答しませんでした。自動で削除を再試行します。", "ok")
+        return back
     booking = services.bookings.confirm(booking_id)
     log.info("staff %s retried booking %s in the calendar (now %s)", session["staff"]["id"], booking_id,
              booking.status if booking else "waiting for the calendar")
@@ -280,7 +314,7 @@ def move_booking(booking_id: int):
     log.info("staff %s moved booking %s (now booking %s)", session["staff"]["id"], booking_id, reserved.booking.id)
     message = f"予約を{format_time_range(reserved.booking.start, reserved.booking.end)}に変更しました。"
     message += "利用者にメールでお知らせしました。" if emailed else ""
-    if moved is not None and moved.status == "pending" and moved.calendar_error:
+    if moved is not None and moved.calendar_refused:
         message += "ただし、Googleカレンダーが登録を拒否したため、まだ確定していません。下の説明をご確認ください。"
     elif moved is None or moved.status != "confirmed":
         message += "カレンダーへの登録はまだ済んでいません。自動で再試行し、済みしだい利用者にお知らせします。"

@@ -33,6 +33,8 @@ CHANNEL_LABELS = {"line": "LINE", "simulator": "シミュレーター", "web": "
 SENDER_LABELS = {"user": "利用者", "bot": "ボット", "staff": "担当者"}
 REGION_NAMES = {region.id: region.name for region in REGIONS}
 BOOKING_STATUS_LABELS = {"pending": "仮予約", "confirmed": "確定", "cancelling": "取消処理中", "cancelled": "取消"}
+# The flag of a booking the calendar refused for good (Booking.calendar_refused), by what it refused.
+CALENDAR_REFUSED_FLAGS = {"pending": "カレンダー登録不可", "cancelling": "カレンダー削除不可"}
 
 # --- sign-in, CSRF and roles ----------------------------------------------------------------------------
 
@@ -82,6 +84,7 @@ def helpers() -> dict:
             "role_labels": ROLE_LABELS, "program_name": config.program_name, "when": format_datetime,
             "time_range": format_time_range, "status_labels": STATUS_LABELS, "method_labels": METHODS,
             "booking_status_labels": BOOKING_STATUS_LABELS, "channel_labels": CHANNEL_LABELS,
+            "calendar_refused_flags": CALENDAR_REFUSED_FLAGS,
             "region_names": REGION_NAMES, "category_name": lambda category_id: config.category(category_id).name}
 
 # --- shared -------------------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ def dashboard():
     month_text, month = _month()
     real_users = select(LineUser.id).where(LineUser.source == "line")
     real_booking = or_(Booking.user_id.is_(None), Booking.user_id.in_(real_users))  # staff-made and pop-up seats too
-    upcoming = select(func.count()).select_from(Booking).where(Booking.status.in_(ACTIVE_BOOKING),
-                                                               Booking.start >= _today_start(), real_booking)
+    ahead = select(func.count()).select_from(Booking).where(Booking.start >= _today_start(), real_booking)
+    upcoming = ahead.where(Booking.status.in_(ACTIVE_BOOKING))
     with _services().db.unit_of_work() as s:
         received = select(func.count()).select_from(Consultation).where(Consultation.status == "received")
         counts = {
@@ -47,10 +47,11 @@ def dashboard():
             # The reconciler retries every minute: a booking still pending after this needs a person
             # (a calendar not shared with the service account, a quota used up).
             "stuck": s.scalar(select(func.count()).select_from(Booking).where(
-                Booking.status == "pending", Booking.calendar_error.is_(None),
+                Booking.status == "pending", ~Booking.calendar_refused,
                 Booking.updated_at < _services().clock.now() - STUCK_AFTER, real_booking)),
-            # Refused by the calendar for good: the reconciler has stopped, only staff can retry or cancel these.
-            "refused": s.scalar(upcoming.where(Booking.status == "pending", Booking.calendar_error.is_not(None))),
+            # Refused by the calendar for good: the reconciler has stopped, only staff can retry or cancel these
+            # (or remove by hand the event of a cancellation the calendar would not delete).
+            "refused": s.scalar(ahead.where(Booking.calendar_refused)),
         }
         found = figures_of.monthly(s, month)
     config = _services().config

@@ -59,7 +59,9 @@ class FakeGoogleCalendar:
     Like Google, it issues access tokens only for a JWT signed with a key it handed out
     (`write_service_account_key`), refuses API calls without one, answers 409 to a second insert of an
     event id and 410 to a second delete, and creates a Meet conference asynchronously: `pending` on
-    insert, `success` (with `hangoutLink`) once `meet_pending_reads` more reads have passed.
+    insert (or on a patch asking for one), `success` (with `hangoutLink`) once `meet_pending_reads` more reads
+    have passed. A deleted event keeps its id, as on Google: an insert with it gets 409, a get returns the event
+    with status "cancelled", and a patch to status "confirmed" brings it back.
     With `calendars` given, only those calendars exist (others are not shared with the service account).
     """
 
@@ -207,7 +209,11 @@ class FakeGoogleCalendar:
         if request.method == "GET":
             return 200, self._read(calendar_id, event)
         if request.method == "PATCH":
-            event.update({k: v for k, v in (request.body or {}).items() if k != "id"})
+            # Like Google, a patch with status "confirmed" brings a deleted (cancelled) event back to life.
+            body = copy.deepcopy(request.body or {})
+            conference = body.pop("conferenceData", None)
+            event.update({k: v for k, v in body.items() if k != "id"})
+            _ask_for_conference(event, request, conference)
             event["updated"] = _now()
             return 200, copy.deepcopy(event)
         if request.method == "DELETE":
@@ -249,10 +255,7 @@ class FakeGoogleCalendar:
         now = _now()
         event = {"kind": "calendar#event", "id": event_id, "status": "confirmed", "created": now, "updated": now,
                  "htmlLink": f"https://www.google.com/calendar/event?eid={event_id}", **body}
-        # Google ignores conference data unless the client says it understands version 1.
-        if request.query.get("conferenceDataVersion") == "1" and conference and "createRequest" in conference:
-            create = conference["createRequest"]
-            event["conferenceData"] = {"createRequest": {**create, "status": {"statusCode": "pending"}}}
+        _ask_for_conference(event, request, conference)
         events[event_id] = event
         return 200, copy.deepcopy(event)
 
@@ -289,6 +292,14 @@ class FakeGoogleCalendar:
             calendars[calendar_id] = {"busy": [{"start": _format(s), "end": _format(e)} for s, e in busy]}
         return 200, {"kind": "calendar#freeBusy", "timeMin": body["timeMin"], "timeMax": body["timeMax"],
                      "calendars": calendars}
+
+
+def _ask_for_conference(event: dict, request: RecordedRequest, conference: dict | None) -> None:
+    """A Meet conference asked for on insert or patch, created asynchronously (`pending` until read, see _read)."""
+    # Google ignores conference data unless the client says it understands version 1.
+    if request.query.get("conferenceDataVersion") == "1" and conference and "createRequest" in conference:
+        create = conference["createRequest"]
+        event["conferenceData"] = {"createRequest": {**create, "status": {"statusCode": "pending"}}}
 
 
 @functools.cache

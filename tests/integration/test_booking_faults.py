@@ -199,6 +199,21 @@ def test_a_change_of_date_whose_calendar_move_fails_is_moved_by_the_reconciler_a
     assert (told(line, "ご予約が確定しました"), told(line, "ご予約を変更しました")) == (1, 1)
 
 
+def test_a_booking_whose_event_was_deleted_by_hand_gets_it_back_when_its_date_changes(services, gcal, line):
+    """Google keeps a deleted event's id: the insert gets 409, and the event, status "cancelled", is confirmed again."""
+    booking_id = book(services)
+    services.bookings.calendar.delete_event(CAL, bookings(services)[booking_id].calendar_event_id)  # in the calendar
+    services.clock.advance(minutes=1)
+
+    moved = reserve(services, start=LATER, replaces=booking_id)
+    services.bookings.confirm(booking_id, changed=True, previous=moved.previous)
+
+    assert statuses(services) == ["confirmed"] and bookings(services)[booking_id].start == LATER
+    assert_one_to_one(services, gcal)
+    assert len(gcal.requests("POST", EVENTS)) == 2  # the first insert and the one that met 409: no retrying for ever
+    assert (told(line, "ご予約が確定しました"), told(line, "ご予約を変更しました")) == (1, 1)
+
+
 class CancelledDuringInsert:
     """The calendar gateway, with the user's cancellation landing while the insert is on its way to Google."""
 

@@ -30,6 +30,7 @@ SLOT = "11月26日(木) 10:00"
 REFUSALS = {"forbidden": ((403, "forbidden"), "403 forbidden"), "not-found": (404, "404 notFound"),
             "bad-request": (400, "400 badRequest")}
 HELD = "まだ確定しておりません"
+TILE = "カレンダーが登録・削除を拒否した予約（要対応）"
 
 
 @pytest.fixture(autouse=True)
@@ -106,12 +107,13 @@ def test_staff_see_a_refused_booking_with_why_and_retry_it_once_the_calendar_is_
     client = app.test_client()
     sign_in(client, services)
 
-    assert "カレンダーが登録を拒否した予約（要対応）" in page(client, "/admin")
+    assert TILE in page(client, "/admin")
     listed = page(client, "/admin/bookings?refused=1")
     assert f"/admin/bookings/{booking.id}" in listed and "カレンダー登録不可" in listed
     shown = page(client, f"/admin/bookings/{booking.id}")
     assert "Googleカレンダーに登録できず、まだ確定していません" in shown and "共有が外れた" in shown
-    assert "カレンダーへの登録を再試行する" in shown
+    assert '<button class="button button-primary" type="submit">カレンダーへの登録を再試行する</button>' in shown
+    assert booking.calendar_event_id not in shown and "まだカレンダーに登録できていません" in shown  # no event to name
 
     gcal.script("POST", EVENTS, [(403, "forbidden")])  # not fixed yet: refused again, the user is not told twice
     answer = post(client, f"/admin/bookings/{booking.id}/retry")
@@ -123,12 +125,13 @@ def test_staff_see_a_refused_booking_with_why_and_retry_it_once_the_calendar_is_
 
     [booking] = bookings(services)
     assert (booking.status, booking.calendar_error) == ("confirmed", None)
-    assert "予約を確定しました" in page(client, f"/admin/bookings/{booking.id}")
+    shown = page(client, f"/admin/bookings/{booking.id}")
+    assert "予約を確定しました" in shown and booking.calendar_event_id in shown
     assert told(line, user.user, "ご予約が確定しました") == 1
     assert "新しいご予約" in texts(line.delivered(COORDINATOR_LINE_ID))
     assert_bookings_match_calendar(services.db, gcal, CAL)
     assert audit_records(services).count(("change", f"booking:{booking.id}")) == 2
-    assert "カレンダーが登録を拒否した予約" not in page(client, "/admin")
+    assert TILE not in page(client, "/admin")
 
 
 def test_staff_cancel_a_refused_booking_and_the_user_is_told(app, user, gcal, line):
@@ -142,7 +145,7 @@ def test_staff_cancel_a_refused_booking_and_the_user_is_told(app, user, gcal, li
     assert [b.status for b in bookings(services)] == ["cancelled"]
     assert "担当者の都合によりキャンセル" in texts(line.delivered(user.user))
     assert ("change", f"booking:{booking.id}") in audit_records(services)
-    assert "カレンダーが登録を拒否した予約" not in page(client, "/admin")
+    assert TILE not in page(client, "/admin")
     assert_bookings_match_calendar(services.db, gcal, CAL)
 
 
@@ -191,3 +194,144 @@ def test_staff_moving_a_booking_the_calendar_refuses_are_told_it_is_not_confirme
     [booking] = bookings(services)
     assert (booking.status, booking.calendar_error, booking.start) == ("pending", "403 forbidden", later)
     assert told(line, user.user, HELD) == 2  # once for each time
+
+
+def test_one_expression_on_the_booking_says_which_bookings_the_calendar_refused_in_python_and_in_sql(app):
+    services = app.extensions["dxdesk"]
+    now = services.clock.now()
+    with services.db.unit_of_work() as s:
+        kinds = [(status, error) for status in ("pending", "confirmed", "cancelling", "cancelled")
+                 for error in (None, "403 forbidden")]
+        for i, (status, error) in enumerate(kinds):
+            start = now + timedelta(days=1, hours=i)
+            s.add(Booking(user_id=None, coordinator_id="tanaka", start=start, end=start + timedelta(hours=1),
+                          method="online", status=status, calendar_error=error, created_at=now, updated_at=now))
+        s.commit()
+        every = list(s.scalars(select(Booking).order_by(Booking.id)))
+        in_sql = list(s.scalars(select(Booking).where(Booking.calendar_refused).order_by(Booking.id)))
+        not_in_sql = list(s.scalars(select(Booking).where(~Booking.calendar_refused).order_by(Booking.id)))
+
+    assert [(b.status, b.calendar_error) for b in in_sql] == [("pending", "403 forbidden"),
+                                                              ("cancelling", "403 forbidden")]
+    assert in_sql == [b for b in every if b.calendar_refused]
+    assert not_in_sql == [b for b in every if not b.calendar_refused]
+
+
+# --- a cancellation whose event the calendar will not delete ----------------------------------------------------
+
+def book(u: LineUserDriver) -> Booking:
+    """The user books over LINE and the calendar takes it: the confirmed booking."""
+    u.book(next(a for a in slot_actions(intake(u)) if SLOT in a["displayText"])["data"])
+    [booking] = bookings(u.services)
+    assert booking.status == "confirmed"
+    return booking
+
+
+def cancel_over_line(u: LineUserDriver, booking: Booking) -> str:
+    u.tap(f"action=cancel_booking&b={booking.id}")
+    return texts(u.tap("action=cancel_reason&v=問題が解決した"))
+
+
+def test_a_cancellation_whose_event_the_calendar_refuses_to_delete_stands_and_is_left_to_staff(app, user, gcal, line):
+    services = app.extensions["dxdesk"]
+    booking = book(user)
+    gcal.script("DELETE", EVENTS, [(403, "forbidden")])
+
+    assert "キャンセルしました" in cancel_over_line(user, booking)
+
+    [booking] = bookings(services)
+    assert (booking.status, booking.calendar_error) == ("cancelling", "403 forbidden")
+    assert "ご予約のキャンセル" in texts(line.delivered(COORDINATOR_LINE_ID))
+    reconcile_passes(services)
+    assert len(gcal.requests("DELETE", EVENTS)) == 1  # not retried for ever
+    assert [b.status for b in bookings(services)] == ["cancelling"]
+    assert len(gcal.events(CAL)) == 1  # the event is still there, for staff to remove
+
+    client = app.test_client()
+    sign_in(client, services)
+    assert TILE in page(client, "/admin")
+    listed = page(client, "/admin/bookings?refused=1")
+    assert f"/admin/bookings/{booking.id}" in listed and "カレンダー削除不可" in listed
+    shown = page(client, f"/admin/bookings/{booking.id}")
+    assert "この予約はキャンセルしましたが、Googleカレンダーの予定を削除できませんでした。" in shown
+    assert "予定の削除を拒否しました" in shown and "共有が外れた" in shown and "手作業で削除してください" in shown
+    assert "カレンダーの予定の削除を再試行する" in shown and "カレンダーへの登録を再試行する" not in shown
+
+    gcal.script("DELETE", EVENTS, [(403, "forbidden")])  # not fixed yet
+    post(client, f"/admin/bookings/{booking.id}/retry")
+    assert "カレンダーがまた予定の削除を拒否しました" in page(client, f"/admin/bookings/{booking.id}")
+
+    post(client, f"/admin/bookings/{booking.id}/retry")  # shared again
+
+    [booking] = bookings(services)
+    assert (booking.status, booking.calendar_error, booking.calendar_error_at) == ("cancelled", None, None)
+    assert "カレンダーの予定を削除し、キャンセルの手続きを終えました" in page(client, f"/admin/bookings/{booking.id}")
+    assert gcal.events(CAL) == []
+    assert audit_records(services).count(("change", f"booking:{booking.id}")) == 2
+    assert TILE not in page(client, "/admin")
+    assert told(line, user.user, "キャンセルしました") == 1  # the user heard once, at the time, that it is cancelled
+
+
+def test_a_change_of_date_whose_event_the_calendar_refuses_to_move_is_held_and_not_retried(app, user, gcal, line):
+    services = app.extensions["dxdesk"]
+    booking = book(user)
+    later = booking.start + timedelta(days=1)
+    gcal.script("PATCH", EVENTS, [(403, "forbidden")])
+    with services.db.unit_of_work() as s:
+        moved = services.bookings.reserve(s, user_id=user.user, coordinator="tanaka", start=later, method="online",
+                                          region=None, consultation_id=None, now=services.clock.now(),
+                                          replaces=booking.id)
+        s.commit()
+
+    services.bookings.confirm(booking.id, changed=True, previous=moved.previous)
+    reconcile_passes(services)
+
+    assert [(b.status, b.calendar_error) for b in bookings(services)] == [("pending", "403 forbidden")]
+    assert len(gcal.requests("PATCH", EVENTS)) == 1
+    assert told(line, user.user, HELD) == 1
+
+
+def test_staff_cancelling_a_booking_whose_event_the_calendar_refuses_to_delete_are_told_so(app, user, gcal):
+    services = app.extensions["dxdesk"]
+    booking = book(user)
+    client = app.test_client()
+    sign_in(client, services)
+    gcal.script("DELETE", EVENTS, [400])
+
+    post(client, f"/admin/bookings/{booking.id}/cancel", reason="ご本人からお電話でキャンセルの連絡")
+
+    shown = page(client, f"/admin/bookings/{booking.id}")
+    assert "予約をキャンセルしました" in shown and "Googleカレンダーが予定の削除を拒否しました。下の説明をご確認ください" in shown
+    assert "自動で削除を再試行します" not in shown
+    assert "予定の削除を受け付けませんでした" in shown
+    assert [(b.status, b.calendar_error) for b in bookings(services)] == [("cancelling", "400 badRequest")]
+
+
+def test_a_retried_delete_that_meets_an_outage_goes_back_to_the_reconciler(app, user, gcal):
+    services = app.extensions["dxdesk"]
+    booking = book(user)
+    gcal.script("DELETE", EVENTS, [(403, "forbidden")])
+    cancel_over_line(user, booking)
+    client = app.test_client()
+    sign_in(client, services)
+    gcal.script("DELETE", EVENTS, [503] * 4)  # the try and the client's three retries
+
+    post(client, f"/admin/bookings/{booking.id}/retry")
+
+    assert "一時的に応答しませんでした。自動で削除を再試行します" in page(client, f"/admin/bookings/{booking.id}")
+    assert [(b.status, b.calendar_error) for b in bookings(services)] == [("cancelling", None)]
+    reconcile_passes(services, passes=1)
+    assert [b.status for b in bookings(services)] == ["cancelled"] and gcal.events(CAL) == []
+
+
+def test_a_held_booking_cancelled_during_an_outage_is_finished_by_the_reconciler(app, user, gcal):
+    services = app.extensions["dxdesk"]
+    booking, _ = book_refused(user, gcal, (403, "forbidden"))
+    gcal.script("DELETE", EVENTS, [503] * 4)
+
+    cancel_over_line(user, booking)
+
+    # The insert's refusal is not the delete's: the cancellation is the reconciler's to finish.
+    assert [(b.status, b.calendar_error) for b in bookings(services)] == [("cancelling", None)]
+    reconcile_passes(services, passes=1)
+    assert [b.status for b in bookings(services)] == ["cancelled"]

@@ -180,6 +180,25 @@ def test_moving_to_another_coordinator_puts_the_event_in_their_calendar_and_tell
     assert "新しいご予約" in said_to(line, SUZUKI_LINE_ID)
 
 
+def test_a_move_to_another_coordinator_whose_old_event_the_calendar_will_not_delete_is_left_to_staff(client, services,
+                                                                                                   user, gcal, clock):
+    made = book_with_tanaka(user)
+    sign_in(client, services)
+    gcal.script("DELETE", "/calendar/v3/calendars/tanaka@example.jp/events", [(403, "forbidden")])
+
+    move(client, made.id, "suzuki", at(26, 11))
+
+    [now_active] = active(services)
+    assert (now_active.coordinator_id, now_active.status) == ("suzuki", "confirmed")
+    old = booking(services, made.id)
+    assert (old.status, old.calendar_error) == ("cancelling", "403 forbidden")
+    clock.advance(minutes=4)
+    services.bookings.reconcile()
+    assert len(gcal.requests("DELETE", "/calendar/v3/calendars/tanaka@example.jp/events")) == 1
+    assert booking(services, made.id).status == "cancelling" and len(gcal.events("tanaka@example.jp")) == 1
+    assert "カレンダー削除不可" in page(client, "/admin/bookings?refused=1")
+
+
 def test_a_time_taken_meanwhile_gets_a_kind_message_and_the_list_again(client, services, user, line, gcal):
     made = book_with_tanaka(user)
     sign_in(client, services)

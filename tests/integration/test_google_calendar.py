@@ -93,14 +93,34 @@ def test_a_retried_insert_with_the_same_id_returns_the_existing_event_without_a_
     assert len(fake.requests("POST", EVENTS)) == 2
 
 
-def test_an_insert_whose_id_belongs_to_a_deleted_event_is_refused(gateway):
+@pytest.mark.parametrize("meet", [True, False], ids=["online", "not online"])
+def test_an_insert_whose_id_belongs_to_a_deleted_event_brings_that_event_back_at_the_new_time(fake, gateway, meet):
+    insert(gateway, meet=meet)
+    gateway.delete_event(CAL, "booking0001")
+    later = START + timedelta(days=1)
+
+    event = insert(gateway, meet=meet, start=later)  # Google answers 409: the id is kept by the deleted event
+
+    assert (event.id, event.start, event.end) == ("booking0001", later, later + timedelta(hours=1))
+    assert event.meet_url == (MEET_URL if meet else None)
+    [stored] = fake.events(CAL)
+    assert stored["status"] == "confirmed" and stored["start"]["dateTime"] == "2026-11-25T10:00:00+09:00"
+    assert (stored["summary"], stored["description"]) == (SUMMARY, DESCRIPTION)
+    [patch] = fake.requests("PATCH", EVENTS)
+    assert patch.body["status"] == "confirmed" and "conferenceData" not in patch.body  # its Meet is kept
+    assert gateway.get_event(CAL, "booking0001") == event
+
+
+def test_an_insert_whose_deleted_event_cannot_be_restored_is_a_refusal_for_good(fake, gateway):
     insert(gateway)
     gateway.delete_event(CAL, "booking0001")
+    fake.script("PATCH", EVENTS, [(403, "forbidden")])
 
     with pytest.raises(CalendarError) as raised:
         insert(gateway)
 
-    assert raised.value.retryable is False
+    assert (raised.value.retryable, raised.value.refusal) == (False, "403 forbidden")
+    assert fake.events(CAL) == []
 
 
 def test_busy_returns_each_calendars_intervals_made_elsewhere_and_by_events(fake, gateway):
