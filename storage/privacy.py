@@ -20,8 +20,9 @@ from storage import audit
 from storage.cases import CLOSED_STATUSES
 from storage.logids import user_ref
 from storage.models import (
-    ACTIVE_BOOKING, Activity, ActivityPhoto, Booking, CaseEvent, CaseNote, Consultation, ConversationRow, DeletionRequest, InboxEvent, LineUser,
-    Multicast, OutboundMessage, OutboxItem, Referral, Seminar, SeminarRegistration, SurveyResponse, WebSubmission,
+    ACTIVE_BOOKING, Activity, ActivityPhoto, Booking, CaseEvent, CaseNote, Consultation, ConversationRow,
+    DeletionRequest, InboxEvent, LineUser, Multicast, OutboundMessage, OutboxItem, Referral, Seminar,
+    SeminarRegistration, SurveyResponse, WebSubmission,
 )
 
 ERASED = "（削除済み）"  # what a required text column (company, question) holds once erased
@@ -301,7 +302,8 @@ def purge(s: Session, now: datetime, *, retention_months: int, copies_days: int,
 def _past_activities(s: Session, cutoff: datetime) -> list[Activity]:
     """Activity records not yet cleared that are linked to a consultation past retention, or to none and took place
     before `cutoff` (one linked to a consultation still kept stays with it)."""
-    past_cases = select(Consultation.id).where(Consultation.status.in_(CLOSED_STATUSES), Consultation.received_at < cutoff)
+    past_cases = select(Consultation.id).where(Consultation.status.in_(CLOSED_STATUSES),
+                                               Consultation.received_at < cutoff)
     named = Activity.company.is_not(None) & ~Activity.company.startswith(ERASED, autoescape=True)
     photographed = exists(select(ActivityPhoto.id).where(ActivityPhoto.activity_id == Activity.id))
     return list(s.scalars(select(Activity).where(

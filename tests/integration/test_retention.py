@@ -164,9 +164,10 @@ def test_audit_lists_exports_and_since_filters(services, database_url, tmp_path)
 
 def add_activity(s, services, when: datetime, company: str, *, kind: str = "training", consultation_id=None,
                  photo: bool = False) -> Activity:
+    training = kind == "training"
     activity = activities.create(s, {"kind": kind, "date": when, "coordinator_id": "tanaka", "company": company,
-                                     "consultation_id": consultation_id, "session_no": 1 if kind == "training" else None,
-                                     "topics": f"{company}向けの研修", "attendees": 5 if kind == "training" else None,
+                                     "consultation_id": consultation_id, "session_no": 1 if training else None,
+                                     "topics": f"{company}向けの研修", "attendees": 5 if training else None,
                                      "notes": f"{company}の社長と話した"}, by="tanaka", now=when)
     if photo:
         buffer = io.BytesIO()
