@@ -24,12 +24,12 @@ from storage.models import SEMINAR_MODES, Seminar, SeminarRegistration
 log = logging.getLogger(__name__)
 
 bp = Blueprint("seminars", __name__)
-# A viewer sees the seminars, their seats and counts (the registrants' names left out), not the check-in pages
-# or the survey files with their free texts.
+# A viewer sees the seminars, their seats and counts (the registrants' names left out) and the forms it cannot send,
+# not the check-in pages nor the survey files with their free texts.
 bp.before_request(refuse_viewers("このページには申し込まれた方のお名前やアンケートの自由記述が含まれるため、閲覧専用のアカウントでは"
                                  "ご覧いただけません。席数や申込数はセミナーのページでご覧いただけます。",
-                                 allow=("console.seminars.seminars_list", "console.seminars.seminar",
-                                        "console.seminars.announce_form")))
+                                 allow=tuple(f"console.seminars.{view}" for view in (
+                                     "seminars_list", "seminar", "new_seminar", "edit_seminar", "announce_form"))))
 
 MODE_LABELS = {"onsite": "会場", "online": "オンライン"}
 REGISTRATION_LABELS = {"registered": "申込済み", "waiting": "キャンセル待ち", "cancelled": "キャンセル", "attended": "出席"}
