@@ -151,7 +151,8 @@ class Services:
                 # seminars: reminders planned into the outbox; multicast batches retried when due
                 ("seminar_reminders", lambda: seminar_reminders.plan(self.db, self.config.seminars, self.clock), 60.0),
                 ("multicast", lambda: multicast.send_due(self.db, self.line, self.clock), 15.0),
-                ("privacy", lambda: retention.purge_due(self.db, self.config.privacy, self.clock), 86400.0)]
+                ("privacy", lambda: retention.purge_due(self.db, self.config.privacy, self.clock,
+                                                        self.settings.var_dir), 86400.0)]
 
     def plan_surveys(self, seminar_id: int | None = None) -> int:
         """Put the surveys whose time has come (or seminar_id's, now) in the outbox; the outbox job sends them."""
@@ -195,7 +196,7 @@ def build_services(settings: Settings, clock=None) -> Services:
                                             loading=line.show_loading if line else None,
                                             profile_name=line.profile_name if line else None,
                                             public_url=settings.public_base_url,
-                                            notify_waiting=notifier.waiting), bookings)
+                                            notify_waiting=notifier.waiting, var_dir=settings.var_dir), bookings)
     if settings.liff_id:
         services.liff = LiffVerifier(settings.liff_id, settings.line_api_base_url)
     services.inbox = InboxWorker(db, services.process, clock, threads=settings.inbox_threads,

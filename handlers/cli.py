@@ -541,10 +541,12 @@ AUDIT_LABELS = {"view": "閲覧", "export": "書き出し", "change": "変更", 
 PURGE_LABELS = {"consultations": "完了・フォローアップの相談（個人情報）", "profiles": "利用者の登録情報",
                 "inbox_payloads": "受信イベントの内容", "message_bodies": "送信メッセージの本文",
                 "scheduled_bodies": "予約送信の本文", "multicast_recipients": "一斉送信の宛先",
-                "deletion_notices": "削除完了のお知らせの宛先"}
+                "web_submissions": "Webフォームの送信元の記録", "activities": "活動記録（企業名・メモ）",
+                "activity_photos": "活動記録の写真", "deletion_notices": "削除完了のお知らせの宛先"}
 
 
 def _privacy_purge(args) -> int:
+    from storage.activities import remove_files
     from storage.privacy import purge
     services = _services()
     privacy = services.config.privacy
@@ -552,6 +554,7 @@ def _privacy_purge(args) -> int:
         done = purge(s, services.clock.now(), retention_months=privacy.retention_months,
                      copies_days=privacy.copies_days, who="cli", dry_run=args.dry_run)
         s.commit()
+    remove_files(services.settings.var_dir, done.photos)
     print(f"{'削除の対象（--dry-run のため何も削除していません）' if args.dry_run else '削除しました'}"
           f"（保存期間: 相談 {privacy.retention_months}か月、写し {privacy.copies_days}日）:")
     for kind, label in PURGE_LABELS.items():

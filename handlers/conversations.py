@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from scheduling import seminars as seminar_domain
 from storage import seminars as seminar_store
 from scheduling.bookings import is_simulated
 from storage import privacy
+from storage.activities import remove_files
 from storage.cases import CLOSED_STATUSES
 from storage.logids import user_ref
 from storage.models import (
@@ -95,8 +97,10 @@ class SessionSlots:
 class ConversationService:
     def __init__(self, config: Config, triager: Classifier, policy_url: str, bookings=None,
                  loading: Callable[[str], None] | None = None, profile_name: Callable[[str], str | None] | None = None,
-                 public_url: str = "", notify_waiting: Callable[[Session, str, datetime], list[int]] | None = None):
+                 public_url: str = "", notify_waiting: Callable[[Session, str, datetime], list[int]] | None = None,
+                 var_dir: Path | None = None):
         self.config, self.triager, self.policy_url = config, triager, policy_url
+        self.var_dir = var_dir  # where activity photos are: an erasure removes those of the person's company
         self.notify_waiting = notify_waiting  # queues the notice to coordinators that a conversation waits for staff
         self.public_url = public_url  # links in messages (a registration's .ics and check-in QR code)
         self.bookings = bookings
@@ -168,7 +172,9 @@ class ConversationService:
                                 reply_until=reply_until) if replies else []
         handled.outbound_ids = queued + handled.outbound_ids
         if handled.erase is not None:
-            privacy.complete(s, handled.erase, "bot", now, queued)
+            erased = privacy.complete(s, handled.erase, "bot", now, queued)
+            if self.var_dir is not None:
+                handled.after_commit.append(lambda: remove_files(self.var_dir, erased.photos))
             log.info("deletion request %s: erased by the bot", handled.erase.id)
         return handled
 

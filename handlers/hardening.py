@@ -4,6 +4,8 @@ token the console and the web form check."""
 from __future__ import annotations
 
 import hmac
+import logging
+import re
 import secrets
 
 from flask import Flask, current_app, render_template, request, session
@@ -12,6 +14,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
 from werkzeug.serving import WSGIRequestHandler
+
+from handlers.logs import ENVIRON_KEY
+from storage.logids import tagged, user_ref
 
 # Everything the pages use is served from here: scripts and styles as files, never inline. Images may also come
 # from https, as the images in LINE messages the simulator shows do.
@@ -86,11 +91,23 @@ class TextConverter(UnicodeConverter):
         return value
 
 
+LINE_ID = re.compile(r"U[0-9a-f]{32}")
+
+
 class QuietRequestHandler(WSGIRequestHandler):
-    """werkzeug's request handler without werkzeug's and Python's versions in every answer's Server header."""
+    """werkzeug's request handler without werkzeug's and Python's versions in every answer's Server header, and with
+    an access line of its own."""
 
     def version_string(self) -> str:
         return "dxdesk"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The access line, with the request's id as the app's own lines have it: the method, the path without its
+        query string (a search for a name or a phone, a next= address), LINE ids hashed as in every log line and
+        tokens masked (storage.logids.MaskFeedTokens), and the status; not the client's address."""
+        path = LINE_ID.sub(lambda m: user_ref(m[0]), (getattr(self, "path", None) or "").split("?", 1)[0])
+        with tagged(getattr(self, "environ", {}).get(ENVIRON_KEY, "-")):
+            logging.getLogger("werkzeug").info('"%s %s" %s', getattr(self, "command", None) or "-", path, code)
 
 
 def secure_headers(response):

@@ -15,6 +15,7 @@ from storage.logids import request_id
 
 QUIET = ("alembic", "apscheduler", "googleapiclient.discovery_cache")
 HEADER = "X-Request-Id"
+ENVIRON_KEY = "dxdesk.request_id"  # the WSGI environ's copy, for the server's access line after the request ended
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
@@ -65,7 +66,8 @@ def install(app) -> None:
     @app.before_request
     def _start() -> None:
         sent = request.headers.get(HEADER, "")
-        g.request_token = request_id.set(sent if _sane(sent) else uuid.uuid4().hex)
+        request.environ[ENVIRON_KEY] = sent if _sane(sent) else uuid.uuid4().hex
+        g.request_token = request_id.set(request.environ[ENVIRON_KEY])
 
     @app.after_request
     def _finish(response):

@@ -1,5 +1,6 @@
 """Activity records (the contract's work besides consultations) and their photos: checked by content with Pillow,
-kept under a random name in `<var_dir>/photos`, with a thumbnail cached beside them."""
+kept upright without their EXIF (no GPS position) under a random name in `<var_dir>/photos`, with a thumbnail cached
+beside them."""
 from __future__ import annotations
 
 import os
@@ -32,6 +33,7 @@ MAX_PIXELS = 50_000_000  # a 48-megapixel phone photo passes; a decompression bo
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp"),
            "GIF": ("image/gif", "gif")}
 THUMB_SIZE = 320
+REENCODING = {"JPEG": {"quality": 92}, "WEBP": {"quality": 92}}  # a photo saved again without its metadata
 
 
 # --- activities --------------------------------------------------------------------------------------------
@@ -190,17 +192,31 @@ def check_photo(filename: str, data: bytes) -> CheckedPhoto:
             if probe.width * probe.height > MAX_PIXELS:
                 raise PhotoRefused(f"{label}は画素数が多すぎるため受け付けられません（5000万画素まで）。")
             probe.verify()
+        if kind not in FORMATS:
+            raise not_image
         with Image.open(BytesIO(data)) as image:  # verify() leaves the image unusable: open it again to read it
             image.load()
-            width, height = image.size
+            kept, (width, height) = _without_metadata(image, kind, data)
     except PhotoRefused:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         raise not_image from None
-    if kind not in FORMATS:
-        raise not_image
     content_type, extension = FORMATS[kind]
-    return CheckedPhoto(data, content_type, extension, width, height)
+    return CheckedPhoto(kept, content_type, extension, width, height)
+
+
+def _without_metadata(image: Image.Image, kind: str, data: bytes) -> tuple[bytes, tuple[int, int]]:
+    """What is kept of a photo, and its size: turned upright (its EXIF orientation applied) and saved again without
+    its EXIF (the GPS position, time and camera), XMP or comment; its colour profile stays. A GIF holds no EXIF and
+    is kept as sent, its animation with it."""
+    if kind == "GIF":
+        return data, image.size
+    animated = getattr(image, "n_frames", 1) > 1  # an animated PNG or WebP: every frame, as it is
+    upright = image if animated else ImageOps.exif_transpose(image)
+    buffer = BytesIO()
+    upright.save(buffer, kind, exif=b"", comment=b"", icc_profile=image.info.get("icc_profile"),
+                 **({"save_all": True} if animated else {}), **REENCODING.get(kind, {}))
+    return buffer.getvalue(), upright.size
 
 
 def photo_path(var_dir: Path, stored_name: str) -> Path:

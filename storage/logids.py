@@ -16,6 +16,7 @@ _key = secrets.token_bytes(32)
 _ICAL_TOKEN = re.compile(r"(/calendar/[^/\s?\"]+/)[^/\s?\"]+(\.ics)")
 _CHECKIN_TOKEN = re.compile(r"(/checkin/)[^/\s?\".]+")  # /checkin/<token>.png and /admin/checkin/<token>
 _SEMINAR_ICS = re.compile(r"(/seminars/)[^/\s?\".]+(\.ics)")  # a registration's calendar file: the same token
+_DONE_TOKEN = re.compile(r"(/consult/done/)[^/\s?\"]+")  # the web form's confirmation page: it shows the receipt
 
 
 def use_key(secret_key: str) -> None:
@@ -33,13 +34,14 @@ def user_ref(user_id: str | None) -> str:
 
 class MaskFeedTokens(logging.Filter):
     """Rewrites `/calendar/<coordinator>/<token>.ics` to `/calendar/<coordinator>/***.ics` in a logged line,
-    and a seminar check-in token (`/checkin/<token>`) likewise."""
+    and a seminar check-in token (`/checkin/<token>`) and the web form's confirmation (`/consult/done/<token>`)
+    likewise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "/calendar/" in message or "/checkin/" in message or "/seminars/" in message:
+        if any(part in message for part in ("/calendar/", "/checkin/", "/seminars/", "/consult/done/")):
             message = _SEMINAR_ICS.sub(r"\1***\2", _ICAL_TOKEN.sub(r"\1***\2", message))
-            record.msg, record.args = _CHECKIN_TOKEN.sub(r"\1***", message), ()
+            record.msg, record.args = _DONE_TOKEN.sub(r"\1***", _CHECKIN_TOKEN.sub(r"\1***", message)), ()
         return True
 
 

@@ -7,11 +7,12 @@ tombstone per person, so `companies()` still tells a returning company from a ne
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Text, cast, delete, func, select, update
+from sqlalchemy import Text, cast, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.jatime import TOKYO
@@ -19,8 +20,9 @@ from storage import audit
 from storage.cases import CLOSED_STATUSES
 from storage.logids import user_ref
 from storage.models import (
-    ACTIVE_BOOKING, Booking, CaseEvent, CaseNote, Consultation, ConversationRow, DeletionRequest, InboxEvent, LineUser,
-    Multicast, OutboundMessage, OutboxItem, Referral, Seminar, SeminarRegistration, SurveyResponse,
+    ACTIVE_BOOKING, Activity, ActivityPhoto, Booking, CaseEvent, CaseNote, Consultation, ConversationRow,
+    DeletionRequest, InboxEvent, LineUser, Multicast, OutboundMessage, OutboxItem, Referral, Seminar,
+    SeminarRegistration, SurveyResponse, WebSubmission,
 )
 
 ERASED = "（削除済み）"  # what a required text column (company, question) holds once erased
@@ -28,22 +30,40 @@ PROFILE = ("company", "industry", "employees", "municipality", "contact_name", "
 LIVE_REGISTRATION = ("registered", "waiting")
 
 
-def erase(s: Session, user_id: str, now: datetime, *, keep_outbound: tuple[int, ...] = ()) -> str:
-    """Erase one person's data from every table, in the caller's transaction; returns their tombstone id.
+@dataclass(frozen=True)
+class Erased:
+    """A person erased: their tombstone id, and the activity photos whose rows went, whose files the caller removes
+    once the transaction is committed (storage.activities.remove_files)."""
+
+    tomb: str
+    photos: list[str] = field(default_factory=list)
+
+
+def erase(s: Session, user_id: str, now: datetime, *, keep_outbound: tuple[int, ...] = ()) -> Erased:
+    """Erase one person's data from every table, in the caller's transaction.
 
     The messages in `keep_outbound` (the notice that tells them it is done) keep their LINE id and body until they
     are sent; `purge` gives them the tombstone afterwards. Bookings and registrations ahead are the caller's to
-    cancel first (the calendar and the coordinator must hear of it).
+    cancel first (the calendar and the coordinator must hear of it). Activity records of their consultations or
+    their company lose the company's name, notes, topics and photos; those whose notes or topics name them, the
+    notes and topics.
     """
     s.flush()  # the caller's pending changes to this user's rows go first: the statements below work on the tables
     user = s.get(LineUser, user_id)
     tomb = f"erased-{uuid.uuid4().hex}"
     values = _identifying_values(s, user_id, user)
+    theirs = select(Consultation.id).where(Consultation.user_id == user_id)
+    photos = _clear_activities(s, s.scalars(select(Activity).where(or_(
+        Activity.consultation_id.in_(theirs), Activity.company.in_(_company_names(s, user_id, user))))).all())
+    mentions = [column.contains(v, autoescape=True) for v in values for column in (Activity.notes, Activity.topics)]
+    for mentioned in s.scalars(select(Activity).where(or_(*mentions))) if mentions else ():
+        mentioned.notes = mentioned.topics = None
     s.add(LineUser(id=tomb, source=user.source if user else "line", following=False,
                    created_at=user.created_at if user else now, updated_at=now))
     s.flush()
     run = lambda statement: s.execute(statement.execution_options(synchronize_session=False))  # noqa: E731
-    _clear_case_work(s, select(Consultation.id).where(Consultation.user_id == user_id))
+    _clear_case_work(s, theirs)
+    run(update(WebSubmission).where(WebSubmission.consultation_id.in_(theirs)).values(address=ERASED))
     run(update(Consultation).where(Consultation.user_id == user_id).values(
         user_id=tomb, **_consultation_cleared()))
     run(update(Booking).where(Booking.user_id == user_id).values(user_id=tomb, cancel_reason=None))
@@ -69,7 +89,7 @@ def erase(s: Session, user_id: str, now: datetime, *, keep_outbound: tuple[int, 
     run(delete(LineUser).where(LineUser.id == user_id))
     if user is not None:
         s.expunge(user)
-    return tomb
+    return Erased(tomb, photos)
 
 
 def _consultation_cleared() -> dict:
@@ -86,6 +106,27 @@ def _clear_case_work(s: Session, consultation_ids) -> None:
     run(update(CaseEvent).where(CaseEvent.consultation_id.in_(consultation_ids), CaseEvent.kind == "field")
         .values(old=None, new=None))
     run(update(Referral).where(Referral.consultation_id.in_(consultation_ids)).values(outcome_note=None))
+
+
+def _clear_activities(s: Session, activities: list[Activity]) -> list[str]:
+    """Clear what activity records tell of a company: its name (each company's own marker, so the yearly targets
+    still count companies once each), notes, topics and photos (their rows; returns their stored names, whose files
+    go once committed). Kind, date, coordinator, partner, session, attendees and stage stay for the figures."""
+    markers: dict[str, str] = {}
+    for activity in activities:
+        if activity.company and not activity.company.startswith(ERASED):
+            activity.company = markers.setdefault(activity.company, f"{ERASED}{secrets.token_hex(3)}")
+        activity.notes = activity.topics = None
+    ids = [a.id for a in activities]
+    photos = list(s.scalars(select(ActivityPhoto.stored_name).where(ActivityPhoto.activity_id.in_(ids))))
+    s.execute(delete(ActivityPhoto).where(ActivityPhoto.activity_id.in_(ids))
+              .execution_options(synchronize_session=False))
+    return photos
+
+
+def _company_names(s: Session, user_id: str, user: LineUser | None) -> set[str]:
+    names = set(s.scalars(select(Consultation.company).where(Consultation.user_id == user_id)))
+    return {n for n in names | {user.company if user else None} if n and n != ERASED}
 
 
 def _identifying_values(s: Session, user_id: str, user: LineUser | None) -> set[str]:
@@ -146,13 +187,13 @@ def request_deletion(s: Session, user_id: str, now: datetime) -> DeletionRequest
     return request
 
 
-def complete(s: Session, request: DeletionRequest, who: str, now: datetime, notice_ids: list[int]) -> str:
-    """Erase the requester's data, mark the request done, and write it in the audit log; returns the tombstone."""
+def complete(s: Session, request: DeletionRequest, who: str, now: datetime, notice_ids: list[int]) -> Erased:
+    """Erase the requester's data, mark the request done, and write it in the audit log."""
     request.status, request.done_at, request.done_by = "done", now, who
     request.notice_id = notice_ids[0] if notice_ids else None
-    tomb = erase(s, request.user_id, now, keep_outbound=tuple(notice_ids))
+    erased = erase(s, request.user_id, now, keep_outbound=tuple(notice_ids))
     audit.record(s, who, "erase", f"deletion:{request.id}", now)
-    return tomb
+    return erased
 
 
 def pending_requests(s: Session) -> list[DeletionRequest]:
@@ -189,6 +230,7 @@ class Purged:
     """How many rows a purge cleared (or would clear), by kind: counts only, never what they held."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    photos: list[str] = field(default_factory=list)  # activity photos whose rows went: the caller removes the files
 
     def add(self, kind: str, n: int) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + n
@@ -197,9 +239,10 @@ class Purged:
 def purge(s: Session, now: datetime, *, retention_months: int, copies_days: int, who: str,
           dry_run: bool = False) -> Purged:
     """Clear closed consultations (完了 or フォローアップ) received more than `retention_months` ago with what staff
-    wrote on them, the profiles and conversations of people with nothing newer, and the copies (inbox payloads,
-    message bodies, multicast recipients) older than `copies_days`. Idempotent: what is cleared is not counted again.
-    The caller commits."""
+    wrote on them and the activity records linked to them, activity records of no case older than that, the
+    profiles and conversations of people with nothing newer, and the copies (inbox payloads, message bodies,
+    multicast recipients, the web form's hashed sender addresses) older than `copies_days`. Idempotent: what is
+    cleared is not counted again. The caller commits, then removes the files of `Purged.photos`."""
     done = Purged()
     cutoff, copies = months_before(now, retention_months), now - timedelta(days=copies_days)
     closed = s.scalars(select(Consultation).where(Consultation.status.in_(CLOSED_STATUSES), Consultation.received_at < cutoff,
@@ -213,9 +256,15 @@ def purge(s: Session, now: datetime, *, retention_months: int, copies_days: int,
                 cast(OutboundMessage.messages, Text) != "[]")
     outbox = (OutboxItem.due_at < copies, OutboxItem.status != "pending", cast(OutboxItem.messages, Text) != "[]")
     multicast = (Multicast.created_at < copies, Multicast.status != "pending", cast(Multicast.recipients, Text) != "[]")
+    web = (WebSubmission.created_at < copies, WebSubmission.address != ERASED)  # the rate limit counts 10 minutes
     for kind, model, where in (("inbox_payloads", InboxEvent, inbox), ("message_bodies", OutboundMessage, outbound),
-                               ("scheduled_bodies", OutboxItem, outbox), ("multicast_recipients", Multicast, multicast)):
+                               ("scheduled_bodies", OutboxItem, outbox), ("multicast_recipients", Multicast, multicast),
+                               ("web_submissions", WebSubmission, web)):
         done.add(kind, s.scalar(select(func.count()).select_from(model).where(*where)))
+    work = _past_activities(s, cutoff)
+    done.add("activities", len(work))
+    done.add("activity_photos", s.scalar(select(func.count()).select_from(ActivityPhoto).where(
+        ActivityPhoto.activity_id.in_([a.id for a in work]))))
     notices = s.execute(select(OutboundMessage, DeletionRequest.user_id).join(
         DeletionRequest, DeletionRequest.notice_id == OutboundMessage.id).where(
         DeletionRequest.status == "done", OutboundMessage.status != "pending",
@@ -241,9 +290,26 @@ def purge(s: Session, now: datetime, *, retention_months: int, copies_days: int,
     run(update(OutboundMessage).where(*outbound).values(messages=[], last_error=None))
     run(update(OutboxItem).where(*outbox).values(messages=[]))
     run(update(Multicast).where(*multicast).values(recipients=[]))
+    run(update(WebSubmission).where(*web).values(address=ERASED))
+    done.photos = _clear_activities(s, work)
+    for activity in work:
+        audit.record(s, who, "purge", f"activity:{activity.id}", now)
     for message, tomb in notices:
         message.to, message.messages = tomb, []
     return done
+
+
+def _past_activities(s: Session, cutoff: datetime) -> list[Activity]:
+    """Activity records not yet cleared that are linked to a consultation past retention, or to none and took place
+    before `cutoff` (one linked to a consultation still kept stays with it)."""
+    past_cases = select(Consultation.id).where(Consultation.status.in_(CLOSED_STATUSES),
+                                               Consultation.received_at < cutoff)
+    named = Activity.company.is_not(None) & ~Activity.company.startswith(ERASED, autoescape=True)
+    photographed = exists(select(ActivityPhoto.id).where(ActivityPhoto.activity_id == Activity.id))
+    return list(s.scalars(select(Activity).where(
+        named | Activity.notes.is_not(None) | Activity.topics.is_not(None) | photographed,
+        Activity.consultation_id.in_(past_cases) | ((Activity.date < cutoff) & Activity.consultation_id.is_(None)))
+        .order_by(Activity.id)))
 
 
 def _stale_profiles(s: Session, cutoff: datetime) -> list[LineUser]:

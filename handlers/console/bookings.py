@@ -13,7 +13,7 @@ from bot.booking import parse_slot_key, slot_key
 from bot.jatime import format_date, format_time_range
 from handlers.console.common import (
     BOOKING_STATUS_LABELS, MAX_REASON, PAGE_SIZE, _date_arg, _error, _form_text, _page_number, _services,
-    _today_start, audited,
+    _today_start, audited, refuse_viewers,
 )
 from scheduling.assignment import follow_booking
 from scheduling.availability import group_by_day
@@ -25,6 +25,8 @@ from storage.outbound import queue_messages
 log = logging.getLogger(__name__)
 
 bp = Blueprint("bookings", __name__)
+bp.before_request(refuse_viewers("予約には相談者の会社名やお名前、連絡先が含まれるため、閲覧専用のアカウントでは"
+                                 "ご覧いただけません。件数などの集計はホームと月次報告でご覧いただけます。"))
 
 # The staff's own reason stays in the record and goes to the coordinator; the user is told it more gently.
 CANCELLED_BY_STAFF = ("{when}のご相談のご予約は、担当者の都合によりキャンセルとなりました。"

@@ -137,11 +137,11 @@ def _form_text(name: str) -> str:
     return request.form.get(name, "").replace("\r\n", "\n").replace("\x00", "").strip()
 
 
-def refuse_viewers(message: str):
+def refuse_viewers(message: str, *, allow: tuple[str, ...] = ()):
     """A before_request hook for an area whose pages name people or companies: admins and coordinators only, a viewer
-    is told why (403)."""
+    is told why (403). The endpoints in `allow` show a viewer no personal data (counts, or the page without names)."""
     def acting_staff_only():
-        if session["staff"]["role"] not in ACTING_ROLES:
+        if session["staff"]["role"] not in ACTING_ROLES and request.endpoint not in allow:
             return _error(403, message)
         return None
     return acting_staff_only

@@ -14,7 +14,7 @@ from bot.intake import FIELD_LABELS
 from bot.jatime import format_datetime
 from bot.menu import suspend
 from handlers.console.common import (
-    CHANNEL_LABELS, SENDER_LABELS, WAITING_FOR_STAFF, _error, _form_text, _services, audited,
+    CHANNEL_LABELS, SENDER_LABELS, WAITING_FOR_STAFF, _error, _form_text, _services, audited, refuse_viewers,
 )
 from storage import audit
 from storage.logids import user_ref
@@ -24,6 +24,8 @@ from storage.outbound import queue_messages
 log = logging.getLogger(__name__)
 
 bp = Blueprint("conversations", __name__)
+bp.before_request(refuse_viewers("会話には相談者のメッセージやお名前、連絡先が含まれるため、閲覧専用のアカウントでは"
+                                 "ご覧いただけません。件数などの集計はホームと月次報告でご覧いただけます。"))
 
 MAX_REPLY = 2000
 RECENT_CONVERSATIONS = 50

@@ -5,7 +5,7 @@ import logging
 from flask import Blueprint, flash, redirect, render_template, session, url_for
 from sqlalchemy import select, update
 
-from handlers.console.common import SENDER_LABELS, _services
+from handlers.console.common import SENDER_LABELS, _services, refuse_viewers
 from handlers.console.conversations import KIND_LABELS, _outbound_lines
 from handlers.inbox import settle_parked
 from storage.models import InboxEvent, OutboundMessage, OutboxItem
@@ -13,6 +13,8 @@ from storage.models import InboxEvent, OutboundMessage, OutboxItem
 log = logging.getLogger(__name__)
 
 bp = Blueprint("messages", __name__)
+bp.before_request(refuse_viewers("送れなかったメッセージには宛先や本文が含まれるため、閲覧専用のアカウントでは"
+                                 "ご覧いただけません。件数などの集計はホームと月次報告でご覧いただけます。"))
 
 FAILED_LIMIT = 200
 EVENT_LABELS = {"postback": "ボタンの選択", "follow": "友だち追加", "unfollow": "ブロック", "join": "グループ参加",

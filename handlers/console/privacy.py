@@ -9,6 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from bot.privacy import done_notice
 from handlers.console.common import _date_arg, _error, _page_number, _services
 from storage import audit, privacy
+from storage.activities import remove_files
 from storage.logids import user_ref
 from storage.models import AUDIT_ACTIONS, DeletionRequest, LineUser
 from storage.outbound import queue_messages
@@ -80,8 +81,9 @@ def carry_out_deletion(request_id: int):
         user = s.get(LineUser, req.user_id)
         told = queue_messages(s, user.source if user else "line", req.user_id, done_notice(), now)
         # The coordinators' cancellation notices quote the person; they go as they are and the copies purge clears them.
-        privacy.complete(s, req, session["staff"]["login"], now, told + coordinator_notices)
+        erased = privacy.complete(s, req, session["staff"]["login"], now, told + coordinator_notices)
         s.commit()
+    remove_files(services.settings.var_dir, erased.photos)
     services.delivery.send(told + coordinator_notices)
     for booking in ahead.bookings:
         services.bookings.finish_cancel(booking.id)

@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Blueprint, flash, redirect, render_template, request, send_file, session, url_for
 
 from bot.jatime import TOKYO, to_tokyo
-from handlers.console.common import _error, _form_text, _services
+from handlers.console.common import _error, _form_text, _services, refuse_viewers
 from bot.intake import INDUSTRIES
 from bot.municipalities import REGIONS
 from handlers.survey_files import write
@@ -24,6 +24,12 @@ from storage.models import SEMINAR_MODES, Seminar, SeminarRegistration
 log = logging.getLogger(__name__)
 
 bp = Blueprint("seminars", __name__)
+# A viewer sees the seminars, their seats and counts (the registrants' names left out) and the forms it cannot send,
+# not the check-in pages nor the survey files with their free texts.
+bp.before_request(refuse_viewers("このページには申し込まれた方のお名前やアンケートの自由記述が含まれるため、閲覧専用のアカウントでは"
+                                 "ご覧いただけません。席数や申込数はセミナーのページでご覧いただけます。",
+                                 allow=tuple(f"console.seminars.{view}" for view in (
+                                     "seminars_list", "seminar", "new_seminar", "edit_seminar", "announce_form"))))
 
 MODE_LABELS = {"onsite": "会場", "online": "オンライン"}
 REGISTRATION_LABELS = {"registered": "申込済み", "waiting": "キャンセル待ち", "cancelled": "キャンセル", "attended": "出席"}

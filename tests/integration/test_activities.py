@@ -28,6 +28,20 @@ def image(fmt: str = "JPEG", size=(640, 480), color=(200, 80, 40)) -> bytes:
     return buffer.getvalue()
 
 
+def phone_photo(fmt: str = "JPEG") -> bytes:
+    """A photo as a phone takes it: held upright, stored on its side with EXIF orientation 6, where and when it was
+    taken and with what camera; red on its (stored) left half, blue on its right."""
+    picture = Image.new("RGB", (640, 480), (0, 0, 255))
+    picture.paste((255, 0, 0), (0, 0, 320, 480))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turn 90° clockwise to show
+    exif[0x010F], exif[0x0110], exif[0x0132] = "KagoCam", "DX-1", "2026:11:20 10:00:00"  # make, model, time
+    exif.get_ifd(0x8825).update({1: "N", 2: (31.0, 35.0, 48.0), 3: "E", 4: (130.0, 33.0, 27.0)})  # GPS: 鹿児島
+    buffer = io.BytesIO()
+    picture.save(buffer, fmt, exif=exif)
+    return buffer.getvalue()
+
+
 def record(client, **form) -> int:
     response = post(client, "/admin/activities", **(VISIT | form))
     assert response.status_code == 302, html.unescape(response.get_data(as_text=True))
@@ -195,10 +209,12 @@ def test_jpeg_and_png_photos_are_stored_under_random_names_and_shown_as_thumbnai
     response = upload(client, activity_id, (jpeg, "朝の訪問.jpg"), (png, "ホワイトボード.png"))
     assert response.status_code == 302 and "写真を2枚追加しました" in text_of(client.get(response.headers["Location"]))
     rows = photo_rows(services)
-    assert [(r.content_type, r.width, r.height, r.size, r.uploaded_by) for r in rows] == [
-        ("image/jpeg", 1600, 1200, len(jpeg), "uploader"), ("image/png", 400, 300, len(png), "uploader")]
+    assert [(r.content_type, r.width, r.height, r.uploaded_by) for r in rows] == [
+        ("image/jpeg", 1600, 1200, "uploader"), ("image/png", 400, 300, "uploader")]
+    assert [r.size for r in rows] == [(settings.var_dir / "photos" / r.stored_name).stat().st_size for r in rows]
     assert all("訪問" not in r.stored_name and len(r.stored_name) >= 36 for r in rows)
-    assert (settings.var_dir / "photos" / rows[0].stored_name).read_bytes() == jpeg
+    kept = settings.var_dir / "photos" / rows[1].stored_name
+    assert Image.open(kept).tobytes() == Image.open(io.BytesIO(png)).tobytes()  # saved again, pixel for pixel
     shown = page(client, f"/admin/activities/{activity_id}")
     for r in rows:
         assert f'src="/admin/activities/photos/{r.id}/thumbnail"' in shown
@@ -206,9 +222,32 @@ def test_jpeg_and_png_photos_are_stored_under_random_names_and_shown_as_thumbnai
     assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
     assert Image.open(io.BytesIO(thumb.data)).size == (320, 240)
     full = client.get(f"/admin/activities/photos/{rows[1].id}")
-    assert full.status_code == 200 and full.data == png and full.mimetype == "image/png"
+    assert full.status_code == 200 and full.data == kept.read_bytes() and full.mimetype == "image/png"
     assert full.headers["X-Content-Type-Options"] == "nosniff" and "no-store" in full.headers["Cache-Control"]
     assert ("uploader", f"activity:{activity_id}") in audit_records(services, "view")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_a_phone_photo_is_kept_upright_without_its_gps_position_time_or_camera(client, services, settings, fmt):
+    sign_in(client, services)
+    activity_id = record(client)
+    sent = phone_photo(fmt)
+    assert Image.open(io.BytesIO(sent)).getexif().get_ifd(0x8825)  # what the phone wrote
+
+    assert upload(client, activity_id, (sent, f"visit.{fmt.lower()}")).status_code == 302
+
+    [row] = photo_rows(services)
+    data = (settings.var_dir / "photos" / row.stored_name).read_bytes()
+    assert b"KagoCam" not in data and b"2026:11:20" not in data and b"Exif" not in data
+    kept = Image.open(io.BytesIO(data))
+    assert dict(kept.getexif()) == {} and kept.getexif().get_ifd(0x8825) == {}
+    assert kept.size == (480, 640) and (row.width, row.height, row.size) == (480, 640, len(data))
+    top, bottom = kept.convert("RGB").getpixel((240, 100)), kept.convert("RGB").getpixel((240, 540))
+    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # turned as the phone showed it: red on top
+    served = client.get(f"/admin/activities/photos/{row.id}")
+    assert served.data == data
+    thumb = Image.open(io.BytesIO(client.get(f"/admin/activities/photos/{row.id}/thumbnail").data))
+    assert thumb.size == (240, 320) and dict(thumb.getexif()) == {}
 
 
 @pytest.mark.parametrize("data, name, reason", [

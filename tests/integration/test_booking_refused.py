@@ -149,13 +149,14 @@ def test_staff_cancel_a_refused_booking_and_the_user_is_told(app, user, gcal, li
     assert_bookings_match_calendar(services.db, gcal, CAL)
 
 
-def test_a_viewer_sees_a_refused_booking_but_cannot_retry_it(app, user, gcal):
+def test_a_viewer_counts_a_refused_booking_on_the_home_page_but_cannot_open_nor_retry_it(app, user, gcal):
     services = app.extensions["dxdesk"]
     booking, _ = book_refused(user, gcal, (403, "forbidden"))
     client = app.test_client()
     sign_in(client, services, role="viewer")
 
-    assert "Googleカレンダーに登録できず" in page(client, f"/admin/bookings/{booking.id}")
+    assert "カレンダーが登録・削除を拒否した予約" in page(client, "/admin")
+    assert client.get(f"/admin/bookings/{booking.id}").status_code == 403  # it names the person
     assert post(client, f"/admin/bookings/{booking.id}/retry").status_code == 403
     assert bookings(services)[0].calendar_error == "403 forbidden"
 

@@ -14,7 +14,9 @@ from app import create_app
 from bot.conversation import State
 from handlers.console.conversations import BACK_TO_BOT, TAKEN_OVER
 from storage.outbound import queue_messages
-from storage.models import Booking, Consultation, ConversationRow, LineUser, OutboundMessage, OutboxItem
+from storage.models import (
+    AuditEntry, Booking, Consultation, ConversationRow, LineUser, OutboundMessage, OutboxItem,
+)
 from storage.logids import user_ref
 from storage.staff import add_user
 from tests.fakes.line_api import FakeLineApi
@@ -152,15 +154,38 @@ def test_signing_out_closes_the_console(client, services):
     assert client.get("/admin").status_code == 302
 
 
-@pytest.mark.parametrize("path", ["/admin", "/admin/conversations", "/admin/conversations/sim-a", "/admin/messages"])
-def test_a_viewer_can_read_every_page_but_the_cases(client, services, path):
-    say(client, "sim-a", "こんにちは")
-    consultation_id = add_consultation(services)
+@pytest.mark.parametrize("path", ["/admin/conversations", "/admin/conversations/sim-a", "/admin/messages"])
+def test_a_viewer_is_refused_the_conversations_and_failed_messages_with_a_kind_message(client, services, path):
+    say(client, "sim-a", "見せない商事の鈴木です")
+    failed_message(services)
     sign_in(client, services, "viewer")
 
-    text = page(client, path.format(id=consultation_id))
+    response = client.get(path)
 
-    assert "ログアウト" in text
+    assert response.status_code == 403
+    text = response.get_data(as_text=True)
+    assert "閲覧専用のアカウントではご覧いただけません" in text and "集計はホームと月次報告" in text
+    assert "見せない商事" not in text and "sim-a" not in text
+    with services.db.unit_of_work() as s:
+        assert s.scalars(select(AuditEntry).where(AuditEntry.action == "view")).all() == []
+
+
+def test_a_viewer_s_home_shows_the_counts_without_links_to_pages_it_would_be_refused(client, services):
+    say(client, "sim-a", "こんにちは")
+    add_consultation(services)
+    failed_message(services, channel="line", to="U-real")
+    sign_in(client, services, "viewer")
+
+    text = page(client, "/admin")
+
+    assert tile(text, "新しい相談（受付済み）") == 1 and tile(text, "送信失敗") == 1
+    refused = ("/admin/consultations", "/admin/conversations", "/admin/bookings", "/admin/messages",
+               "/admin/activities", "/admin/weekly")
+    assert [path for path in refused if f'href="{path}' in text] == []
+    for path in ("/admin/popup", "/admin/seminars", "/admin/coordinators", "/admin/deletions"):
+        assert f'href="{path}"' in text  # what a viewer may read stays in the menu
+    sign_in(client, services, "coordinator")
+    assert all(f'href="{path}' in page(client, "/admin") for path in refused)
 
 
 @pytest.mark.parametrize(("path", "form"), [

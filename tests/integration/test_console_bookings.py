@@ -87,16 +87,37 @@ def test_the_new_pages_send_a_signed_out_visitor_to_the_login_form(client, path)
     assert response.status_code == 302 and response.location.startswith("/admin/login")
 
 
-@pytest.mark.parametrize("path", ["/admin/bookings", "/admin/bookings/{id}", "/admin/popup", "/admin/coordinators"])
-def test_a_viewer_reads_the_new_pages_without_any_form_to_act(client, services, path):
+@pytest.mark.parametrize("path", ["/admin/bookings", "/admin/bookings/{id}", "/admin/bookings/{id}/reschedule",
+                                  "/admin/bookings?coordinator=tanaka"])
+def test_a_viewer_is_refused_the_bookings_which_name_people_with_a_kind_message(client, services, path):
     booking_id = add_booking(services, start=at(26, 10), company="さつま商事")
-    add_popup_day(services)
     sign_in(client, services, "viewer")
 
-    text = page(client, path.format(id=booking_id))
+    response = client.get(path.format(id=booking_id))
+
+    assert response.status_code == 403
+    text = response.get_data(as_text=True)
+    assert "閲覧専用のアカウントではご覧いただけません" in text and "さつま商事" not in text
+
+
+@pytest.mark.parametrize("path", ["/admin/popup", "/admin/coordinators"])
+def test_a_viewer_reads_the_popup_days_and_coordinators_without_names_forms_or_links_to_bookings(client, services,
+                                                                                                 path):
+    day = add_popup_day(services)
+    add_booking(services, start=at(5, 10, month=12), company="鹿屋商店", day=day)
+    sign_in(client, services)
+    post(client, f"/admin/popup/{day}/cancel")  # a called-off day lists its bookings to contact, by company
+    viewer = client.application.test_client()
+    sign_in(viewer, services, "viewer")
+
+    text = page(viewer, path)
 
     assert "ログアウト" in text
     assert 'method="post"' not in text.replace('method="post" action="/admin/logout"', "")
+    assert "鹿屋商店" not in text and "/admin/bookings" not in text and "/admin/conversations" not in text
+    if path == "/admin/popup":
+        assert "1件の予約が残っています" in text  # the count stays
+    assert "鹿屋商店" in page(client, "/admin/popup")  # staff who act still see whom to call
 
 
 @pytest.mark.parametrize(("path", "form"), [
@@ -501,7 +522,7 @@ def test_staff_mark_a_booking_acknowledged_and_the_console_says_who_and_when(cli
 def test_a_viewer_cannot_acknowledge_a_booking_nor_anyone_without_the_form_s_token(client, services):
     booking_id = add_booking(services, start=at(26, 10), company="桜島製作所")
     sign_in(client, services, role="viewer")
-    assert "確認済みにする" not in page(client, f"/admin/bookings/{booking_id}")
+    assert client.get(f"/admin/bookings/{booking_id}").status_code == 403
 
     assert post(client, f"/admin/bookings/{booking_id}/acknowledge").status_code == 403
     client.post("/admin/logout", data={"csrf_token": csrf(client)})

@@ -53,6 +53,12 @@ def test_staff_carry_out_a_deletion_request_cancelling_the_booking_first(client,
     button = next(i["action"]["data"] for m in asked for i in m.get("quickReply", {}).get("items", [])
                   if i["action"]["label"] == "削除する")
     assert "担当者が取り消しを確認" in texts(tap(client, user, button))
+    with services.db.unit_of_work() as s:  # a visit to their company, with a photo
+        from tests.integration.test_retention import add_activity
+        add_activity(s, services, services.clock.now(), "鹿屋商店", kind="visit", photo=True)
+        s.commit()
+    photos = services.settings.var_dir / "photos"
+    assert [p for p in photos.rglob("*.jpg")]
     sign_in(client, services, "coordinator", login="coord-1")
     listed = client.get("/admin/deletions").get_data(as_text=True)
     assert "予約 1件" in listed and user not in listed
@@ -64,6 +70,7 @@ def test_staff_carry_out_a_deletion_request_cancelling_the_booking_first(client,
     assert response.status_code == 302
     dump = database_text(services.db)
     assert "鹿屋商店" not in dump and "大隅 太郎" not in dump and "0994-31-1111" not in dump
+    assert [p for p in photos.rglob("*.jpg")] == []  # the photo and its thumbnail, once the erasure was committed
     with services.db.unit_of_work() as s:
         assert s.scalar(select(Booking.status)) == "cancelled"
         assert s.get(LineUser, user) is None

@@ -7,8 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from storage import cases, reports
-from storage.models import AuditEntry, Booking, CaseEvent, Consultation, DeletionRequest, LineUser
+from storage import activities, cases, reports
+from storage.models import (
+    Activity, ActivityPhoto, AuditEntry, Booking, CaseEvent, Consultation, DeletionRequest, LineUser, WebSubmission,
+)
 from storage.privacy import purge
 from storage.queries import consultations_as_json
 from tests.fakes.line_api import DEFAULT_DISPLAY_NAME, FakeLineApi
@@ -96,6 +98,44 @@ def test_erasure_clears_what_staff_wrote_on_the_person_s_cases_but_keeps_their_h
     with services.db.unit_of_work() as s:
         assert [(e.kind, e.old, e.new) for e in s.scalars(select(CaseEvent).order_by(CaseEvent.id))] == [
             ("field", None, None), ("referral", "pending", "accepted"), ("status", "received", "in_progress")]
+
+
+def test_erasure_clears_the_activity_records_of_the_person_s_company_and_their_photos_but_keeps_the_counts(
+        user, line_app, clock):
+    from tests.integration.test_retention import add_activity
+    services = line_app.extensions["dxdesk"]
+    now = clock.now()
+    with services.db.unit_of_work() as s:
+        c = s.scalar(select(Consultation))
+        linked = add_activity(s, services, now, CANARIES["company"], consultation_id=c.id, photo=True)
+        add_activity(s, services, now, CANARIES["company"], kind="visit", photo=True)  # the company, not the case
+        elsewhere = add_activity(s, services, now, "別の商店", kind="visit")
+        elsewhere.notes = f"{CANARIES['name']}さんの紹介で訪問"  # notes naming them on another company's visit
+        other = add_activity(s, services, now, "無関係の工務店", photo=True)
+        s.add(WebSubmission(key="form-1", address="a" * 64, consultation_id=c.id, consent_version="2026-11",
+                            created_at=now))
+        s.commit()
+    year = (now.replace(month=4, day=1), now.replace(year=now.year + 1))
+    with services.db.unit_of_work() as s:
+        before = activities.counts_by_kind(s, *year), activities.progress(s, *year)
+    photos = services.settings.var_dir / "photos"
+    assert len(list(photos.glob("*.jpg"))) == 3 and personal_left(services.db)
+
+    assert "削除しました" in ask_and_confirm(user)
+
+    assert personal_left(services.db) == []
+    with services.db.unit_of_work() as s:
+        assert (activities.counts_by_kind(s, *year), activities.progress(s, *year)) == before
+        cleared = s.get(Activity, linked.id)
+        assert cleared.company.startswith("（削除済み）") and (cleared.notes, cleared.topics) == (None, None)
+        assert (cleared.kind, cleared.attendees, cleared.consultation_id) == ("training", 5, linked.consultation_id)
+        assert (s.get(Activity, elsewhere.id).company, s.get(Activity, elsewhere.id).notes) == ("別の商店", None)
+        assert s.get(Activity, other.id).notes == "無関係の工務店の社長と話した"
+        [kept] = s.scalars(select(ActivityPhoto)).all()
+        assert kept.activity_id == other.id
+        assert s.scalar(select(WebSubmission.address)) == "（削除済み）"
+    assert sorted(str(p.relative_to(photos)) for p in photos.rglob("*") if p.is_file()) == [
+        kept.stored_name, f"thumbs/{kept.stored_name}"]  # the other company's photo and its thumbnail
 
 
 def test_the_line_id_stays_only_on_the_done_notice_until_the_purge_gives_it_the_tombstone(user, line_app, clock):

@@ -91,6 +91,34 @@ def test_each_log_line_is_json_with_the_request_id_the_proxy_sent_back_on_the_re
     assert {"time", "level", "logger", "message"} <= set(lines[0])
 
 
+def test_the_served_access_line_carries_the_request_id_and_no_query_line_id_token_or_address(app, json_lines):
+    import http.client
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from handlers.hardening import QuietRequestHandler
+    from storage.logids import user_ref
+    line_id = "U" + "4f" * 16
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for n, path in enumerate(("/admin/consultations?q=099-777-8888", f"/admin/conversations/{line_id}",
+                                  "/consult/done/MTI.secret-token", "/healthz")):
+            connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+            connection.request("GET", path, headers={"X-Request-Id": f"req-access-{n}"})
+            connection.getresponse().read()
+            connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    access = {line["request_id"]: line["message"] for line in json_lines() if line["logger"] == "werkzeug"}
+    assert access == {"req-access-0": '"GET /admin/consultations" 302',
+                      "req-access-1": f'"GET /admin/conversations/{user_ref(line_id)}" 302',
+                      "req-access-2": '"GET /consult/done/***" 404', "req-access-3": '"GET /healthz" 200'}
+
+
 def test_a_request_without_a_sane_id_gets_a_fresh_one(client, json_lines):
     first = client.get("/healthz", headers={"X-Request-Id": "bad id <script>"}).headers["X-Request-Id"]
     second = client.get("/healthz").headers["X-Request-Id"]

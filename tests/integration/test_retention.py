@@ -1,16 +1,20 @@
 """Retention: `dxdesk privacy purge [--dry-run]`, the daily scheduler job, and `dxdesk audit` over what they did."""
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from scheduling.clock import MovableClock
 from scheduling.retention import purge_due
-from storage import cases, reports
-from storage.models import CaseEvent, Consultation, InboxEvent, LineUser, Multicast, OutboundMessage
+from storage import activities, cases, reports
+from storage.models import (
+    Activity, ActivityPhoto, CaseEvent, Consultation, InboxEvent, LineUser, Multicast, OutboundMessage, WebSubmission,
+)
 from storage.privacy import ERASED, months_before, purge, purge_date
 from tests.helpers import database_text
 from tests.integration.test_cli import dxdesk
@@ -117,7 +121,7 @@ def test_the_daily_scheduler_job_purges_on_the_services_clock(services):
     [job] = [job for name, job, seconds in services.jobs() if name == "privacy" and seconds == 86400]
     job()  # the test clock is 2026-11-24: 34 months on
     assert OLD_SECRET not in database_text(services.db)
-    assert purge_due(services.db, services.config.privacy, MovableClock(NOW))["consultations"] == 0
+    assert purge_due(services.db, services.config.privacy, MovableClock(NOW), services.settings.var_dir)["consultations"] == 0
 
 
 def test_a_shorter_retention_in_the_configuration_purges_sooner(services, tmp_path, database_url):
@@ -156,3 +160,78 @@ def test_audit_lists_exports_and_since_filters(services, database_url, tmp_path)
     assert json.loads(dxdesk("audit", "--json", "--since", later, env={"DXDESK_DATABASE_URL": database_url}).stdout) == []
     table = dxdesk("audit", env={"DXDESK_DATABASE_URL": database_url}).stdout
     assert "書き出し" in table and "weekly:2026-W48" in table
+
+
+def add_activity(s, services, when: datetime, company: str, *, kind: str = "training", consultation_id=None,
+                 photo: bool = False) -> Activity:
+    training = kind == "training"
+    activity = activities.create(s, {"kind": kind, "date": when, "coordinator_id": "tanaka", "company": company,
+                                     "consultation_id": consultation_id, "session_no": 1 if training else None,
+                                     "topics": f"{company}向けの研修", "attendees": 5 if training else None,
+                                     "notes": f"{company}の社長と話した"}, by="tanaka", now=when)
+    if photo:
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 48), (200, 80, 40)).save(buffer, "JPEG")
+        activities.add_photos(s, services.settings.var_dir, activity,
+                              [activities.check_photo("visit.jpg", buffer.getvalue())], by="tanaka", now=when)
+    return activity
+
+
+def test_purge_clears_activity_records_past_retention_and_their_photos_but_keeps_the_counts(services, database_url):
+    with services.db.unit_of_work() as s:
+        old_case = consultation(s, 1, months_before(NOW, 25), "closed", OLD_SECRET)
+        open_case = consultation(s, 3, months_before(NOW, 30), "in_progress", f"{KEPT_SECRET}B")
+        s.flush()
+        linked = add_activity(s, services, months_before(NOW, 20), OLD_SECRET, consultation_id=old_case.id, photo=True)
+        add_activity(s, services, months_before(NOW, 26), "廃棄予定工業", kind="visit")  # of no case, past retention
+        add_activity(s, services, months_before(NOW, 26), "廃棄予定工業")  # the same company, once again
+        add_activity(s, services, months_before(NOW, 27), f"{KEPT_SECRET}B", consultation_id=open_case.id)
+        add_activity(s, services, months_before(NOW, 3), f"{KEPT_SECRET}C", photo=True)
+        s.commit()
+    year = (months_before(NOW, 28), NOW)
+    with services.db.unit_of_work() as s:
+        before = activities.counts_by_kind(s, *year), activities.progress(s, *year)
+    photos = sorted(p.name for p in (services.settings.var_dir / "photos").glob("*.jpg"))
+    assert len(photos) == 2
+
+    result = dxdesk("privacy", "purge", env={"DXDESK_DATABASE_URL": database_url,
+                                             "DXDESK_VAR_DIR": str(services.settings.var_dir)})
+
+    assert result.returncode == 0, result.stderr
+    assert "活動記録（企業名・メモ）: 3件" in result.stdout and "活動記録の写真: 1件" in result.stdout
+    dump = database_text(services.db)
+    assert OLD_SECRET not in dump and "廃棄予定工業" not in dump
+    assert f"{KEPT_SECRET}B" in dump and f"{KEPT_SECRET}C" in dump
+    with services.db.unit_of_work() as s:
+        assert (activities.counts_by_kind(s, *year), activities.progress(s, *year)) == before
+        cleared = s.get(Activity, linked.id)
+        assert cleared.company.startswith(ERASED) and (cleared.notes, cleared.topics) == (None, None)
+        assert (cleared.kind, cleared.attendees, cleared.session_no) == ("training", 5, 1)
+        kept = s.scalars(select(ActivityPhoto)).all()
+        assert len(kept) == 1 and kept[0].activity_id != linked.id
+    folder = services.settings.var_dir / "photos"
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
+        kept[0].stored_name, f"thumbs/{kept[0].stored_name}"]  # the recent activity's photo and its thumbnail
+    again = dxdesk("privacy", "purge", env={"DXDESK_DATABASE_URL": database_url})
+    assert "活動記録（企業名・メモ）: 0件" in again.stdout and "活動記録の写真: 0件" in again.stdout
+
+
+def test_purge_clears_the_web_form_s_hashed_sender_address_after_the_copies_window(services, database_url):
+    with services.db.unit_of_work() as s:
+        for n, age in ((1, 31), (2, 2)):
+            c = consultation(s, n, NOW - timedelta(days=age), "received", f"{KEPT_SECRET}{n}")
+            s.flush()
+            s.add(WebSubmission(key=f"form-{n}", address=f"{n}" * 64, consultation_id=c.id, consent_version="2026-11",
+                                created_at=NOW - timedelta(days=age)))
+        s.commit()
+
+    dry = dxdesk("privacy", "purge", "--dry-run", env={"DXDESK_DATABASE_URL": database_url})
+    result = dxdesk("privacy", "purge", env={"DXDESK_DATABASE_URL": database_url})
+
+    assert "Webフォームの送信元の記録: 1件" in dry.stdout and "Webフォームの送信元の記録: 1件" in result.stdout
+    with services.db.unit_of_work() as s:
+        rows = s.scalars(select(WebSubmission).order_by(WebSubmission.id)).all()
+        assert [(r.key, r.address, r.consent_version) for r in rows] == [
+            ("form-1", ERASED, "2026-11"), ("form-2", "2" * 64, "2026-11")]  # the consent given stays on record
+    again = dxdesk("privacy", "purge", env={"DXDESK_DATABASE_URL": database_url})
+    assert "Webフォームの送信元の記録: 0件" in again.stdout

@@ -149,6 +149,20 @@ def test_a_viewer_reads_but_cannot_create_edit_or_mark(client, services):
     assert registration(services, registration_id).status == "registered"
 
 
+def test_a_viewer_sees_the_registrations_counted_but_not_named_nor_the_check_in_page(client, services):
+    seminar_id = add_seminar(services)
+    _, token = add_registration(services.db, seminar_id, "U1", company="見せない商店", name="見せない 花子")
+    sign_in(client, services, "viewer")
+
+    text = page(client, f"/admin/seminars/{seminar_id}")
+
+    assert "お申し込み <span class=\"count\">1件</span>" in text and "申込 1／30席" in text
+    assert "見せない" not in text and "閲覧専用のアカウントでは表示されません" in text
+    refused = client.get(f"/admin/checkin/{token}")
+    assert refused.status_code == 403 and "見せない" not in refused.get_data(as_text=True)
+    assert "閲覧専用のアカウントではご覧いただけません" in refused.get_data(as_text=True)
+
+
 def test_an_unknown_seminar_is_a_polite_404(client, services):
     sign_in(client, services)
     response = client.get("/admin/seminars/999")

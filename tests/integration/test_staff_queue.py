@@ -235,15 +235,6 @@ def test_the_conversation_opens_at_the_newest_message_with_the_reply_box_focused
     assert f'href="/admin/conversations/{user.user}"' in listed
 
 
-def test_a_viewer_without_a_reply_box_is_sent_to_the_newest_message_s_anchor(client, services, user):
-    user.send(type="follow")
-    user.tap(ASK_STAFF)
-    sign_in(client, services, "viewer")
-
-    assert f'href="/admin/conversations/{user.user}#latest"' in page(client, "/admin/conversations")
-    assert 'id="reply-text"' not in page(client, f"/admin/conversations/{user.user}")
-
-
 def test_the_slot_carousel_shows_which_times_were_offered(client, services, user):
     intake(user)
     sign_in(client, services)

@@ -203,9 +203,15 @@ def test_the_console_shows_the_results_and_downloads_them_as_csv_and_xlsx(servic
         s.add(SurveyResponse(seminar_id=seminar, survey_id="seminar", user_id=ATTENDEE, created_at=now, updated_at=now,
                              answers={"satisfaction": 4, "comment": "大隅 太郎です。参考になりました"}, completed_at=now))
         s.commit()
-    sign_in(client, services, "viewer")  # aggregates: a viewer may read them
-    html = page(client, f"/admin/seminars/{seminar}")
-    assert "回答 1件" in html and "平均 4.0" in html and "大隅 太郎です" not in html
+    viewer = client.application.test_client()
+    sign_in(viewer, services, "viewer")  # aggregates: a viewer may read them, not the free texts in the files
+    html = page(viewer, f"/admin/seminars/{seminar}")
+    assert "回答 1件" in html and "平均 4.0" in html and "大隅 太郎です" not in html and "survey.csv" not in html
+    for kind in ("csv", "xlsx"):
+        refused = viewer.get(f"/admin/seminars/{seminar}/survey.{kind}")
+        assert refused.status_code == 403 and "閲覧専用のアカウントではご覧いただけません" in refused.get_data(as_text=True)
+    sign_in(client, services, "coordinator")
+    assert "survey.csv" in page(client, f"/admin/seminars/{seminar}")
     csv_file = client.get(f"/admin/seminars/{seminar}/survey.csv")
     assert csv_file.status_code == 200 and csv_file.data.startswith(b"\xef\xbb\xbf")
     assert "参考になりました" in csv_file.data.decode("utf-8-sig")
