@@ -5,7 +5,7 @@ always show the same figures. Nothing is counted here: a total is the sum of the
 
 Masking has two steps. A count of 1 or 2 shows as 「3未満」 (primary). Then, where a total is shown, a hidden count
 could be worked out by subtraction (13 in all, 5 and 7 shown: the hidden one is 1), so `suppressed` also hides the
-smallest counts of 3 or more of that column as 「秘匿」 (secondary) until no hidden count can be told. NOTE explains
+smallest counts of 3 or more of that column as 「秘匿」 (secondary) until no hidden count can be told. NOTES explain
 both marks under the tables.
 """
 from __future__ import annotations
@@ -27,7 +27,8 @@ ACTIVITY_NAMES = KIND_LABELS  # one set of names: the console's, the weekly log'
 UNANSWERED = "未回答"
 SMALL = "3未満"
 SECRET = "秘匿"  # a count of 3 or more hidden so that a 「3未満」 cannot be worked out from the others
-NOTE = "3未満：1〜2件。秘匿：3未満の件数が他の数値から計算できないよう伏せた数値。"
+# Under the tables of the workbook (a line each) and of the console's home: what the two marks mean.
+NOTES = ("3未満：1〜2件。", "秘匿：3未満の件数が他の数値から計算できないよう伏せた数値。")
 NONE = "－"
 MONTH_COLUMNS = ("当月", "前月", "年度累計")
 YEAR_COLUMNS = ("当年度", "前年度")

@@ -26,8 +26,8 @@ from storage.models import (Activity, ActivityPhoto, AuditEntry, Consultation, L
 from tests.fakes.line_api import FakeLineApi
 from tests.helpers import SECRET, LineUserDriver, line_intake, texts
 from tests.integration.test_cli import dxdesk
-from tests.integration.test_reports import (APRIL, DEC, NOV, OCT, PERSONAL, consult, monthly, real, seeded, shown,
-                                            tables, tokyo)
+from tests.integration.test_reports import (APRIL, DEC, NOV, OCT, PERSONAL, agrees, consult, monthly, real, seeded,
+                                            shown, tables, tokyo)
 
 __all__ = ["seeded"]  # the fixture, used by name below
 
@@ -217,12 +217,14 @@ def test_activity_and_referral_figures_match_the_database(month, database_url, t
                                                                       Activity.date >= NOV, Activity.date < DEC))
         assert found["支援活動"]["企業への支援訪問"] == done("visit")
         assert found["支援活動"]["企業内研修"] == done("training")
-        assert found["連携機関への紹介"]["鹿児島商工会議所"] == referred("kagoshima-cci")
-        assert found["連携機関への紹介"]["鹿児島県よろず支援拠点"] == referred("yorozu")
+        assert agrees(found["連携機関への紹介"]["鹿児島商工会議所"], referred("kagoshima-cci"))
+        assert agrees(found["連携機関への紹介"]["鹿児島県よろず支援拠点"], referred("yorozu"))
     # By hand: the demo's visit and referral are left out.
     assert found["支援活動"]["企業への支援訪問"] == (3, "3未満", 4)
     assert found["支援活動"]["社内研修の参加者数"][0] == trained == 20
-    assert found["連携機関への紹介"]["鹿児島商工会議所"] == (3, 0, 3)
+    # 4 − 3 and 5 − 3 would tell よろず's 1 and 2: the 3s are hidden second.
+    assert found["連携機関への紹介"]["鹿児島商工会議所"] == ("秘匿", 0, "秘匿")
+    assert found["連携機関への紹介"]["鹿児島県よろず支援拠点"] == ("3未満", "3未満", "3未満")
     assert found["連携機関への紹介"]["合計"] == (4, "3未満", 5)
     # Visits against 3 a month: November's 3 of 3; April to November, 4 of 24.
     assert found["目標に対する実績"]["企業訪問（当月）"] == (3, 3, "100%")
