@@ -151,3 +151,19 @@ def test_the_weekend_and_holiday_share_is_hidden_when_it_would_tell_a_hidden_wee
     [summary] = [x for x in sections(CONFIG, f, ("当月", "前月", "年度累計")) if x.title == "概要"]
     rows = {row.label: row.values for row in summary.rows}
     assert rows["土日・祝日の割合"] == [shown] * 3
+
+
+def test_after_suppression_no_hidden_count_of_a_small_column_has_only_one_possible_value():
+    """Every column of 3 or 4 counts up to 5, read as a reader would: every filling-in of its hidden cells (1–2 for
+    「3未満」, 3 or more for 「秘匿」) that adds up to the total shown, or to 1–2 when the total is 「3未満」. Each
+    「3未満」 must have two possible values, unless no count of 3 or more was left to hide."""
+    from itertools import product
+    for size in (3, 4):
+        for counts in product(range(6), repeat=size):
+            shown, total = suppressed(list(counts)), sum(counts)
+            totals = [total] if masked(total) == total else [1, 2]
+            ranges = [[v] if isinstance(v, int) else [1, 2] if v == "3未満" else range(3, total + 1) for v in shown]
+            fillings = [x for x in product(*ranges) if sum(x) in totals]
+            for i, v in enumerate(shown):
+                if v == "3未満" and any(isinstance(w, int) and w >= 3 for w in shown):
+                    assert len({x[i] for x in fillings}) == 2, (counts, shown)
