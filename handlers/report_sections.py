@@ -129,6 +129,13 @@ def bar_widths(section: Section) -> list[int]:
     return [round(100 * n / top) if top else 0 for n in counts]
 
 
+def _parts(counts: list[dict], keys: list | tuple) -> list[list]:
+    """Each key's count in each column (a dict per column), as `suppressed` shows the column: parts of a total that
+    is shown with them."""
+    columns = [suppressed([c.get(key, 0) for key in keys]) for c in counts]
+    return [[column[n] for column in columns] for n in range(len(keys))]
+
+
 def _summary(title: str, columns: tuple[str, ...], lines: list[tuple[str, list]]) -> Section:
     """Counts (masked here) and values already shown (a share) one line each."""
     return Section(title, "項目", columns, [Row(label, [masked(v) if isinstance(v, int) else v for v in values])
@@ -141,9 +148,8 @@ def _breakdown(title: str, columns: tuple[str, ...], counts: list[dict], labels:
     hidden as `suppressed` says, so that the total cannot tell a hidden count."""
     extra = sorted(set().union(*counts) - set(order or ()), key=lambda k: (-counts[-1].get(k, 0), k is None, k or ""))
     keys = [*(order or ()), *extra]
-    columns_shown = [suppressed([c.get(key, 0) for key in keys]) for c in counts]
-    rows = [Row(labels.get(key, key if key is not None else UNANSWERED), [column[n] for column in columns_shown])
-            for n, key in enumerate(keys)]
+    rows = [Row(labels.get(key, key if key is not None else UNANSWERED), values)
+            for key, values in zip(keys, _parts(counts, keys))]
     rows.append(Row("合計", [masked(sum(c.values())) for c in counts], total=True))
     return Section(title, "区分", columns, rows, chart)
 
@@ -186,9 +192,11 @@ def year_targets(config: Config, f: Figures) -> Section:
 def sections(config: Config, f: Figures, columns: tuple[str, ...]) -> list[Section]:
     """The figures every report shows, in the same order, one column per period of `f`. 概要's 出張相談会での相談件数
     is 経路別's 出張相談会 row, shown as that row is, so that a count hidden there is hidden here too (概要's 相談件数
-    is every breakdown's 合計, which is never hidden second)."""
+    is every breakdown's 合計, which is never hidden second). セミナー's 会場 and オンライン are the parts of its 計,
+    hidden as a breakdown's rows are."""
     channel = _breakdown("経路別", columns, f["channel"], CHANNEL_NAMES, order=list(CHANNEL_NAMES))
     [popup] = [row.values for row in channel.rows if row.label == CHANNEL_NAMES["popup"]]
+    registered, attended = _parts(f["registrations"], SEMINAR_MODES), _parts(f["attendees"], SEMINAR_MODES)
     return [
         _summary("概要", columns, [
             ("相談件数", f["consultations"]),
@@ -213,9 +221,9 @@ def sections(config: Config, f: Figures, columns: tuple[str, ...]) -> list[Secti
         _breakdown("市町村別", columns, f["municipality"], {}),
         _summary("セミナー", columns, [
             ("開催回数", f["seminars"]),
-            *((f"申込（{MODE_NAMES[m]}）", [r[m] for r in f["registrations"]]) for m in SEMINAR_MODES),
+            *((f"申込（{MODE_NAMES[m]}）", values) for m, values in zip(SEMINAR_MODES, registered)),
             ("申込 計", [sum(r.values()) for r in f["registrations"]]),
-            *((f"出席（{MODE_NAMES[m]}）", [a[m] for a in f["attendees"]]) for m in SEMINAR_MODES),
+            *((f"出席（{MODE_NAMES[m]}）", values) for m, values in zip(SEMINAR_MODES, attended)),
             ("出席 計", [sum(a.values()) for a in f["attendees"]]),
         ]),
         _ratings(config, columns, f["ratings"]),

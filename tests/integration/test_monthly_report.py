@@ -244,7 +244,7 @@ def test_seminar_survey_and_target_figures_match_the_database(month, database_ur
 
         attended = SeminarRegistration.status == "attended"
         assert found["セミナー"]["出席 計"] == expected(attended)
-        assert found["セミナー"]["出席（会場）"] == expected(attended, SeminarRegistration.mode == "onsite")
+        assert agrees(found["セミナー"]["出席（会場）"], expected(attended, SeminarRegistration.mode == "onsite"))
         assert found["セミナー"]["申込 計"] == expected(SeminarRegistration.status.in_(("registered", "attended")))
         ratings = [s.scalars(select(SurveyResponse.answers).join(Seminar).where(
             Seminar.start_at >= a, Seminar.start_at < b, ~SurveyResponse.user_id.like("sim-%"))).all()
@@ -256,6 +256,9 @@ def test_seminar_survey_and_target_figures_match_the_database(month, database_ur
     assert survey["本日のセミナーの満足度を教えてください。（セミナーアンケート）"] == tuple(averages)
     # By hand: the simulator's attendee and answer, the cancelled and the merely registered are not attendees.
     assert found["セミナー"]["出席 計"] == (5, "3未満", 7)
+    # 5 − 3 would tell November's 2 online: the 3 on site is hidden second.
+    assert found["セミナー"]["出席（会場）"] == ("秘匿", "3未満", 4)
+    assert found["セミナー"]["出席（オンライン）"] == ("3未満", "3未満", 3)
     assert found["セミナー"]["申込 計"] == (6, "3未満", 8)
     assert found["セミナー"]["開催回数"] == ("3未満", "3未満", "3未満")
     assert tuple(averages) == (4.0, "3未満", 3.5)

@@ -167,3 +167,14 @@ def test_after_suppression_no_hidden_count_of_a_small_column_has_only_one_possib
             for i, v in enumerate(shown):
                 if v == "3未満" and any(isinstance(w, int) and w >= 3 for w in shown):
                     assert len({x[i] for x in fillings}) == 2, (counts, shown)
+
+
+def test_a_seminars_onsite_and_online_figures_are_hidden_second_so_their_total_cannot_tell_a_hidden_one():
+    f = figures(attendees=[{"onsite": 3, "online": 2}, {"onsite": 1, "online": 0}, {"onsite": 12, "online": 4}],
+                registrations=[{"onsite": 6, "online": 1}] * 3)
+    [seminar] = [x for x in sections(CONFIG, f, ("当月", "前月", "年度累計")) if x.title == "セミナー"]
+    rows = {row.label: row.values for row in seminar.rows}
+    assert rows["出席（会場）"] == ["秘匿", "3未満", 12]
+    assert rows["出席（オンライン）"] == ["3未満", 0, 4]
+    assert rows["出席 計"] == [5, "3未満", 16]
+    assert rows["申込（会場）"] == ["秘匿"] * 3 and rows["申込（オンライン）"] == ["3未満"] * 3
