@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from bot.config import ConfigError, Targets, load_config
-from handlers.report_sections import (Row, Section, average, bar_widths, masked, monthly_targets, revealed, sections, share,
-                                     suppressed)
+from handlers.report_sections import (Row, Section, average, bar_widths, masked, monthly_targets, revealed, sections,
+                                     share, suppressed)
 from storage.reports import FIGURES, Figures, Rating, fiscal_year, fiscal_year_to_date, month_period, previous_month
 
 CONFIG = load_config()
