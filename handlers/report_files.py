@@ -1,7 +1,8 @@
 """The report files: handlers/report_sections' tables and storage.reports' rows laid out, nothing counted here.
 
 The monthly workbook goes to the prefecture: aggregates only, and a count of 1 or 2 shows as 「3未満」 so no
-company can be picked out of a small cell. The year workbook adds the list of activities with their photos, for the
+company can be picked out of a small cell (and a count that would let one be worked out as 「秘匿」; a note under the
+tables says so). The year workbook adds the list of activities with their photos, for the
 実績報告書. The weekly log is the staff's own and lists each consultation.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bot.config import Config
 from bot.intake import METHOD_NAMES
 from bot.jatime import TOKYO
 from bot.menu import STATUS_LABELS
-from handlers.report_sections import (ACTIVITY_NAMES, CHANNEL_NAMES, MONTH_COLUMNS, YEAR_COLUMNS, Section,
+from handlers.report_sections import (ACTIVITY_NAMES, CHANNEL_NAMES, MONTH_COLUMNS, NOTES, YEAR_COLUMNS, Section,
                                       monthly_targets, sections, year_targets)
 from storage import reports
 from storage.activities import KIND_LABELS, STAGE_LABELS
@@ -41,7 +42,8 @@ RIGHT = Alignment(horizontal="right")
 
 
 def _sheet(ws, title: str, subtitle: str, header: str, parts: list[Section]) -> None:
-    """The sections one under another on a printable A4 portrait page, a bar chart under those that have one."""
+    """The sections one under another on a printable A4 portrait page, a bar chart under those that have one, and
+    under them all what 「3未満」 and 「秘匿」 mean."""
     ws["A1"], ws["A2"] = title, subtitle
     ws["A1"].font = Font(size=14, bold=True)
     ws.column_dimensions["A"].width = 36
@@ -64,6 +66,9 @@ def _sheet(ws, title: str, subtitle: str, header: str, parts: list[Section]) -> 
         counted = [line for line in part.rows if not line.total]
         if part.chart and counted:
             row = _chart(ws, f"{part.title}（{part.columns[0]}）", header_row, len(counted), row)
+    for line in NOTES:
+        ws.cell(row, 1, line)
+        row += 1
     ws.print_area = f"A1:{get_column_letter(width + 1)}{row}"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "portrait"

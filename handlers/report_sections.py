@@ -2,6 +2,11 @@
 
 The same sections are laid out as a workbook (handlers/report_files.py) and on the console's home page, so the two
 always show the same figures. Nothing is counted here: a total is the sum of the counts it sits under.
+
+Masking has two steps. A count of 1 or 2 shows as 「3未満」 (primary). Then, where a total is shown, a hidden count
+could be worked out by subtraction (13 in all, 5 and 7 shown: the hidden one is 1), so `suppressed` also hides the
+smallest counts of 3 or more of that column as 「秘匿」 (secondary) until no hidden count can be told. NOTES explain
+both marks under the tables.
 """
 from __future__ import annotations
 
@@ -21,6 +26,9 @@ MODE_NAMES = {"onsite": "会場", "online": "オンライン"}
 ACTIVITY_NAMES = KIND_LABELS  # one set of names: the console's, the weekly log's and the reports'
 UNANSWERED = "未回答"
 SMALL = "3未満"
+SECRET = "秘匿"  # a count of 3 or more hidden so that a 「3未満」 cannot be worked out from the others
+# Under the tables of the workbook (a line each) and of the console's home: what the two marks mean.
+NOTES = ("3未満：1〜2件。", "秘匿：3未満の件数が他の数値から計算できないよう伏せた数値。")
 NONE = "－"
 MONTH_COLUMNS = ("当月", "前月", "年度累計")
 YEAR_COLUMNS = ("当年度", "前年度")
@@ -46,10 +54,61 @@ def average(rating: Rating | None):
     return SMALL if rating.answered < 3 else rating.average
 
 
+def revealed(counts: list[int], hidden: set[int]) -> bool:
+    """Whether one of the hidden counts of 1 or 2 (at the indexes `hidden` of a column whose total is known) can be
+    told from the rest. Each hidden cell is known only to lie in [1, 2] (「3未満」) or [3, ∞) (「秘匿」); what the
+    hidden cells add up to is known (the total less the counts shown). A 「3未満」 is told when that sum and the
+    others' bounds leave it a single value: 1 and 1 make 2, 2 and 2 make 4, a 1 hidden with a 3 makes 4 (= 1 + 3).
+
+    When the total is itself 1 or 2 it shows as 「3未満」 too: then the hidden cells add up to 1 or 2."""
+    total = sum(counts)
+    low = high = sum(counts[i] for i in hidden)
+    if 1 <= total <= 2:
+        low, high = 1, 2
+    bounds = {i: (1, 2) if counts[i] <= 2 else (3, float("inf")) for i in hidden}
+    for i in hidden:
+        if counts[i] > 2:
+            continue
+        others_low = sum(b[0] for j, b in bounds.items() if j != i)
+        others_high = sum(b[1] for j, b in bounds.items() if j != i)
+        if max(1, low - others_high) == min(2, high - others_low):
+            return True
+    return False
+
+
+def suppressed(counts: list[int]) -> list:
+    """A column of counts under a total, as shown: 1 and 2 as 「3未満」, then while `revealed` says one of them
+    could be worked out, the smallest count of 3 or more still shown as 「秘匿」 (the first of equal ones). When no
+    such count is left (every count is 0 to 2) nothing more can be hidden, and the column stays as it is."""
+    shown = [masked(n) for n in counts]
+    hidden = {i for i, n in enumerate(counts) if 1 <= n <= 2}
+    candidates = sorted((n, i) for i, n in enumerate(counts) if n >= 3)
+    while candidates and revealed(counts, hidden):
+        _, i = candidates.pop(0)
+        hidden.add(i)
+        shown[i] = SECRET
+    return shown
+
+
+def off_day_share(bookings: dict) -> str:
+    """土日・祝日の割合, hidden as 「秘匿」 when, with the total and うち土日 / うち祝日, it would tell a hidden one.
+
+    With the total shown, the share tells off_days (the bookings on a weekend or a holiday). off_days is weekend +
+    holiday less those on a holiday that falls on a weekend, which the calendar alone often tells to be none. So
+    take weekend + holiday as known, and apply a breakdown's rule (`revealed`) to the two: 5 shown and 1 hidden
+    (60% of 10) tells the 1; 2 and 2 hidden (40%) tell both; 2 and 1 hidden (30%) tell neither. The share is what is
+    hidden then: without it nothing adds the two up."""
+    shown = share(bookings["off_days"], bookings["total"])
+    parts = [bookings["weekend"], bookings["holiday"]]
+    if shown not in (SMALL, NONE) and revealed(parts, {i for i, n in enumerate(parts) if 1 <= n <= 2}):
+        return SECRET
+    return shown
+
+
 @dataclass
 class Row:
     label: str
-    values: list  # as shown: a count, 「3未満」, an average, a percentage
+    values: list  # as shown: a count, 「3未満」, 「秘匿」, an average, a percentage
     total: bool = False
 
 
@@ -64,10 +123,17 @@ class Section:
 
 def bar_widths(section: Section) -> list[int]:
     """For a chart: each row's first count as a percentage of the largest, for the console's bars. A hidden count
-    (「3未満」) draws no bar, so that the bar cannot tell what the cell hides; a total draws none either."""
+    (「3未満」 or 「秘匿」) draws no bar, so that the bar cannot tell what the cell hides; a total draws none either."""
     counts = [row.values[0] if isinstance(row.values[0], int) and not row.total else 0 for row in section.rows]
     top = max(counts, default=0)
     return [round(100 * n / top) if top else 0 for n in counts]
+
+
+def _parts(counts: list[dict], keys: list | tuple) -> list[list]:
+    """Each key's count in each column (a dict per column), as `suppressed` shows the column: parts of a total that
+    is shown with them."""
+    columns = [suppressed([c.get(key, 0) for key in keys]) for c in counts]
+    return [[column[n] for column in columns] for n in range(len(keys))]
 
 
 def _summary(title: str, columns: tuple[str, ...], lines: list[tuple[str, list]]) -> Section:
@@ -78,10 +144,12 @@ def _summary(title: str, columns: tuple[str, ...], lines: list[tuple[str, list]]
 
 def _breakdown(title: str, columns: tuple[str, ...], counts: list[dict], labels: dict, order: list | None = None,
                chart: bool = False) -> Section:
-    """One row per key (the given order, then any other key by the last column's count), and a total."""
+    """One row per key (the given order, then any other key by the last column's count), and a total; each column
+    hidden as `suppressed` says, so that the total cannot tell a hidden count."""
     extra = sorted(set().union(*counts) - set(order or ()), key=lambda k: (-counts[-1].get(k, 0), k is None, k or ""))
-    rows = [Row(labels.get(key, key if key is not None else UNANSWERED), [masked(c.get(key, 0)) for c in counts])
-            for key in [*(order or ()), *extra]]
+    keys = [*(order or ()), *extra]
+    rows = [Row(labels.get(key, key if key is not None else UNANSWERED), values)
+            for key, values in zip(keys, _parts(counts, keys))]
     rows.append(Row("合計", [masked(sum(c.values())) for c in counts], total=True))
     return Section(title, "区分", columns, rows, chart)
 
@@ -122,7 +190,13 @@ def year_targets(config: Config, f: Figures) -> Section:
 
 
 def sections(config: Config, f: Figures, columns: tuple[str, ...]) -> list[Section]:
-    """The figures every report shows, in the same order, one column per period of `f`."""
+    """The figures every report shows, in the same order, one column per period of `f`. 概要's 出張相談会での相談件数
+    is 経路別's 出張相談会 row, shown as that row is, so that a count hidden there is hidden here too (概要's 相談件数
+    is every breakdown's 合計, which is never hidden second). セミナー's 会場 and オンライン are the parts of its 計,
+    hidden as a breakdown's rows are."""
+    channel = _breakdown("経路別", columns, f["channel"], CHANNEL_NAMES, order=list(CHANNEL_NAMES))
+    [popup] = [row.values for row in channel.rows if row.label == CHANNEL_NAMES["popup"]]
+    registered, attended = _parts(f["registrations"], SEMINAR_MODES), _parts(f["attendees"], SEMINAR_MODES)
     return [
         _summary("概要", columns, [
             ("相談件数", f["consultations"]),
@@ -131,11 +205,11 @@ def sections(config: Config, f: Figures, columns: tuple[str, ...]) -> list[Secti
             ("実施予定の予約", [b["total"] for b in f["bookings"]]),
             ("うち土日", [b["weekend"] for b in f["bookings"]]),
             ("うち祝日", [b["holiday"] for b in f["bookings"]]),
-            ("土日・祝日の割合", [share(b["off_days"], b["total"]) for b in f["bookings"]]),
+            ("土日・祝日の割合", [off_day_share(b) for b in f["bookings"]]),
             ("出張相談会の開催日数", f["popup_days"]),
-            ("出張相談会での相談件数", [c.get("popup", 0) for c in f["channel"]]),
+            ("出張相談会での相談件数", popup),
         ]),
-        _breakdown("経路別", columns, f["channel"], CHANNEL_NAMES, order=list(CHANNEL_NAMES)),
+        channel,
         _breakdown("きっかけ別", columns, f["origin"], ORIGIN_NAMES, order=list(ORIGIN_NAMES)),
         _breakdown("分野別", columns, f["category"], {c.id: c.name for c in config.categories},
                    order=[c.id for c in config.categories], chart=True),
@@ -147,9 +221,9 @@ def sections(config: Config, f: Figures, columns: tuple[str, ...]) -> list[Secti
         _breakdown("市町村別", columns, f["municipality"], {}),
         _summary("セミナー", columns, [
             ("開催回数", f["seminars"]),
-            *((f"申込（{MODE_NAMES[m]}）", [r[m] for r in f["registrations"]]) for m in SEMINAR_MODES),
+            *((f"申込（{MODE_NAMES[m]}）", values) for m, values in zip(SEMINAR_MODES, registered)),
             ("申込 計", [sum(r.values()) for r in f["registrations"]]),
-            *((f"出席（{MODE_NAMES[m]}）", [a[m] for a in f["attendees"]]) for m in SEMINAR_MODES),
+            *((f"出席（{MODE_NAMES[m]}）", values) for m, values in zip(SEMINAR_MODES, attended)),
             ("出席 計", [sum(a.values()) for a in f["attendees"]]),
         ]),
         _ratings(config, columns, f["ratings"]),

@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from bot.jatime import TOKYO, to_tokyo
 from handlers.console.common import WAITING_FOR_STAFF, _services, _today_start, audited
 from handlers.report_files import monthly_workbook
-from handlers.report_sections import MONTH_COLUMNS, bar_widths, monthly_targets, sections
+from handlers.report_sections import MONTH_COLUMNS, NOTES, bar_widths, monthly_targets, sections
 from storage import reports as figures_of
 from storage.models import ACTIVE_BOOKING, Booking, Consultation, ConversationRow, LineUser, OutboundMessage, OutboxItem
 from storage.reports import Period
@@ -59,7 +59,8 @@ def dashboard():
     first = month.start.astimezone(TOKYO)
     return render_template("console/dashboard.html", counts=counts, month=month_text,
                            month_label=f"{first.year}年{first.month}月", fy_start=found.periods[2].start.year,
-                           figures=[(part, bar_widths(part) if part.chart else None) for part in parts])
+                           figures=[(part, bar_widths(part) if part.chart else None) for part in parts],
+                           notes="".join(NOTES))
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -42,6 +42,9 @@ def test_a_viewer_sees_the_months_figures_with_bars_and_downloads_the_report(pag
     sales = categories.locator("tr", has_text="EC・Web集客・販路開拓").locator("rect").bounding_box()
     assert bar["width"] > 0 and abs(bar["width"] - longest["width"]) < 1  # the largest count fills its cell
     assert 0.5 * bar["width"] < sales["width"] < 0.7 * bar["width"]  # 3 of 5
+    note = page.locator(".figures-note")  # under the last table: what the two marks mean
+    expect(note).to_have_text("3未満：1〜2件。秘匿：3未満の件数が他の数値から計算できないよう伏せた数値。")
+    assert note.bounding_box()["y"] > page.locator("table.figures-table").last.bounding_box()["y"]
 
     with page.expect_download() as download:
         page.get_by_role("link", name="月次報告（Excel）をダウンロード").click()
