@@ -161,17 +161,21 @@ def test_a_viewer_counts_a_refused_booking_on_the_home_page_but_cannot_open_nor_
     assert bookings(services)[0].calendar_error == "403 forbidden"
 
 
-def test_a_held_booking_moved_to_another_time_asks_the_calendar_afresh(app, user, gcal, line):
-    services = app.extensions["dxdesk"]
-    booking, _ = book_refused(user, gcal, (403, "forbidden"))
-    later = booking.start + timedelta(days=1)
+def move_by_bot(services, user, booking, later) -> None:
+    """The user's booking moved to `later` as the bot moves it: reserved in place of the old one, then confirmed."""
     with services.db.unit_of_work() as s:
         moved = services.bookings.reserve(s, user_id=user.user, coordinator="tanaka", start=later, method="online",
                                           region=None, consultation_id=None, now=services.clock.now(),
                                           replaces=booking.id)
         s.commit()
-
     services.bookings.confirm(booking.id, changed=True, previous=moved.previous)
+
+
+def test_a_held_booking_moved_to_another_time_asks_the_calendar_afresh(app, user, gcal, line):
+    services = app.extensions["dxdesk"]
+    booking, _ = book_refused(user, gcal, (403, "forbidden"))
+    later = booking.start + timedelta(days=1)
+    move_by_bot(services, user, booking, later)
 
     [booking] = bookings(services)
     assert (booking.status, booking.calendar_error, booking.start) == ("confirmed", None, later)
@@ -278,13 +282,7 @@ def test_a_change_of_date_whose_event_the_calendar_refuses_to_move_is_held_and_n
     booking = book(user)
     later = booking.start + timedelta(days=1)
     gcal.script("PATCH", EVENTS, [(403, "forbidden")])
-    with services.db.unit_of_work() as s:
-        moved = services.bookings.reserve(s, user_id=user.user, coordinator="tanaka", start=later, method="online",
-                                          region=None, consultation_id=None, now=services.clock.now(),
-                                          replaces=booking.id)
-        s.commit()
-
-    services.bookings.confirm(booking.id, changed=True, previous=moved.previous)
+    move_by_bot(services, user, booking, later)
     reconcile_passes(services)
 
     assert [(b.status, b.calendar_error) for b in bookings(services)] == [("pending", "403 forbidden")]
