@@ -543,9 +543,11 @@ def change_email(b: BookingSummary, previous: tuple[datetime, datetime], program
                  contact_name: str | None) -> tuple[str, str]:
     """Subject and body of the email telling someone without LINE (a web or email consultation) of a new date."""
     rows = [("受付番号", b.receipt_no), ("変更前", format_time_range(*previous)), ("変更後", format_time_range(b.start, b.end)),
-            ("方法", METHODS.get(b.method, b.method)), ("担当", b.coordinator_name), ("Google Meet", b.meet_url)]
+            ("方法", METHODS.get(b.method, b.method)), ("担当", b.coordinator_name)]
+    # The Meet link goes in an email of its own once the calendar has the new time (meet_email): it may not yet.
+    online = ["Google Meetのリンクは、新しい日時の予約が確定しだい、別のメールでお送りします。", ""] if b.method == "online" else []
     lines = [f"{contact_name or 'ご担当者'} 様", "", "ご相談のご予約の日時を、次のとおり変更しました。", "",
-             *(f"{k}：{v}" for k, v in rows if v), "",
+             *(f"{k}：{v}" for k, v in rows if v), "", *online,
              "ご都合が悪い場合は、お手数ですがこのメールへの返信かお電話でお知らせください。", "", "--", program_name]
     return f"【{program_name}】ご予約の日時を変更しました {format_time_range(b.start, b.end)}", "\n".join(lines) + "\n"
 

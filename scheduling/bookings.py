@@ -315,7 +315,7 @@ class BookingService:
             ids = queue_messages(s, user.source, user.id, texts.confirmation(self.summary(booking, s=s), changed=changed,
                                                                                    previous=previous, reassigned=reassigned),
                                  now, reply_token=reply_token, reply_until=reply_until) if user else []
-            if user is None and booking.meet_url and not changed:  # a change is told by staff's change email
+            if user is None and booking.meet_url:  # first made, or moved (staff's change email said it would come)
                 ids += self._meet_email(s, booking, now)
             # The user's confirmation goes first: a slow mail server must not keep them waiting.
             kind = notice or ("changed" if changed else "new")

@@ -293,20 +293,25 @@ def mail_app(configured, clock, tmp_path, smtp):
     app.extensions["dxdesk"].db.dispose()
 
 
-def test_someone_who_came_by_the_web_form_is_told_the_new_date_by_email(mail_app, smtp):
-    services, client = mail_app.extensions["dxdesk"], mail_app.test_client()
+def web_booking(services, method: str) -> int:
+    """A booking made through the web form by someone without LINE, confirmed with tanaka on the 26th at 10:00."""
     now = services.clock.now()
     with services.db.unit_of_work() as s:
-        c = Consultation(received_at=now, channel="web", company="霧島工業", category="efficiency", method="phone",
+        c = Consultation(received_at=now, channel="web", company="霧島工業", category="efficiency", method=method,
                          question="在庫管理", contact_name="霧島 花子", email="hanako@example.jp", origin="web")
         s.add(c)
         s.flush()
-        b = Booking(consultation_id=c.id, coordinator_id="tanaka", start=at(26, 10), end=at(26, 11), method="phone",
-                    channel="line", status="confirmed", calendar_event_id="kgdeskweb0001", created_at=now,
+        b = Booking(consultation_id=c.id, coordinator_id="tanaka", start=at(26, 10), end=at(26, 11), method=method,
+                    channel="line", status="confirmed", calendar_event_id="kgdesk00000001", created_at=now,
                     updated_at=now)
         s.add(b)
         s.commit()
-        booking_id = b.id
+        return b.id
+
+
+def test_someone_who_came_by_the_web_form_is_told_the_new_date_by_email(mail_app, smtp):
+    services, client = mail_app.extensions["dxdesk"], mail_app.test_client()
+    booking_id = web_booking(services, "phone")
     sign_in(client, services)
 
     move(client, booking_id, "tanaka", at(26, 14))
@@ -319,6 +324,30 @@ def test_someone_who_came_by_the_web_form_is_told_the_new_date_by_email(mail_app
         assert s.scalar(select(OutboundMessage.status).where(OutboundMessage.channel == "email",
                                                              OutboundMessage.sender == "staff")) == "sent"
     assert booking(services, booking_id).start == at(26, 14)
+
+
+@pytest.mark.parametrize("calendar_down", [False, True], ids=["calendar-up", "calendar-down"])
+def test_an_online_web_booking_moved_by_staff_gets_its_new_meet_link_by_email_once_confirmed(mail_app, smtp, gcal,
+                                                                                            calendar_down):
+    services, client = mail_app.extensions["dxdesk"], mail_app.test_client()
+    booking_id = web_booking(services, "online")
+    sign_in(client, services)
+    if calendar_down:
+        gcal.script("POST", "/calendar/v3/calendars/", [503] * 4)  # the first try and the client's three retries
+
+    move(client, booking_id, "tanaka", at(26, 14))
+    if calendar_down:
+        assert booking(services, booking_id).status == "pending"
+        services.clock.advance(minutes=5)
+        services.bookings.reconcile()
+
+    moved = booking(services, booking_id)
+    assert moved.status == "confirmed" and moved.meet_url
+    mails = [m for m in smtp.mails if "hanako@example.jp" in m.rcpt_tos]
+    [change] = [m for m in mails if "ご予約の日時を変更しました" in m.parsed()["Subject"]]
+    assert "別のメールでお送りします" in change.parsed().get_body().get_content()
+    [meet] = [m for m in mails if "Google Meet" in m.parsed()["Subject"]]
+    assert moved.meet_url in meet.parsed().get_body().get_content()
 
 
 # No one in charge: the new booking's coordinator takes the case, as any booking of an unassigned case does.
