@@ -76,17 +76,23 @@ def revealed(counts: list[int], hidden: set[int]) -> bool:
     return False
 
 
-def suppressed(counts: list[int]) -> list:
+def suppressed(counts: list[int], groups: tuple[list[int], ...] = ()) -> list:
     """A column of counts under a total, as shown: 1 and 2 as 「3未満」, then while `revealed` says one of them
     could be worked out, the smallest count of 3 or more still shown as 「秘匿」 (the first of equal ones). When no
-    such count is left (every count is 0 to 2) nothing more can be hidden, and the column stays as it is."""
+    such count is left (every count is 0 to 2) nothing more can be hidden, and the column stays as it is.
+
+    `groups` are parts of the column (by index) whose sums another table shows (a region's municipalities): each is
+    then treated as a column of its own. Hiding more never lets a count be told that could not be before, so one pass
+    over the column and then each group is enough."""
     shown = [masked(n) for n in counts]
     hidden = {i for i, n in enumerate(counts) if 1 <= n <= 2}
-    candidates = sorted((n, i) for i, n in enumerate(counts) if n >= 3)
-    while candidates and revealed(counts, hidden):
-        _, i = candidates.pop(0)
-        hidden.add(i)
-        shown[i] = SECRET
+    for part in (list(range(len(counts))), *groups):
+        candidates = sorted((counts[i], i) for i in part if counts[i] >= 3)
+        while candidates and revealed([counts[i] for i in part], {n for n, i in enumerate(part) if i in hidden}):
+            _, i = candidates.pop(0)
+            if i not in hidden:
+                hidden.add(i)
+                shown[i] = SECRET
     return shown
 
 
@@ -129,10 +135,12 @@ def bar_widths(section: Section) -> list[int]:
     return [round(100 * n / top) if top else 0 for n in counts]
 
 
-def _parts(counts: list[dict], keys: list | tuple) -> list[list]:
+def _parts(counts: list[dict], keys: list | tuple, groups: tuple[tuple, ...] = ()) -> list[list]:
     """Each key's count in each column (a dict per column), as `suppressed` shows the column: parts of a total that
-    is shown with them."""
-    columns = [suppressed([c.get(key, 0) for key in keys]) for c in counts]
+    is shown with them (and of `groups`, sets of keys whose sums another table shows)."""
+    at = {key: n for n, key in enumerate(keys)}
+    indexes = tuple([at[key] for key in group if key in at] for group in groups)
+    columns = [suppressed([c.get(key, 0) for key in keys], indexes) for c in counts]
     return [[column[n] for column in columns] for n in range(len(keys))]
 
 
@@ -143,13 +151,14 @@ def _summary(title: str, columns: tuple[str, ...], lines: list[tuple[str, list]]
 
 
 def _breakdown(title: str, columns: tuple[str, ...], counts: list[dict], labels: dict, order: list | None = None,
-               chart: bool = False) -> Section:
+               chart: bool = False, groups: tuple[tuple, ...] = ()) -> Section:
     """One row per key (the given order, then any other key by the last column's count), and a total; each column
-    hidden as `suppressed` says, so that the total cannot tell a hidden count."""
+    hidden as `suppressed` says, so that the total (or a group's sum shown in another table) cannot tell a hidden
+    count."""
     extra = sorted(set().union(*counts) - set(order or ()), key=lambda k: (-counts[-1].get(k, 0), k is None, k or ""))
     keys = [*(order or ()), *extra]
     rows = [Row(labels.get(key, key if key is not None else UNANSWERED), values)
-            for key, values in zip(keys, _parts(counts, keys))]
+            for key, values in zip(keys, _parts(counts, keys, groups))]
     rows.append(Row("合計", [masked(sum(c.values())) for c in counts], total=True))
     return Section(title, "区分", columns, rows, chart)
 
@@ -218,7 +227,9 @@ def sections(config: Config, f: Figures, columns: tuple[str, ...]) -> list[Secti
         _breakdown("方法別", columns, f["method"], METHOD_NAMES, order=list(METHOD_NAMES), chart=True),
         _breakdown("状況別", columns, f["status"], STATUS_LABELS, order=list(STATUS_LABELS)),
         _breakdown("業種別", columns, f["industry"], {}),
-        _breakdown("市町村別", columns, f["municipality"], {}),
+        # 地域別 shows each region's sum of its municipalities (the region is the municipality's, at intake).
+        _breakdown("市町村別", columns, f["municipality"], {},
+                   groups=tuple(tuple(m.name for m in r.municipalities) for r in REGIONS)),
         _summary("セミナー", columns, [
             ("開催回数", f["seminars"]),
             *((f"申込（{MODE_NAMES[m]}）", values) for m, values in zip(SEMINAR_MODES, registered)),

@@ -178,3 +178,16 @@ def test_a_seminars_onsite_and_online_figures_are_hidden_second_so_their_total_c
     assert rows["出席（オンライン）"] == ["3未満", 0, 4]
     assert rows["出席 計"] == [5, "3未満", 16]
     assert rows["申込（会場）"] == ["秘匿"] * 3 and rows["申込（オンライン）"] == ["3未満"] * 3
+
+
+def test_a_municipality_hidden_under_a_region_shown_in_the_region_breakdown_is_hidden_second_within_its_region():
+    # The column's rule alone hides 霧島市's 4 next to 曽於市's 1 (the total then tells neither), but 大隅 6 in
+    # 地域別 is 鹿屋市 5 and 曽於市 1: with 鹿屋市 shown, the region's count would tell 曽於市's 1.
+    counts = {"鹿屋市": 5, "曽於市": 1, "鹿児島市": 20, "霧島市": 4}
+    f = figures(region=[{"osumi": 6, "kagoshima": 20, "aira_isa": 4}] * 3, municipality=[counts] * 3)
+    parts = {x.title: x for x in sections(CONFIG, f, ("当月", "前月", "年度累計"))}
+    regions = {row.label: row.values for row in parts["地域別"].rows}
+    towns = {row.label: row.values for row in parts["市町村別"].rows}
+    assert regions["大隅"] == [6, 6, 6]
+    assert towns["曽於市"] == ["3未満"] * 3 and towns["鹿屋市"] == ["秘匿"] * 3
+    assert towns["鹿児島市"] == [20] * 3  # another region's: nothing of it needs hiding
