@@ -109,6 +109,12 @@ class QuietRequestHandler(WSGIRequestHandler):
         with tagged(getattr(self, "environ", {}).get(ENVIRON_KEY, "-")):
             logging.getLogger("werkzeug").info('"%s %s" %s', getattr(self, "command", None) or "-", path, code)
 
+    def log_error(self, format: str, *args) -> None:
+        """A request refused before the app (not HTTP, a bad request line, a time-out): http.server's line quotes the
+        raw request line, query string and all, and the client's address; this one says what was refused only."""
+        code = args[0] if args and isinstance(args[0], int) else None
+        logging.getLogger("werkzeug").warning("request refused before the app%s", f": {code}" if code else "")
+
 
 def secure_headers(response):
     headers = response.headers

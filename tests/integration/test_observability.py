@@ -132,3 +132,26 @@ def test_an_inbox_event_logs_under_its_own_id_and_an_exception_without_its_messa
     failed = [line for line in json_lines() if line.get("error") == "ValueError"]
     assert failed and failed[0]["request_id"].startswith("event-") and failed[0]["at"]
     assert all(PHRASE not in json.dumps(line, ensure_ascii=False) for line in json_lines())
+
+
+def test_a_request_refused_before_the_app_logs_its_status_without_quoting_the_request_line(app, json_lines):
+    import socket
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from handlers.hardening import QuietRequestHandler
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as raw:
+            raw.sendall(b"GET /admin/consultations?q=099-777-8888 extra HTTP/1.1\r\n\r\n")  # four words
+            answer = raw.recv(4096)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert answer.startswith(b"HTTP/1.1 400")
+    lines = [line for line in json_lines() if line["logger"] == "werkzeug"]
+    assert lines and all("099-777-8888" not in line["message"] and "consultations" not in line["message"]
+                         for line in lines), lines
