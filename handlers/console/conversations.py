@@ -14,7 +14,8 @@ from bot.intake import FIELD_LABELS
 from bot.jatime import format_datetime
 from bot.menu import suspend
 from handlers.console.common import (
-    CHANNEL_LABELS, SENDER_LABELS, WAITING_FOR_STAFF, _error, _form_text, _services, audited, refuse_viewers,
+    ACTING_ROLES, CHANNEL_LABELS, SENDER_LABELS, WAITING_FOR_STAFF, _error, _form_text, _services, audited,
+    refuse_viewers,
 )
 from storage import audit
 from storage.logids import user_ref
@@ -43,7 +44,7 @@ def count_unanswered() -> None:
     Counted before the view opens its own transaction, since a page rendered inside one must not open a second
     (SQLite allows one writer). As on the dashboard, the simulator's users are left out: a number there means work.
     """
-    if not session.get("staff"):
+    if not session.get("staff") or session["staff"]["role"] not in ACTING_ROLES:  # a viewer's menu has no 会話
         return
     with _services().db.unit_of_work() as s:
         g.unanswered = s.scalar(select(func.count()).select_from(ConversationRow).join(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app import create_app
 from bot.conversation import State
@@ -684,3 +684,15 @@ def test_a_waiting_question_can_be_marked_done_without_a_reply_and_the_user_is_t
     assert "/admin/conversations/sim-a" not in section(page(client, "/admin/conversations"), "担当者の対応待ち", "最近の会話")
     assert simulator_out_texts(client, "sim-a") == before
     assert conversation_state(services, "sim-a") == State.IDLE
+
+
+def test_a_viewer_s_pages_do_not_count_the_conversations_waiting_for_a_menu_item_it_does_not_have(client, services):
+    sign_in(client, services, "viewer")
+    statements = []
+    listen = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    event.listen(services.db.engine, "before_cursor_execute", listen)
+    try:
+        assert client.get("/admin/seminars").status_code == 200
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", listen)
+    assert statements and not any("FROM conversations" in statement for statement in statements)
