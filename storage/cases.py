@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import ACTIVE_BOOKING, Booking, CaseEvent, CaseNote, Consultation, Referral, REFERRAL_OUTCOMES
+from storage.models import ACTIVE_BOOKING, Booking, CaseEvent, CaseNote, Consultation, LineUser, Referral, REFERRAL_OUTCOMES
 
 CLOSED_STATUSES = ("closed", "follow_up")  # done with: the retention runs from here (storage/privacy.purge)
 CORRECTABLE = ("company", "industry", "employees", "municipality", "contact_name", "phone", "email")
@@ -172,15 +172,22 @@ def set_referral_outcome(s: Session, referral: Referral, outcome: str, note: str
 
 def correct_field(s: Session, c: Consultation, values: dict[str, str | None], who: str, now: datetime) -> bool:
     """Put right what was entered wrongly: `values` maps a field of CORRECTABLE (and the region, which follows the
-    municipality) to its new value; each corrected field of CORRECTABLE is kept in the history, old and new."""
+    municipality) to its new value; each corrected field of CORRECTABLE is kept in the history, old and new.
+
+    The LINE profile the next intake proposes is put right too where it holds the same wrong value (where it has
+    changed since, by a later intake, it is newer than the correction and stays)."""
     changed = False
+    user = s.get(LineUser, c.user_id) if c.user_id else None
     for field, value in values.items():
-        if getattr(c, field) == value:
+        old = getattr(c, field)
+        if old == value:
             continue
         if field in CORRECTABLE:
-            s.add(CaseEvent(consultation_id=c.id, at=now, who=who, kind="field", field=field,
-                            old=getattr(c, field), new=value))
+            s.add(CaseEvent(consultation_id=c.id, at=now, who=who, kind="field", field=field, old=old, new=value))
             changed = True
+            if user is not None and getattr(user, field) == old:
+                setattr(user, field, value)
+                user.updated_at = now
         setattr(c, field, value)
     return changed
 

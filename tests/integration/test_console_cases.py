@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.jatime import TOKYO
-from storage.models import AuditEntry, Booking, CaseEvent, CaseNote, Consultation, Referral
+from storage.models import AuditEntry, Booking, CaseEvent, CaseNote, Consultation, LineUser, Referral
 from storage.staff import link_coordinator
 from tests.integration.test_console import add_consultation, csrf, page, post, section, sign_in
 
@@ -262,6 +262,26 @@ def test_a_corrected_field_is_checked_as_the_intake_checks_it_and_kept_with_old_
                                                  ("tanaka", "field", "municipality", "鹿児島市", "霧島市")]
     shown = history(client, consultation_id)
     assert "電話番号を訂正" in shown and "099-286-2112 → 099-286-2111" in shown and "市町村を訂正" in shown
+
+
+def test_a_correction_of_what_the_line_profile_holds_too_corrects_the_profile_the_next_intake_proposes(client,
+                                                                                                      services):
+    now = services.clock.now()
+    with services.db.unit_of_work() as s:
+        s.add(LineUser(id="U-corrected", source="line", following=True, phone="099-286-2112", company="桜島製作所",
+                       email="new@example.jp", created_at=now, updated_at=now))
+        s.commit()
+    consultation_id = add_consultation(services, user_id="U-corrected", phone="099-286-2112", email="old@example.jp")
+    sign_in(client, services, login="tanaka")
+    path = f"/admin/consultations/{consultation_id}/fields"
+
+    assert post(client, path, field="phone", value="099-286-2111").status_code == 302
+    assert post(client, path, field="email", value="fixed@example.jp").status_code == 302
+
+    user = row(services, LineUser, id="U-corrected")
+    assert user.phone == "099-286-2111"  # the profile held the wrong number: it is put right there too
+    assert user.email == "new@example.jp"  # the profile had changed since (a later intake): it is left as it is
+    assert user.company == "桜島製作所"
 
 
 # --- who may see what -------------------------------------------------------------------------------------------
