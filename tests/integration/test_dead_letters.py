@@ -52,7 +52,7 @@ def test_a_discarded_event_is_never_processed_and_viewers_cannot_touch_the_list(
     u, event_id = parked_event(line_app, fake, monkeypatch)
     viewer = line_app.test_client()
     sign_in(viewer, services, role="viewer")
-    assert "settle" not in page(viewer, "/admin/messages") and "/retry" not in page(viewer, "/admin/messages")
+    assert viewer.get("/admin/messages").status_code == 403  # the list names the people the messages were for
     assert post(viewer, f"/admin/events/{event_id}/discard").status_code == 403
     admin = line_app.test_client()
     sign_in(admin, services, role="admin")
