@@ -10,7 +10,9 @@ from datetime import datetime
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import ACTIVE_BOOKING, Booking, CaseEvent, CaseNote, Consultation, LineUser, Referral, REFERRAL_OUTCOMES
+from storage.models import (
+    ACTIVE_BOOKING, Booking, CaseEvent, CaseNote, Consultation, LineUser, Referral, REFERRAL_OUTCOMES,
+)
 
 CLOSED_STATUSES = ("closed", "follow_up")  # done with: the retention runs from here (storage/privacy.purge)
 CORRECTABLE = ("company", "industry", "employees", "municipality", "contact_name", "phone", "email")

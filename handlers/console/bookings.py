@@ -110,7 +110,9 @@ def bookings():
     refused = args.get("refused") == "1"
     since = _date_arg(args.get("from", ""))
     page = _page_number()
-    query = _bookings_query().where(Booking.start >= (since or _today_start())).order_by(Booking.start, Booking.id)
+    query = _bookings_query().order_by(Booking.start, Booking.id)
+    if since or not refused:  # the refused ones wait for staff whatever their date (see the dashboard's tile)
+        query = query.where(Booking.start >= (since or _today_start()))
     if status != "all" and (status or not refused):  # refused ones include cancellations whose event is left over
         query = query.where(Booking.status.in_([status] if status else ACTIVE_BOOKING))
     if coordinator:

@@ -29,8 +29,8 @@ def dashboard():
     month_text, month = _month()
     real_users = select(LineUser.id).where(LineUser.source == "line")
     real_booking = or_(Booking.user_id.is_(None), Booking.user_id.in_(real_users))  # staff-made and pop-up seats too
-    ahead = select(func.count()).select_from(Booking).where(Booking.start >= _today_start(), real_booking)
-    upcoming = ahead.where(Booking.status.in_(ACTIVE_BOOKING))
+    upcoming = select(func.count()).select_from(Booking).where(Booking.status.in_(ACTIVE_BOOKING),
+                                                               Booking.start >= _today_start(), real_booking)
     with _services().db.unit_of_work() as s:
         received = select(func.count()).select_from(Consultation).where(Consultation.status == "received")
         counts = {
@@ -51,7 +51,9 @@ def dashboard():
                 Booking.updated_at < _services().clock.now() - STUCK_AFTER, real_booking)),
             # Refused by the calendar for good: the reconciler has stopped, only staff can retry or cancel these
             # (or remove by hand the event of a cancellation the calendar would not delete).
-            "refused": s.scalar(ahead.where(Booking.calendar_refused)),
+            # Whatever their date: a user told that staff will be in touch is still waiting once the time has passed.
+            "refused": s.scalar(select(func.count()).select_from(Booking).where(Booking.calendar_refused,
+                                                                                real_booking)),
         }
         found = figures_of.monthly(s, month)
     config = _services().config

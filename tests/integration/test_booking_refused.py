@@ -134,6 +134,19 @@ def test_staff_see_a_refused_booking_with_why_and_retry_it_once_the_calendar_is_
     assert TILE not in page(client, "/admin")
 
 
+def test_a_refused_booking_whose_time_has_passed_still_waits_for_staff_on_the_tile_and_in_the_list(app, user, gcal,
+                                                                                                    clock):
+    services = app.extensions["dxdesk"]
+    booking, _ = book_refused(user, gcal, (403, "forbidden"))
+    clock.advance(days=30)  # the user was told staff would be in touch: the date passing does not settle that
+    client = app.test_client()
+    sign_in(client, services)
+
+    assert TILE in page(client, "/admin")
+    assert f"/admin/bookings/{booking.id}" in page(client, "/admin/bookings?refused=1")
+    assert f"/admin/bookings/{booking.id}" not in page(client, "/admin/bookings")  # the plain list: from today on
+
+
 def test_staff_cancel_a_refused_booking_and_the_user_is_told(app, user, gcal, line):
     services = app.extensions["dxdesk"]
     booking, _ = book_refused(user, gcal, 404)
