@@ -87,12 +87,11 @@ def suppressed(counts: list[int], groups: tuple[list[int], ...] = ()) -> list:
     shown = [masked(n) for n in counts]
     hidden = {i for i, n in enumerate(counts) if 1 <= n <= 2}
     for part in (list(range(len(counts))), *groups):
-        candidates = sorted((counts[i], i) for i in part if counts[i] >= 3)
+        candidates = sorted((counts[i], i) for i in part if counts[i] >= 3 and i not in hidden)
         while candidates and revealed([counts[i] for i in part], {n for n, i in enumerate(part) if i in hidden}):
             _, i = candidates.pop(0)
-            if i not in hidden:
-                hidden.add(i)
-                shown[i] = SECRET
+            hidden.add(i)
+            shown[i] = SECRET
     return shown
 
 
