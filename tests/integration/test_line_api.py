@@ -272,3 +272,37 @@ def test_like_line_the_fake_refuses_a_message_whose_uri_action_is_not_http_https
 
     assert (result.status == "sent") is delivered
     assert fake.delivered(to="U1") == ([[message]] if delivered else [])
+
+
+def test_sends_carry_the_sdks_authorisation_and_user_agent(fake, messenger):
+    messenger.reply(fake.issue_reply_token("U1"), HELLO)
+    messenger.push("U1", HELLO, new_key())
+
+    for request in fake.requests(REPLY) + fake.requests(PUSH):
+        assert request.headers["authorization"] == "Bearer test-token"
+        assert request.headers["user-agent"].startswith("line-bot-sdk-python/")
+        assert request.headers["content-type"] == "application/json"
+
+
+def test_messages_reach_line_as_the_sdks_models_write_them_empty_fields_left_out(fake, messenger):
+    messages = [{"type": "text", "text": "こんにちは", "quickReply": None, "emojis": None}]
+
+    assert messenger.push("U1", messages, new_key()) == SendResult("sent")
+    assert messenger.reply(fake.issue_reply_token("U1"), messages) == SendResult("sent")
+
+    assert fake.delivered(to="U1") == [[{"type": "text", "text": "こんにちは"}]] * 2
+
+
+def test_the_same_messages_are_checked_once_and_each_send_gets_its_own_body(fake, messenger):
+    menu = [{"type": "text", "text": f"メニュー{n}"} for n in range(3)]
+    first = messenger.push("U1", menu, new_key())
+    menu[0]["text"] = "変わったメニュー"  # the caller's list changed after a send: the next send has the new text
+
+    assert first == messenger.push("U2", menu, new_key()) == SendResult("sent")
+    assert [r.body["messages"][0]["text"] for r in fake.requests(PUSH)] == ["メニュー0", "変わったメニュー"]
+    assert [r.body["to"] for r in fake.requests(PUSH)] == ["U1", "U2"]
+
+
+def test_a_multicast_to_nobody_fails_without_a_request(fake, messenger):
+    assert messenger.multicast([], HELLO, new_key()) == SendResult("failed", error="invalid_message")
+    assert fake.requests() == []
