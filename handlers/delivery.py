@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from handlers.inbox import behind_webhooks
 from handlers.line_api import LineMessenger
-from storage.outbound import SendResult
+from storage.outbound import SendResult, just_queued
 from scheduling import metrics
 from scheduling.mailer import Mailer
 from storage.db import Database
@@ -74,7 +74,7 @@ def _finish_statement(columns: tuple[str, ...]):
 class Taken:
     """A message claimed for one attempt: `attempt` is its attempts count once this one is on record."""
 
-    msg: OutboundMessage
+    msg: OutboundMessage  # or the row queue_messages just stored: the same attributes, read only
     action: str
     attempt: int
     until: datetime  # when the claim runs out and the message is anyone's again
@@ -125,7 +125,7 @@ class Delivery:
             return []
         taken: list[Taken] = []
         for message_id in sorted(ids):
-            msg = s.get(OutboundMessage, message_id)  # just queued in this session, it costs no query
+            msg = just_queued(s, message_id) or s.get(OutboundMessage, message_id)
             if msg is None or msg.status != "pending" or msg.next_attempt_at > now:
                 continue
             claimed = self._claim(s, msg, now)
@@ -278,11 +278,10 @@ class Delivery:
             values["next_attempt_at"] = now + wait
         metrics.sends.labels(msg.channel, "in_doubt" if in_doubt and "status" not in values
                              else values.get("status", "retry")).inc()
-        with self.db.unit_of_work() as s:
+        with self.db.statements() as conn:
             # Only if no one took it meanwhile (a claim that ran out): the newer attempt has the say.
-            changed = s.execute(_finish_statement(tuple(sorted(values))), {
+            changed = conn.execute(_finish_statement(tuple(sorted(values))), {
                 "m_id": msg.id, "m_attempt": item.attempt, **{f"v_{c}": v for c, v in values.items()}}).rowcount
-            s.commit()
         if not changed:
             return "later"
         return "done" if values.get("status") else outcome

@@ -48,10 +48,8 @@ def store_events(db: Database, events: Iterable[dict], source: str, now: datetim
         return 0
     # One statement for the request's events (SQLAlchemy sends them as one multi-row INSERT), built once, and one
     # short transaction: the acknowledgement waits for nothing else.
-    with db.unit_of_work(urgent=True) as s:
-        new = len(s.execute(_STORE[db.is_postgres], rows).all())
-        s.commit()
-    return new
+    with db.statements(urgent=True) as conn:
+        return len(conn.execute(_STORE[db.is_postgres], rows).all())
 
 
 _STORE = {postgres: (postgresql if postgres else sqlite).insert(InboxEvent.__table__)
