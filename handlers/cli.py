@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import unicodedata
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -32,18 +31,17 @@ class CommandError(Exception):
 
 
 def _serve(args) -> int:
-    from app import Settings, create_app
-    from handlers import hardening
+    from app import MAX_BODY, Settings, create_app
+    from handlers.serving import make_server
     from scheduling.ticker import Ticker
     from storage.staff import has_users
-    from werkzeug.serving import make_server
 
     settings = Settings.from_env()
     app = create_app(settings)
     services = app.extensions["dxdesk"]
     ticker = None if args.no_scheduler else Ticker(services.db, services.jobs())
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=hardening.QuietRequestHandler)
-    base = f"http://{args.host}:{server.server_port}"
+    server = make_server(app, args.host, args.port, max_body=MAX_BODY)
+    base = f"http://{args.host}:{server.effective_port}"
     print(f"dxdesk を起動しました: {base}")
     if not settings.line_configured or settings.simulator:  # in LINE mode it is 404 unless DXDESK_SIMULATOR=on
         print(f"  シミュレーター   {base}/simulator" + ("（スタッフ画面にログインして使います）" if settings.line_configured else ""))
@@ -55,16 +53,18 @@ def _serve(args) -> int:
         print("スタッフ画面のユーザーはまだいません。作成: dxdesk users add LOGIN --role admin", flush=True)
     if ticker:
         ticker.start()
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    signal.signal(signal.SIGTERM, _interrupt)  # waitress stops on KeyboardInterrupt, finishing the requests in hand
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.run()
     finally:
         if ticker:
             ticker.stop()
         services.stop()
     return 0
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
 
 
 def _scheduler(args) -> int:

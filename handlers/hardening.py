@@ -1,11 +1,9 @@
 """What every answer of the service gets: security headers, a session cookie that is Secure over https, ids that
-cannot overflow the database, friendly Japanese error pages, a server that does not name its versions, and the CSRF
-token the console and the web form check."""
+cannot overflow the database, friendly Japanese error pages, and the CSRF token the console and the web form check.
+(The server's own answers, its Server header and access line, are handlers.serving's.)"""
 from __future__ import annotations
 
 import hmac
-import logging
-import re
 import secrets
 
 from flask import Flask, current_app, render_template, request, session
@@ -13,10 +11,6 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
-from werkzeug.serving import WSGIRequestHandler
-
-from handlers.logs import ENVIRON_KEY
-from storage.logids import tagged, user_ref
 
 # Everything the pages use is served from here: scripts and styles as files, never inline. Images may also come
 # from https, as the images in LINE messages the simulator shows do.
@@ -89,31 +83,6 @@ class TextConverter(UnicodeConverter):
         if not value.isprintable():
             raise ValidationError()
         return value
-
-
-LINE_ID = re.compile(r"U[0-9a-f]{32}")
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """werkzeug's request handler without werkzeug's and Python's versions in every answer's Server header, and with
-    an access line of its own."""
-
-    def version_string(self) -> str:
-        return "dxdesk"
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """The access line, with the request's id as the app's own lines have it: the method, the path without its
-        query string (a search for a name or a phone, a next= address), LINE ids hashed as in every log line and
-        tokens masked (storage.logids.MaskFeedTokens), and the status; not the client's address."""
-        path = LINE_ID.sub(lambda m: user_ref(m[0]), (getattr(self, "path", None) or "").split("?", 1)[0])
-        with tagged(getattr(self, "environ", {}).get(ENVIRON_KEY, "-")):
-            logging.getLogger("werkzeug").info('"%s %s" %s', getattr(self, "command", None) or "-", path, code)
-
-    def log_error(self, format: str, *args) -> None:
-        """A request refused before the app (not HTTP, a bad request line, a time-out): http.server's line quotes the
-        raw request line, query string and all, and the client's address; this one says what was refused only."""
-        code = args[0] if args and isinstance(args[0], int) else None
-        logging.getLogger("werkzeug").warning("request refused before the app%s", f": {code}" if code else "")
 
 
 def secure_headers(response):

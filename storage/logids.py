@@ -46,10 +46,12 @@ class MaskFeedTokens(logging.Filter):
 
 
 def mask_feed_tokens_in_access_log() -> None:
-    """Werkzeug's access log writes each request line: the iCalendar feed's secret token must not be in it."""
-    access = logging.getLogger("werkzeug")
-    if not any(isinstance(f, MaskFeedTokens) for f in access.filters):
-        access.addFilter(MaskFeedTokens())
+    """An access line names the request's path: the iCalendar feed's secret token (and the other tokens in paths) must
+    not be in it. dxdesk.access is `dxdesk serve`'s (handlers.serving); werkzeug's is that of `flask run`."""
+    for name in ("dxdesk.access", "werkzeug"):
+        access = logging.getLogger(name)
+        if not any(isinstance(f, MaskFeedTokens) for f in access.filters):
+            access.addFilter(MaskFeedTokens())
 
 
 # The request (or event, or job) a log line belongs to: set by the web request, the inbox worker, the sender, a job.

@@ -5,7 +5,10 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from handlers.simulator import SESSION_KEY
 
@@ -230,3 +233,19 @@ def assert_nothing_shown_twice(line, users) -> None:
         shown = Counter(json.dumps(d.messages, sort_keys=True, ensure_ascii=False) for d in deliveries if d.to == user)
         twice = [(texts(json.loads(m)), n) for m, n in shown.items() if n > 1]
         assert twice == [], (user, twice)
+
+
+@contextmanager
+def served_like_dxdesk_serve(app) -> Iterator[int]:
+    """`app` behind `dxdesk serve`'s own server (handlers.serving: waitress and the access line) in a thread; its port."""
+    from app import MAX_BODY
+    from handlers.serving import make_server
+    server = make_server(app, "127.0.0.1", 0, max_body=MAX_BODY)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield server.effective_port
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown()
+        thread.join(timeout=10)

@@ -1,18 +1,16 @@
 """What every answer carries (security headers, no server versions) and kind errors instead of 500s (issue 7.7)."""
 from __future__ import annotations
 
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import replace
 
 import pytest
-from werkzeug.serving import make_server
 
 from app import create_app
-from handlers.hardening import QuietRequestHandler
 from storage.db import Database
 from storage.staff import add_user
+from tests.helpers import served_like_dxdesk_serve
 from tests.integration.test_console import PASSWORD, add_consultation, csrf, sign_in
 
 PAGES = ["/simulator", "/privacy", "/admin/login", "/healthz", "/static/console.css", "/no-such-page"]
@@ -47,16 +45,10 @@ def test_hsts_is_sent_only_over_https(settings, clock, trust_proxy, base_url, he
 
 
 def test_the_served_app_names_no_server_or_python_version(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        ok = urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/healthz", timeout=10)
+    with served_like_dxdesk_serve(app) as port:
+        ok = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
         with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/no-such-page", timeout=10)
-    finally:
-        server.shutdown()
-        thread.join()
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page", timeout=10)
 
     for response in (ok, missing.value):
         assert response.headers.get_all("Server") == ["dxdesk"]

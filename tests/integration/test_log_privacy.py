@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import urllib.request
 from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from app import create_app
-from handlers import cli, hardening
+from handlers import cli
 from storage.models import Consultation
 from storage.staff import add_user
 from tests.fakes.line_api import FakeLineApi
-from tests.helpers import SECRET, LineUserDriver, line_intake, say, sign, tap
+from tests.helpers import SECRET, LineUserDriver, line_intake, say, served_like_dxdesk_serve, sign, tap
 
 NAME, PHONE, EMAIL, PHRASE = "鳥居 かなり", "099-777-8888", "kanari-canary@example.jp", "ひばり色の合言葉"
 CANARIES = (NAME, PHONE, EMAIL, PHRASE, "有限会社カナリア醸造")
@@ -32,7 +30,7 @@ PASSWORD = "kagoshima-dx-2026"
 @pytest.fixture
 def logs(caplog):
     caplog.set_level(logging.DEBUG)
-    for name in ("sqlalchemy", "sqlalchemy.engine", "sqlalchemy.pool", "werkzeug", "dxdesk", "handlers",
+    for name in ("sqlalchemy", "sqlalchemy.engine", "sqlalchemy.pool", "werkzeug", "dxdesk", "waitress", "handlers",
                  "scheduling", "storage", "urllib3"):
         caplog.set_level(logging.DEBUG, logger=name)
     return caplog
@@ -94,17 +92,13 @@ def test_canaries_through_line_the_console_and_the_cli_reach_no_log_record_nor_e
     u.say("担当者と話したい")
     u.say(f"{NAME}です。電話は{PHONE}、メールは{EMAIL}。{PHRASE}")
 
-    # One webhook over a real server, so werkzeug's access log writes its line.
-    server = make_server("127.0.0.1", 0, line_app, threaded=True, request_handler=hardening.QuietRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    # One webhook over `dxdesk serve`'s server, so its access log writes its line.
+    with served_like_dxdesk_serve(line_app) as port:
         body = json.dumps({"destination": "Ubot", "events": [u.event(message={
             "id": "9", "type": "text", "text": f"{PHRASE} {PHONE}", "quoteToken": "q"})]}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{server.server_port}/callback", data=body, headers={
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/callback", data=body, headers={
             "Content-Type": "application/json", "X-Line-Signature": sign(body)})
         assert urllib.request.urlopen(request, timeout=10).status == 200
-    finally:
-        server.shutdown()
     services.inbox.drain()
 
     token = sign_in(client, services)
@@ -131,7 +125,7 @@ def test_canaries_through_line_the_console_and_the_cli_reach_no_log_record_nor_e
     assert EMAIL in capsys.readouterr().out  # the export itself carries the data: its output is not a log
     assert cli.main(["privacy", "purge", "--dry-run"]) == 0
 
-    assert any(r.name == "werkzeug" for r in logs.records), "werkzeug's access log did not run"
+    assert any(r.name == "dxdesk.access" for r in logs.records), "the access log did not run"
     assert leaked(logs) == []
 
 

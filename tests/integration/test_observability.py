@@ -93,30 +93,23 @@ def test_each_log_line_is_json_with_the_request_id_the_proxy_sent_back_on_the_re
 
 def test_the_served_access_line_carries_the_request_id_and_no_query_line_id_token_or_address(app, json_lines):
     import http.client
-    import threading
 
-    from werkzeug.serving import make_server
-
-    from handlers.hardening import QuietRequestHandler
     from storage.logids import user_ref
+    from tests.helpers import served_like_dxdesk_serve
     line_id = "U" + "4f" * 16
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with served_like_dxdesk_serve(app) as port:
         for n, path in enumerate(("/admin/consultations?q=099-777-8888", f"/admin/conversations/{line_id}",
-                                  "/consult/done/MTI.secret-token", "/healthz")):
-            connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+                                  "/consult/done/MTI.secret-token", "/healthz", "/%E7%9B%B8%E8%AB%87?x=1")):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             connection.request("GET", path, headers={"X-Request-Id": f"req-access-{n}"})
             connection.getresponse().read()
             connection.close()
-    finally:
-        server.shutdown()
-        server.server_close()
 
-    access = {line["request_id"]: line["message"] for line in json_lines() if line["logger"] == "werkzeug"}
+    access = {line["request_id"]: line["message"] for line in json_lines() if line["logger"] == "dxdesk.access"}
     assert access == {"req-access-0": '"GET /admin/consultations" 302',
                       "req-access-1": f'"GET /admin/conversations/{user_ref(line_id)}" 302',
-                      "req-access-2": '"GET /consult/done/***" 404', "req-access-3": '"GET /healthz" 200'}
+                      "req-access-2": '"GET /consult/done/***" 404', "req-access-3": '"GET /healthz" 200',
+                      "req-access-4": '"GET /%E7%9B%B8%E8%AB%87" 404'}
 
 
 def test_a_request_without_a_sane_id_gets_a_fresh_one(client, json_lines):
@@ -134,24 +127,15 @@ def test_an_inbox_event_logs_under_its_own_id_and_an_exception_without_its_messa
     assert all(PHRASE not in json.dumps(line, ensure_ascii=False) for line in json_lines())
 
 
-def test_a_request_refused_before_the_app_logs_its_status_without_quoting_the_request_line(app, json_lines):
+def test_a_request_refused_before_the_app_is_answered_400_and_logged_without_its_request_line(app, json_lines):
     import socket
-    import threading
 
-    from werkzeug.serving import make_server
-
-    from handlers.hardening import QuietRequestHandler
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as raw:
-            raw.sendall(b"GET /admin/consultations?q=099-777-8888 extra HTTP/1.1\r\n\r\n")  # four words
+    from tests.helpers import served_like_dxdesk_serve
+    with served_like_dxdesk_serve(app) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(b"GET /admin/consultations?q=099-777-8888 HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
             answer = raw.recv(4096)
-    finally:
-        server.shutdown()
-        server.server_close()
 
     assert answer.startswith(b"HTTP/1.1 400")
-    lines = [line for line in json_lines() if line["logger"] == "werkzeug"]
-    assert lines and all("099-777-8888" not in line["message"] and "consultations" not in line["message"]
-                         for line in lines), lines
+    assert all("099-777-8888" not in line["message"] and "consultations" not in line["message"]
+               for line in json_lines()), json_lines()

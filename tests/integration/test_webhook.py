@@ -566,26 +566,22 @@ def test_the_access_log_masks_the_ical_feed_token(settings, clock):
     import logging
     import urllib.request
     from handlers.ical import feed_token
+    from tests.helpers import served_like_dxdesk_serve
     app = create_app(settings, clock=clock)
     records: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: records.append(handler.format(record))
-    access = logging.getLogger("werkzeug")
+    access = logging.getLogger("dxdesk.access")
     access.addHandler(handler)
     level, access.level = access.level, logging.INFO
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        token = feed_token(app.config["SECRET_KEY"], "tanaka")
-        feed = f"http://127.0.0.1:{server.server_port}/calendar/tanaka/{token}.ics"
-        with urllib.request.urlopen(feed, timeout=10) as r:
-            assert r.status == 200
+        with served_like_dxdesk_serve(app) as port:
+            token = feed_token(app.config["SECRET_KEY"], "tanaka")
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/calendar/tanaka/{token}.ics", timeout=10) as r:
+                assert r.status == 200
     finally:
-        server.shutdown()
-        server.server_close()
         access.removeHandler(handler)
         access.setLevel(level)
         app.extensions["dxdesk"].db.dispose()
     [line] = [r for r in records if "/calendar/" in r]
-    assert token not in line and "/calendar/tanaka/***.ics" in line and " 200 " in line
+    assert token not in line and "/calendar/tanaka/***.ics" in line and " 200" in line
