@@ -292,6 +292,7 @@ def test_serve_starts_on_the_embedded_defaults_and_prints_its_urls(tmp_path):
     finally:
         proc.terminate()
         output = proc.communicate(timeout=20)[0]
+    assert proc.returncode == 0, output  # SIGTERM stops it cleanly: the requests in hand finish, the workers stop
     assert f"http://127.0.0.1:{port}/simulator" in output
     assert "dxdesk users add" in output  # a fresh database has no staff user yet: say how to make one
 

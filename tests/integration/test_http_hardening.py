@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from app import create_app
+from app import MAX_BODY, create_app
 from storage.db import Database
 from storage.staff import add_user
 from tests.helpers import served_like_dxdesk_serve
@@ -52,6 +52,31 @@ def test_the_served_app_names_no_server_or_python_version(app):
 
     for response in (ok, missing.value):
         assert response.headers.get_all("Server") == ["dxdesk"]
+
+
+@pytest.mark.parametrize("size", [MAX_BODY + 1, 3 * MAX_BODY])
+def test_a_body_over_the_limit_gets_the_apps_japanese_413_through_the_server(app, size):
+    with served_like_dxdesk_serve(app) as port:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(_form_post(port, size), timeout=30)
+
+    assert refused.value.code == 413
+    assert "大きすぎ" in refused.value.read().decode()
+
+
+def test_a_far_larger_body_is_cut_off_by_the_server_which_goes_on_serving(app):
+    with served_like_dxdesk_serve(app) as port:
+        with pytest.raises((urllib.error.URLError, ConnectionError)) as refused:  # 413, or reset while sending
+            urllib.request.urlopen(_form_post(port, 8 * MAX_BODY), timeout=30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as after:
+            assert after.status == 200
+
+    assert getattr(refused.value, "code", 413) == 413
+
+
+def _form_post(port: int, size: int) -> urllib.request.Request:
+    return urllib.request.Request(f"http://127.0.0.1:{port}/consult", data=b"company=" + b"x" * size,
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 
 @pytest.mark.parametrize("path", [
