@@ -191,3 +191,31 @@ def test_an_event_whose_source_is_not_an_object_is_stored_under_no_user(database
     with db.unit_of_work() as s:
         assert set(s.scalars(select(InboxEvent.user_key))) == {""}
     db.dispose()
+
+
+def test_behind_a_long_history_and_a_backlog_a_claim_takes_the_oldest_open_events_in_order(database_url):
+    db = migrated(database_url)
+    store_events(db, [event(f"D{n}", 1) for n in range(300)], "line", NOW)  # a history of done events
+    with db.unit_of_work() as s:
+        s.query(InboxEvent).update({"status": "done"})
+        s.commit()
+    store_events(db, [event(f"U{n % 40}", n) for n in range(200)], "line", NOW)  # 40 users, 5 events each
+    lease_ran_out = claim(db, NOW, 1)[0]  # taken and abandoned: anyone's again once its lease is over
+
+    later = NOW.replace(hour=2)
+    taken = claim(db, later, 4)
+
+    assert [e.id for e in taken] == sorted(e.id for e in taken)
+    assert [e.payload["webhookEventId"] for e in taken] == ["U0-0000", "U1-0001", "U2-0002", "U3-0003"]
+    assert taken[0].id == lease_ran_out.id and taken[0].attempts == 2
+
+
+def test_on_sqlite_a_claim_walks_the_open_events_index_not_the_whole_inbox(tmp_path):
+    from handlers.inbox import _SQLITE_CANDIDATES
+    db = migrated(f"sqlite:///{tmp_path}/plan.sqlite3")
+    sql = str(_SQLITE_CANDIDATES.compile(dialect=db.engine.dialect))
+    with db.engine.connect() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, (NOW.isoformat(),) * 2 + (4,))]
+
+    assert any("ix_inbox_open" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan  # no sort of every open event
