@@ -75,14 +75,16 @@ class ConversationRow(Base):
     staff_waiting_since: Mapped[datetime | None] = mapped_column(index=True)
 
 
+_INBOX_OPEN = text("status IN ('pending', 'processing')")
+
+
 class InboxEvent(Base):
     """A webhook event as received: written before the 200, processed once, in order per user."""
 
     __tablename__ = "inbox_events"
     __table_args__ = (Index("ix_inbox_user_status", "user_key", "status", "id"),
                       # The open events in id order: what the claim reads however long the history grows.
-                      Index("ix_inbox_open", "id", sqlite_where=text("status IN ('pending', 'processing')"),
-                            postgresql_where=text("status IN ('pending', 'processing')")))
+                      Index("ix_inbox_open", "id", sqlite_where=_INBOX_OPEN, postgresql_where=_INBOX_OPEN))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_key: Mapped[str] = mapped_column(String(128), unique=True)
