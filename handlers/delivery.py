@@ -278,10 +278,10 @@ class Delivery:
             values["next_attempt_at"] = now + wait
         metrics.sends.labels(msg.channel, "in_doubt" if in_doubt and "status" not in values
                              else values.get("status", "retry")).inc()
-        with self.db.statements() as conn:
-            # Only if no one took it meanwhile (a claim that ran out): the newer attempt has the say.
-            changed = conn.execute(_finish_statement(tuple(sorted(values))), {
-                "m_id": msg.id, "m_attempt": item.attempt, **{f"v_{c}": v for c, v in values.items()}}).rowcount
+        # Only if no one took it meanwhile (a claim that ran out): the newer attempt has the say.
+        statement = _finish_statement(tuple(sorted(values)))
+        params = {"m_id": msg.id, "m_attempt": item.attempt, **{f"v_{c}": v for c, v in values.items()}}
+        changed = self.db.grouped(lambda conn: conn.execute(statement, params).rowcount)
         if not changed:
             return "later"
         return "done" if values.get("status") else outcome

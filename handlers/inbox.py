@@ -46,10 +46,9 @@ def store_events(db: Database, events: Iterable[dict], source: str, now: datetim
              "received_at": now, "status": "pending", "attempts": 0} for e in events]
     if not rows:
         return 0
-    # One statement for the request's events (SQLAlchemy sends them as one multi-row INSERT), built once, and one
-    # short transaction: the acknowledgement waits for nothing else.
-    with db.statements(urgent=True) as conn:
-        return len(conn.execute(_STORE[db.is_postgres], rows).all())
+    # One statement for the request's events (SQLAlchemy sends them as one multi-row INSERT), built once, in a short
+    # transaction shared with the acknowledgements being written at the same time: it waits for nothing else.
+    return db.grouped(lambda conn: len(conn.execute(_STORE[db.is_postgres], rows).all()), urgent=True)
 
 
 _STORE = {postgres: (postgresql if postgres else sqlite).insert(InboxEvent.__table__)
