@@ -285,9 +285,13 @@ class Database:
             session.close()  # rolls back what was not committed; loaded objects stay readable
 
     def grouped(self, work: Callable[[Connection], T], *, urgent: bool = False) -> T:
-        """work(conn) on a connection in a transaction that other threads' grouped work may share (see GroupCommit):
-        for a few plain statements on a hot path (an acknowledgement's INSERT, a send's outcome), which a Session
-        would cost half as much again, and a transaction of their own twice as much. `work` may run more than once."""
+        """work(conn) on a connection in a transaction: for a few plain statements on a hot path (an acknowledgement's
+        INSERT, a send's outcome), which a Session would cost half as much again. On SQLite, whose writers take turns,
+        the transaction is shared with the grouped work of other threads waiting at the same time (GroupCommit), and
+        `work` may run twice; on PostgreSQL each has its own, side by side with the others."""
+        if self.is_postgres:
+            with (self._urgent_engine if urgent else self.engine).begin() as conn:
+                return work(conn)
         return (self._urgent_group if urgent else self._group).run(work)
 
     @contextmanager
