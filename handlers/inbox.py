@@ -92,16 +92,20 @@ def _claim_statement(postgres: bool):
     # each other; SQLite's single writer (BEGIN IMMEDIATE) serialises the claims.
     candidates = (_CANDIDATES.with_for_update(skip_locked=True, of=_candidate) if postgres
                   else select(_SQLITE_CANDIDATES.columns(id=Integer).subquery().c.id))
-    return (update(InboxEvent).where(InboxEvent.id.in_(candidates))
-            .values(status="processing", lease_until=bindparam("lease_until"), attempts=InboxEvent.attempts + 1)
-            .returning(InboxEvent).execution_options(synchronize_session=False))
+    # On the table, returning its columns: the taken events come back as rows (read only, InboxEvent's attributes),
+    # which costs half what loading them as mapped objects did, inside the write lock.
+    events = InboxEvent.__table__
+    return (update(events).where(events.c.id.in_(candidates))
+            .values(status="processing", lease_until=bindparam("lease_until"), attempts=events.c.attempts + 1)
+            .returning(*events.c))
 
 
 _CLAIM = {postgres: _claim_statement(postgres) for postgres in (False, True)}
 
 
 def claim(db: Database, now: datetime, limit: int = 1, *, look_first: bool = True) -> list[InboxEvent]:
-    """Take up to `limit` events, each the oldest unfinished one of its user, oldest first, in one statement.
+    """Take up to `limit` events, each the oldest unfinished one of its user, oldest first, in one statement; each
+    comes as a row with InboxEvent's columns as attributes.
 
     On SQLite an idle worker looks first (`look_first`) without the write lock, which webhooks are waiting for.
     """
@@ -111,7 +115,7 @@ def claim(db: Database, now: datetime, limit: int = 1, *, look_first: bool = Tru
             if s.execute(_ANY, {**params, "limit": 1}).first() is None:
                 return []
     with db.unit_of_work() as s:
-        taken = s.scalars(_CLAIM[db.is_postgres], params).all()
+        taken = s.execute(_CLAIM[db.is_postgres], params).all()
         s.commit()
     return sorted(taken, key=lambda event: event.id)
 
