@@ -144,7 +144,6 @@ class GroupCommit:
             for job in group:
                 if job.result is _UNDONE and job.error is None:  # interrupted: never a silent success
                     job.error = RuntimeError("the group commit was interrupted")
-                job.lead = False
                 job.done.set()
             if following is not None:
                 following.done.set()
