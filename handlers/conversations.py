@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.config import Config
@@ -41,6 +41,11 @@ from storage.models import (
 from storage.outbound import queue_messages
 
 log = logging.getLogger(__name__)
+
+# Half the cost of reading them one after the other. Only the conversation row is locked: PostgreSQL cannot lock the
+# missing side of an outer join, so a user with no row yet is read the slow way (see _user_and_row).
+_USER_AND_ROW = (select(LineUser, ConversationRow).join(ConversationRow, ConversationRow.user_id == LineUser.id)
+                 .where(LineUser.id == bindparam("user_id")).with_for_update(of=ConversationRow))
 
 # LINE takes a reply token once, shortly after the event; past this we push instead.
 REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
@@ -124,11 +129,7 @@ class ConversationService:
 
     def handle(self, s: Session, user_id: str, source: str, intent: Intent, now: datetime, *,
                reply_token: str | None = None, reply_until: datetime | None = None) -> Handled:
-        user = self._user(s, user_id, source, now)
-        row = s.get(ConversationRow, user_id, with_for_update=True)
-        if row is None:
-            row = ConversationRow(user_id=user_id, state=State.IDLE, data={}, suspended=None, updated_at=now)
-            s.add(row)
+        user, row = self._user_and_row(s, user_id, source, now)
         try:
             state = State(row.state)
         except ValueError:  # a state from an older version of the flow
@@ -316,6 +317,18 @@ class ConversationService:
                                      reply_token=reply_token, reply_until=reply_until)
                 s.commit()
             self.bookings.delivery.send(ids)
+
+    def _user_and_row(self, s: Session, user_id: str, source: str, now: datetime) -> tuple[LineUser, ConversationRow]:
+        """The user and their conversation row, locked (the console writes it too): one query once both exist."""
+        found = s.execute(_USER_AND_ROW, {"user_id": user_id}).one_or_none()
+        if found is not None:
+            return found[0], found[1]
+        user = self._user(s, user_id, source, now)
+        row = s.get(ConversationRow, user_id, with_for_update=True)
+        if row is None:
+            row = ConversationRow(user_id=user_id, state=State.IDLE, data={}, suspended=None, updated_at=now)
+            s.add(row)
+        return user, row
 
     def _user(self, s: Session, user_id: str, source: str, now: datetime) -> LineUser:
         user = s.get(LineUser, user_id)

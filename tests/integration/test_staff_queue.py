@@ -3,6 +3,8 @@ conversation view (newest message first in sight, Flex messages readable), over 
 from __future__ import annotations
 
 import textwrap
+import threading
+import time
 from dataclasses import replace
 from datetime import datetime
 
@@ -11,10 +13,11 @@ from sqlalchemy import select
 
 from app import create_app
 from bot.config import load_config
+from bot.conversation import State
 from bot.intents import intent_of
 from bot.jatime import TOKYO
 from scheduling.notifications import _on_duty
-from storage.models import OutboundMessage
+from storage.models import ConversationRow, OutboundMessage
 from tests.fakes.smtp import FakeSmtpServer
 from tests.helpers import LineUserDriver, texts
 from tests.integration.test_booking import (  # noqa: F401 - configured, gcal, line and user are fixtures used here
@@ -243,3 +246,33 @@ def test_the_slot_carousel_shows_which_times_were_offered(client, services, user
 
     assert "ご相談の日時を選んでください" in text
     assert "・11月26日(木)：" in text and "10:00〜11:00 / 11:00〜12:00" in text
+
+
+def test_the_bot_waits_for_a_conversation_row_someone_else_holds(services, user):
+    """Staff take a conversation over under the row's lock: the bot, reading the user and the row in one query, waits
+    for that lock and answers from the state it leads to, not from the one before (PostgreSQL's row locks; on SQLite
+    every writer waits for the one before it anyway)."""
+    if not services.db.is_postgres:
+        pytest.skip("row locks are PostgreSQL's: set DXDESK_TEST_DATABASE_URL (CI runs this on PostgreSQL)")
+    user.say("こんにちは")  # the user and the conversation row exist: the bot reads them in one query
+    held = threading.Event()
+
+    def take_over():
+        with services.db.unit_of_work() as s:
+            row = s.get(ConversationRow, user.user, with_for_update=True)
+            held.set()
+            time.sleep(0.3)  # the bot's event arrives meanwhile
+            row.state = State.WITH_STAFF
+            s.commit()
+
+    console = threading.Thread(target=take_over)
+    console.start()
+    assert held.wait(10)
+    with services.db.unit_of_work() as s:
+        handled = services.conversations.handle(s, user.user, "line", intent_of(
+            {"type": "message", "message": {"type": "text", "text": "テストです"}}), services.clock.now())
+        answer = texts([m for i in handled.outbound_ids for m in s.get(OutboundMessage, i).messages])
+        s.commit()
+    console.join()
+
+    assert "担当者に届いています" in answer
