@@ -58,8 +58,8 @@ class Settings:
     trust_proxy: bool = False  # behind a reverse proxy: take https and the client address from its X-Forwarded-*
     var_dir: Path = field(default_factory=lambda: Path("var"))  # the generated secret key, activity photos
     start_workers: bool = True
-    inbox_threads: int = 2
-    sender_threads: int = 4  # LINE calls at once: each user's messages still go one by one, in order
+    inbox_threads: int = 2  # per process (DXDESK_INBOX_THREADS); deploy/gunicorn.conf.py gives each worker 1
+    sender_threads: int = 4  # LINE calls at once per process: each user's messages still go one by one, in order
     migrate: bool = True
     simulator: bool = False  # with a LINE channel, the simulator only when this is on (and for signed-in staff)
     liff_id: str | None = None  # the LIFF app /consult is opened as inside LINE ("<channel id>-<random>")
@@ -84,11 +84,21 @@ class Settings:
             simulator=(get("DXDESK_SIMULATOR") or "").lower() == "on",
             liff_id=get("DXDESK_LIFF_ID"),
             var_dir=Path(get("DXDESK_VAR_DIR") or "var"),
+            inbox_threads=_threads(get("DXDESK_INBOX_THREADS"), "DXDESK_INBOX_THREADS", cls.inbox_threads),
+            sender_threads=_threads(get("DXDESK_SENDER_THREADS"), "DXDESK_SENDER_THREADS", cls.sender_threads),
         )
 
     @property
     def line_configured(self) -> bool:
         return bool(self.line_channel_secret and self.line_channel_access_token)
+
+
+def _threads(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if value.strip().isdecimal() and 1 <= int(value) <= 32:
+        return int(value)
+    raise ConfigError(f"{name} はスレッドの数（1 から 32 までの整数）にしてください。いまの値: {value}")
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import signal
 import socket
 import subprocess
@@ -20,6 +21,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from app import Settings
+from bot.config import ConfigError
 
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.line_api import FakeLineApi
@@ -168,3 +172,24 @@ def test_the_deploy_recipe_takes_a_whole_intake_and_booking_through_four_workers
                                timeout=120)
         assert drill.returncode == 0, drill.stderr
         assert "consultations 1" in drill.stdout and "restored and readable" in drill.stdout
+
+
+def test_gunicorn_workers_take_one_inbox_thread_and_two_senders_each_unless_told_otherwise(monkeypatch):
+    """Four processes of a single process's threads overloaded two cores (bench/README.md): the recipe's config
+    lowers them for its workers, and an operator's own numbers still win."""
+    env = {name: value for name, value in os.environ.items() if "_THREADS" not in name}
+    monkeypatch.setattr(os, "environ", env)  # what the config sets stays in this test
+    assert (Settings.from_env(env).inbox_threads, Settings.from_env(env).sender_threads) == (2, 4)  # dxdesk serve's
+
+    runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))  # as gunicorn's master reads it, before the fork
+    assert (Settings.from_env(env).inbox_threads, Settings.from_env(env).sender_threads) == (1, 2)
+
+    env["DXDESK_INBOX_THREADS"] = "3"
+    runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    assert Settings.from_env(env).inbox_threads == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "33"])
+def test_a_thread_count_that_is_not_one_to_thirty_two_stops_the_start_saying_why_in_japanese(value):
+    with pytest.raises(ConfigError, match=f"DXDESK_SENDER_THREADS はスレッドの数（1 から 32 までの整数）.*{value}"):
+        Settings.from_env({"DXDESK_SENDER_THREADS": value})
