@@ -13,12 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 
 from app import create_app
 from bot.config import ConfigError
-from storage.models import InboxEvent, OutboundMessage
+from storage.models import ConversationRow, InboxEvent, OutboundMessage
 from storage.queries import consultations_as_json
 from tests.fakes.line_api import FakeLineApi
 from tests.helpers import SECRET, LineUserDriver, drain_through_retries, post, quick_labels, sign, texts
@@ -73,6 +73,27 @@ def test_a_full_intake_driven_only_by_signed_webhook_events_records_the_consulta
         "有限会社さつま揚げ本舗", "いちき串木野市", "kagoshima", "efficiency", "visit")
     assert c["received_at"].endswith("+09:00")
     assert all(r.path == REPLY for r in fake.requests() if r.path.startswith("/v2/bot/message"))
+
+
+
+def test_a_conversation_left_in_a_state_an_older_version_had_starts_afresh_and_is_saved_valid(line_client, line_app, fake):
+    u = LineUserDriver(line_client, line_app, fake)
+    u.tap("action=consent&v=2026-11")
+    db, now = line_app.extensions["dxdesk"].db, line_app.extensions["dxdesk"].clock.now()
+    put_aside = {"state": "ask_company", "data": {"question": "在庫管理"}, "at": now.isoformat()}
+    with db.unit_of_work() as s:  # a step since removed from the flow, with its half-typed answers
+        s.execute(update(ConversationRow).where(ConversationRow.user_id == u.user).values(
+            state="ask_fax_number", data={"fax": "099-000"}, suspended=put_aside))
+        s.commit()
+
+    answer = u.say("こんにちは")
+
+    assert "メッセージありがとうございます" in texts(answer) and "続きから" in quick_labels(answer)
+
+    with db.reading() as s:
+        row = s.get(ConversationRow, u.user)
+        assert (row.state, "fax" in row.data) == ("idle", False)
+        assert row.suspended == put_aside  # an intake put aside before stays resumable
 
 
 def test_the_same_event_posted_five_times_concurrently_yields_one_reply(settings, clock, fake):
