@@ -42,7 +42,7 @@ from tests.fakes.line_api import FakeLineApi  # noqa: E402
 SECRET, TOKEN = "bench-secret", "bench-token"
 USERS, SENDERS = 50, 16
 BIN = Path(sys.executable).parent
-TEXT = "こんにちは"  # a greeting: dxdesk answers with its menu, the echo bot echoes it
+TEXT = "請求書を電子化したい"  # a question outside any flow: dxdesk triages it and offers help and its menu, echo echoes it
 
 
 class TimedLineApi(FakeLineApi):

@@ -123,6 +123,23 @@ def side_answer(text: str) -> str:
                 "ご質問は、担当のDXコーディネーターがご相談の中でお答えします。")
 
 
+# Greetings that open a first message. Alone they are no consultation, so they are never kept as its question.
+GREETINGS = tuple(sorted((norm(g) for g in (
+    "こんにちは", "こんにちわ", "こんばんは", "こんばんわ", "おはようございます", "おはよう", "はじめまして", "初めまして",
+    "よろしくお願いします", "よろしくお願いいたします", "よろしくおねがいします", "宜しくお願いします",
+    "お世話になっております", "お世話になります", "お疲れ様です", "どうも", "hello", "hi")), key=len, reverse=True))
+
+
+def is_greeting(text: str) -> bool:
+    """Only greetings, with punctuation or emoji at most: 「こんにちは！」, 「はじめまして。よろしくお願いします」."""
+    rest = re.sub(r"[\W_]", "", norm(text))
+    if not rest:
+        return False
+    for greeting in GREETINGS:
+        rest = rest.replace(greeting, "")
+    return rest == ""
+
+
 def has_letters(text: str) -> bool:
     """At least one letter of any script: emoji, punctuation and digits alone are not an answer."""
     return any(unicodedata.category(c).startswith("L") for c in text)
@@ -242,6 +259,10 @@ def consent_text(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
     """Typed 'はい'/'同意' counts as consent; anything else is kept as the question and the notice shown again."""
     if is_yes(intent.text) or "同意" in intent.text and "しない" not in intent.text:
         return take_consent(conv, intent, ctx)
+    if is_greeting(intent.text):
+        return Outcome(State.ASK_CONSENT, replies=[r.text(
+            "メッセージありがとうございます。ご相談は、個人情報の取り扱いに同意いただいた後に承ります。"
+            "下の「同意して始める」を押してください。")])
     data = _with(conv, pending_question=intent.text[:MAX_QUESTION]) if len(intent.text.strip()) >= 4 else conv.data
     return Outcome(State.ASK_CONSENT, data=data, replies=[r.text(
         "ご相談内容は、個人情報の取り扱いに同意いただいた後に承ります（書いていただいた内容は覚えています）。"
@@ -279,6 +300,8 @@ def question_problem(text: str) -> str | None:
     """Why `text` cannot be taken as the consultation's question, or None."""
     if not has_letters(text) or is_mash(text):
         return "ご相談内容を文字で教えてください。困っていることを一言でもかまいません。"
+    if is_greeting(text):
+        return "ご丁寧にありがとうございます。どんなことでお困りですか？ご相談内容を一言でもかまいませんのでお書きください。"
     return None
 
 

@@ -7,7 +7,9 @@ from bot import replies as r
 from bot.conversation import (
     INTAKE_TTL, Context, Conversation, HandOver, Intent, Outcome, SetFollowing, State,
 )
-from bot.intake import MAX_QUESTION, _triaged, consent_given, looks_like_question, privacy_notice, side_answer
+from bot.intake import (
+    MAX_QUESTION, _triaged, consent_given, is_greeting, looks_like_question, privacy_notice, side_answer,
+)
 from bot.jatime import describe_staff_reply
 
 # A case's way: 受付 → 日程調整中 → 対応中 → 完了 → フォローアップ (storage.models.CASE_STATUSES); staff may move it freely.
@@ -149,7 +151,14 @@ def with_staff_message(conv: Conversation, intent: Intent, ctx: Context) -> Outc
 
 
 def idle_text(conv: Conversation, intent: Intent, ctx: Context) -> Outcome:
-    """A question outside any flow: the matching help, and an offer to make it a consultation."""
+    """A question outside any flow: the matching help, and an offer to make it a consultation. A greeting alone gets
+    a greeting back and the menu: there is nothing in it to make a consultation of."""
+    if is_greeting(intent.text):
+        lines = [f"メッセージありがとうございます。{ctx.config.program_name}です。DXコーディネーターが無料でご相談に乗ります。"
+                 "困っていることをそのままお送りいただくか、下のメニューからお選びください。"]
+        if resumable(conv, ctx.now):
+            lines.append("入力途中のご相談は「続きから」で再開できます。")
+        return Outcome(State.IDLE, prompt=False, replies=[r.text("\n".join(lines), quick=menu_quick(conv, ctx))])
     result = ctx.triager.classify(intent.text)
     category = ctx.config.category(result.category)
     lead = (f"「{category.name}」に関するご質問ですね。" if result.category != "other"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.conversation import Intent, State
+from bot.conversation import Intent, Profile, State
 from tests.unit.test_flow import Driver, all_text, at_phone_question
 
 
@@ -215,3 +215,47 @@ def test_an_old_button_says_why_it_no_longer_works(stale):
     out = d.tap(stale, t="202612011000", c="tanaka", v="製造業", start="2026-12-01")
     assert d.conv.state == State.IDLE
     assert "古い" in all_text(out) or "終わった" in all_text(out)
+
+
+# --- a greeting is no question (seen in the simulator: 「こんにちは」 became the consultation's question) -------------
+
+GREETINGS = ["こんにちは", "こんにちは！", "はじめまして。よろしくお願いします🙇", "おはようございます", "Hello"]
+
+
+@pytest.mark.parametrize("typed", GREETINGS)
+def test_a_greeting_before_consent_is_not_kept_as_the_question(typed):
+    d = Driver(profile=Profile())
+    d.tap("consult")
+    assert d.conv.state == State.ASK_CONSENT
+    out = d.say(typed)
+    assert "pending_question" not in d.conv.data and "覚えています" not in all_text(out)
+    assert "同意して始める" in all_text(out)
+    out = d.tap("consent")
+    assert d.conv.state == State.ASK_QUESTION and "question" not in d.conv.data
+    assert "ご相談内容を自由に" in all_text(out)
+
+
+def test_a_question_after_a_greeting_before_consent_is_still_kept():
+    d = Driver(profile=Profile())
+    d.tap("consult")
+    d.say("こんにちは、紙の請求書をやめたいです")
+    d.tap("consent")
+    assert d.conv.data["question"] == "こんにちは、紙の請求書をやめたいです"
+
+
+@pytest.mark.parametrize("typed", GREETINGS)
+def test_a_greeting_at_the_question_is_answered_kindly_and_the_question_asked_again(typed):
+    d = Driver()
+    d.tap("consult")
+    out = d.say(typed)
+    assert "question" not in d.conv.data and d.conv.state == State.ASK_QUESTION
+    assert "どんなことでお困りですか" in all_text(out)
+
+
+def test_a_greeting_outside_any_flow_gets_the_menu_and_no_offer_to_make_it_a_consultation():
+    d = Driver()
+    out = d.say("こんにちは")
+    assert d.conv.state == State.IDLE and "pending_question" not in d.conv.data
+    assert "相談を申し込む" in quick_labels(out) and "この内容で相談する" not in quick_labels(out)
+    out = d.say("請求書を電子化したい")
+    assert "この内容で相談する" in quick_labels(out)  # a real question still gets the offer
