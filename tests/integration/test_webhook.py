@@ -75,7 +75,6 @@ def test_a_full_intake_driven_only_by_signed_webhook_events_records_the_consulta
     assert all(r.path == REPLY for r in fake.requests() if r.path.startswith("/v2/bot/message"))
 
 
-
 def test_a_conversation_left_in_a_state_an_older_version_had_starts_afresh_and_is_saved_valid(line_client, line_app, fake):
     u = LineUserDriver(line_client, line_app, fake)
     u.tap("action=consent&v=2026-11")
